@@ -1,0 +1,802 @@
+//! The one typed `Config`: read from a TOML file, overridden by `HELPDESK_SECTION__KEY`
+//! environment variables, and validated at start with every problem reported at once, each
+//! naming its key. Secrets are `SecretString` and never appear in `Debug` output or logs.
+//!
+//! This module only reads and checks settings; it opens no connection and touches no file
+//! other than the config file itself.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use toml::Value;
+
+use crate::domain::{EmailAddress, Tier};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub source: SourceConfig,
+    pub delivery: DeliveryConfig,
+    /// The desk's own From: header, for example `Support <support@example.test>`.
+    pub support_mailbox: lettre::message::Mailbox,
+    pub agent: AgentConfig,
+    pub clients: Vec<ClientConfig>,
+    pub intake: IntakeConfig,
+    pub business_hours: BusinessHoursConfig,
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Imap(ImapConfig),
+    Maildir { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    None,
+    StartTls,
+    Tls,
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<TlsMode, String> {
+        match raw {
+            "none" => Ok(TlsMode::None),
+            "starttls" => Ok(TlsMode::StartTls),
+            "tls" => Ok(TlsMode::Tls),
+            other => Err(format!("expected none, starttls or tls, found {other:?}")),
+        }
+    }
+}
+
+/// What the desk does to a mailbox message once its ticket change has committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessedAction {
+    /// Set `\Seen` and the `$HelpdeskProcessed` keyword.
+    Flag,
+    /// Move the message to this mailbox (created if missing).
+    Move(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub password: SecretString,
+    pub mailbox: String,
+    pub processed: ProcessedAction,
+    /// Polling interval when the server has no IDLE (and the longest IDLE wait).
+    pub poll_interval_secs: u64,
+    /// Use IDLE when the server offers it.
+    pub idle: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeliveryConfig {
+    Smtp(SmtpConfig),
+    OutboxDir { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// The EHLO name; defaults to the domain of the support address.
+    pub helo_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub name: String,
+    pub addresses: Vec<EmailAddress>,
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub name: String,
+    pub tier: Tier,
+    pub domains: Vec<String>,
+    pub contacts: Vec<EmailAddress>,
+    /// Where due times are shown to this client; the agent's timezone when absent.
+    pub timezone: Option<Tz>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    /// Acknowledge mail from senders that belong to no client (default false).
+    pub acknowledge_unknown_senders: bool,
+    /// Send the agent a notification for each new ticket (default true).
+    pub notify_agent: bool,
+    /// At most this many acknowledgements to one address per hour (default 5).
+    pub acknowledgements_per_sender_per_hour: u32,
+    /// Mails larger than this are kept but only their headers are parsed (default 25 MB).
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BusinessHoursConfig {
+    pub timezone: Tz,
+    pub days: Vec<Weekday>,
+    pub opens: NaiveTime,
+    pub closes: NaiveTime,
+    pub holidays: Vec<NaiveDate>,
+}
+
+/// Every problem found in a config, each naming its key.
+#[derive(Debug, thiserror::Error)]
+#[error("the config has {} problem(s):\n  - {}", .problems.len(), .problems.join("\n  - "))]
+pub struct ConfigErrors {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads FILE, applies `HELPDESK_*` overrides from the process environment, validates.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| anyhow::anyhow!("cannot read config file {}: {err}", path.display()))?;
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Ok(Config::from_toml(&text, &env, base_dir)?)
+    }
+
+    /// Parses and validates config text; `env` supplies overrides and `password_env` values.
+    pub fn from_toml(text: &str, env: &HashMap<String, String>, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        let mut root: Value = match text.parse::<toml::Table>() {
+            Ok(table) => Value::Table(table),
+            Err(err) => return Err(ConfigErrors { problems: vec![format!("not valid TOML: {err}")] }),
+        };
+        let mut problems = Vec::new();
+        apply_env_overrides(&mut root, env, &mut problems);
+        let mut reader = Reader { problems, env, base_dir };
+        let config = reader.read(&root);
+        if reader.problems.is_empty() {
+            Ok(config.expect("a config is built whenever no problem was found"))
+        } else {
+            Err(ConfigErrors { problems: reader.problems })
+        }
+    }
+
+    pub fn client(&self, name: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|client| client.name == name)
+    }
+
+    pub fn support_address(&self) -> EmailAddress {
+        EmailAddress::parse(&self.support_mailbox.email.to_string()).expect("validated at load")
+    }
+
+    pub fn is_agent(&self, address: &EmailAddress) -> bool {
+        self.agent.addresses.contains(address)
+    }
+}
+
+/// `HELPDESK_SECTION__KEY=value` sets `[section] key = value`. The value is read as a TOML
+/// value when it parses as one (numbers, booleans, arrays), otherwise as a string.
+fn apply_env_overrides(root: &mut Value, env: &HashMap<String, String>, problems: &mut Vec<String>) {
+    let mut overrides: Vec<(&String, &String)> = env
+        .iter()
+        .filter(|(name, _)| name.starts_with("HELPDESK_") && name.contains("__"))
+        .collect();
+    overrides.sort();
+    for (name, raw_value) in overrides {
+        let path: Vec<String> = name["HELPDESK_".len()..].split("__").map(|part| part.to_ascii_lowercase()).collect();
+        if path.iter().any(|part| part.is_empty()) {
+            problems.push(format!("{name}: an override is HELPDESK_SECTION__KEY"));
+            continue;
+        }
+        let value = format!("v = {raw_value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut table| table.remove("v"))
+            .unwrap_or_else(|| Value::String(raw_value.clone()));
+        if let Err(section) = set_path(root, &path, value) {
+            problems.push(format!("{name}: {section} is not a section"));
+        }
+    }
+}
+
+fn set_path(node: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let Some(table) = node.as_table_mut() else {
+        return Err(path.first().cloned().unwrap_or_default());
+    };
+    match path {
+        [] => Ok(()),
+        [key] => {
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => {
+            let entry = table.entry(section.clone()).or_insert_with(|| Value::Table(Default::default()));
+            if !entry.is_table() {
+                return Err(section.clone());
+            }
+            set_path(entry, rest, value)
+        }
+    }
+}
+
+struct Reader<'a> {
+    problems: Vec<String>,
+    env: &'a HashMap<String, String>,
+    base_dir: &'a Path,
+}
+
+type Table = toml::map::Map<String, Value>;
+
+impl Reader<'_> {
+    fn problem(&mut self, key: &str, message: impl std::fmt::Display) {
+        self.problems.push(format!("{key}: {message}"));
+    }
+
+    fn section<'t>(&mut self, root: &'t Table, name: &str) -> Option<&'t Table> {
+        match root.get(name) {
+            None => None,
+            Some(Value::Table(table)) => Some(table),
+            Some(_) => {
+                self.problem(name, "must be a [section]");
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, table: &Table, prefix: &str, known: &[&str]) {
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                self.problem(&format!("{prefix}.{key}"), format!("unknown key (known: {})", known.join(", ")));
+            }
+        }
+    }
+
+    fn string(&mut self, table: &Table, prefix: &str, key: &str) -> Option<String> {
+        match table.get(key) {
+            None => None,
+            Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+            Some(Value::String(_)) => {
+                self.problem(&format!("{prefix}.{key}"), "must not be empty");
+                None
+            }
+            Some(other) => {
+                self.problem(&format!("{prefix}.{key}"), format!("expected a string, found {other}"));
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, table: &Table, prefix: &str, key: &str) -> Option<String> {
+        let value = self.string(table, prefix, key);
+        if value.is_none() && !table.contains_key(key) {
+            self.problem(&format!("{prefix}.{key}"), "is required");
+        }
+        value
+    }
+
+    fn integer(&mut self, table: &Table, prefix: &str, key: &str, min: i64, max: i64) -> Option<i64> {
+        match table.get(key) {
+            None => None,
+            Some(Value::Integer(number)) if (min..=max).contains(number) => Some(*number),
+            Some(other) => {
+                self.problem(&format!("{prefix}.{key}"), format!("expected an integer from {min} to {max}, found {other}"));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, table: &Table, prefix: &str, key: &str) -> Option<bool> {
+        match table.get(key) {
+            None => None,
+            Some(Value::Boolean(flag)) => Some(*flag),
+            Some(other) => {
+                self.problem(&format!("{prefix}.{key}"), format!("expected true or false, found {other}"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, table: &Table, prefix: &str, key: &str) -> Vec<String> {
+        match table.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (index, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(text) => out.push(text.to_string()),
+                        None => self.problem(&format!("{prefix}.{key}[{index}]"), format!("expected a string, found {item}")),
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.problem(&format!("{prefix}.{key}"), format!("expected a list of strings, found {other}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn addresses(&mut self, table: &Table, prefix: &str, key: &str) -> Vec<EmailAddress> {
+        let mut out = Vec::new();
+        for (index, raw) in self.strings(table, prefix, key).into_iter().enumerate() {
+            match EmailAddress::parse(&raw) {
+                Some(address) => out.push(address),
+                None => self.problem(&format!("{prefix}.{key}[{index}]"), format!("{raw:?} is not a mail address")),
+            }
+        }
+        out
+    }
+
+    fn timezone(&mut self, table: &Table, prefix: &str, key: &str) -> Option<Tz> {
+        let raw = self.string(table, prefix, key)?;
+        match raw.parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.problem(&format!("{prefix}.{key}"), format!("{raw:?} is not an IANA time zone such as America/New_York"));
+                None
+            }
+        }
+    }
+
+    fn tls(&mut self, table: &Table, prefix: &str) -> TlsMode {
+        match self.string(table, prefix, "tls") {
+            None => TlsMode::None,
+            Some(raw) => raw.parse().unwrap_or_else(|err: String| {
+                self.problem(&format!("{prefix}.tls"), err);
+                TlsMode::None
+            }),
+        }
+    }
+
+    fn path(&self, raw: &str) -> PathBuf {
+        let path = PathBuf::from(raw);
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn secret(&mut self, table: &Table, prefix: &str, required: bool) -> Option<SecretString> {
+        let direct = self.string(table, prefix, "password");
+        let from_env = self.string(table, prefix, "password_env");
+        match (direct, from_env) {
+            (Some(_), Some(_)) => {
+                self.problem(&format!("{prefix}.password"), "give password or password_env, not both");
+                None
+            }
+            (Some(password), None) => Some(SecretString::from(password)),
+            (None, Some(variable)) => match self.env.get(&variable) {
+                Some(password) => Some(SecretString::from(password.clone())),
+                None => {
+                    self.problem(&format!("{prefix}.password_env"), format!("environment variable {variable} is not set"));
+                    None
+                }
+            },
+            (None, None) => {
+                if required {
+                    self.problem(&format!("{prefix}.password"), "is required (or password_env)");
+                }
+                None
+            }
+        }
+    }
+
+    fn read(&mut self, root: &Value) -> Option<Config> {
+        let root = root.as_table().expect("root is a table");
+        let known_sections = [
+            "database", "imap", "maildir", "smtp", "outbox_dir", "agent", "clients", "intake", "business_hours",
+            "templates",
+        ];
+        for key in root.keys() {
+            if !known_sections.contains(&key.as_str()) {
+                self.problem(key, format!("unknown section (known: {})", known_sections.join(", ")));
+            }
+        }
+
+        let database_url = match self.section(root, "database") {
+            Some(table) => {
+                self.unknown_keys(table, "database", &["url"]);
+                self.string(table, "database", "url")
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| "sqlite://helpdesk.db".to_string());
+        let database_url = self.database_url(database_url);
+
+        let source = self.read_source(root);
+        let (delivery, from) = self.read_delivery(root);
+        let agent = self.read_agent(root);
+        let clients = self.read_clients(root, agent.as_ref());
+        let intake = self.read_intake(root);
+        let business_hours = self.read_business_hours(root, agent.as_ref());
+        let templates_dir = match self.section(root, "templates") {
+            Some(table) => {
+                self.unknown_keys(table, "templates", &["dir"]);
+                self.string(table, "templates", "dir").map(|dir| self.path(&dir))
+            }
+            None => None,
+        };
+        if let Some(dir) = &templates_dir {
+            if !dir.is_dir() {
+                self.problem("templates.dir", format!("{} is not a directory", dir.display()));
+            }
+        }
+
+        Some(Config {
+            database_url,
+            source: source?,
+            delivery: delivery?,
+            support_mailbox: from?,
+            agent: agent?,
+            clients,
+            intake,
+            business_hours: business_hours?,
+            templates_dir,
+        })
+    }
+
+    /// Relative SQLite paths are taken relative to the config file, like every other path.
+    fn database_url(&mut self, url: String) -> String {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let (path, query) = rest.split_once('?').map(|(p, q)| (p, Some(q))).unwrap_or((rest, None));
+            if path.is_empty() || path == ":memory:" {
+                return url;
+            }
+            let full = self.path(path);
+            return match query {
+                Some(query) => format!("sqlite://{}?{query}", full.display()),
+                None => format!("sqlite://{}", full.display()),
+            };
+        }
+        if !url.starts_with("sqlite:") {
+            self.problem("database.url", format!("{url:?}: only sqlite:// URLs are supported in this version"));
+        }
+        url
+    }
+
+    fn read_source(&mut self, root: &Table) -> Option<SourceConfig> {
+        let imap = self.section(root, "imap");
+        let maildir = self.section(root, "maildir");
+        match (imap, maildir) {
+            (Some(_), Some(_)) => {
+                self.problem("imap", "give either [imap] or [maildir] as the source, not both");
+                None
+            }
+            (None, None) => {
+                self.problem("imap", "a source is required: an [imap] section or a [maildir] section");
+                None
+            }
+            (None, Some(table)) => {
+                self.unknown_keys(table, "maildir", &["path"]);
+                let path = self.required_string(table, "maildir", "path")?;
+                Some(SourceConfig::Maildir { path: self.path(&path) })
+            }
+            (Some(table), None) => {
+                self.unknown_keys(
+                    table,
+                    "imap",
+                    &[
+                        "host", "port", "tls", "username", "password", "password_env", "mailbox", "processed",
+                        "poll_interval_secs", "idle",
+                    ],
+                );
+                let host = self.required_string(table, "imap", "host");
+                let tls = self.tls(table, "imap");
+                let default_port = if tls == TlsMode::Tls { 993 } else { 143 };
+                let port = self.integer(table, "imap", "port", 1, 65535).map(|p| p as u16).unwrap_or(default_port);
+                let username = self.required_string(table, "imap", "username");
+                let password = self.secret(table, "imap", true);
+                let mailbox = self.string(table, "imap", "mailbox").unwrap_or_else(|| "INBOX".into());
+                let processed = match self.string(table, "imap", "processed").as_deref() {
+                    None | Some("flag") => ProcessedAction::Flag,
+                    Some(other) => match other.strip_prefix("move:") {
+                        Some(target) if !target.trim().is_empty() => ProcessedAction::Move(target.trim().to_string()),
+                        _ => {
+                            self.problem("imap.processed", format!("expected \"flag\" or \"move:MAILBOX\", found {other:?}"));
+                            ProcessedAction::Flag
+                        }
+                    },
+                };
+                let poll_interval_secs = self.integer(table, "imap", "poll_interval_secs", 1, 86_400).unwrap_or(60) as u64;
+                let idle = self.boolean(table, "imap", "idle").unwrap_or(true);
+                Some(SourceConfig::Imap(ImapConfig {
+                    host: host?,
+                    port,
+                    tls,
+                    username: username?,
+                    password: password?,
+                    mailbox,
+                    processed,
+                    poll_interval_secs,
+                    idle,
+                }))
+            }
+        }
+    }
+
+    fn read_delivery(&mut self, root: &Table) -> (Option<DeliveryConfig>, Option<lettre::message::Mailbox>) {
+        let smtp = self.section(root, "smtp");
+        let outbox_dir = self.section(root, "outbox_dir");
+        let (delivery, from_key, from) = match (smtp, outbox_dir) {
+            (Some(_), Some(_)) => {
+                self.problem("smtp", "give either [smtp] or [outbox_dir] for outgoing mail, not both");
+                return (None, None);
+            }
+            (None, None) => {
+                self.problem("smtp", "outgoing mail needs an [smtp] section or an [outbox_dir] section");
+                return (None, None);
+            }
+            (None, Some(table)) => {
+                self.unknown_keys(table, "outbox_dir", &["path", "from"]);
+                let path = self.required_string(table, "outbox_dir", "path");
+                let from = self.required_string(table, "outbox_dir", "from");
+                (path.map(|path| DeliveryConfig::OutboxDir { path: self.path(&path) }), "outbox_dir.from", from)
+            }
+            (Some(table), None) => {
+                self.unknown_keys(
+                    table,
+                    "smtp",
+                    &["host", "port", "tls", "username", "password", "password_env", "from", "helo_name"],
+                );
+                let host = self.required_string(table, "smtp", "host");
+                let tls = self.tls(table, "smtp");
+                let default_port = match tls {
+                    TlsMode::Tls => 465,
+                    TlsMode::StartTls => 587,
+                    TlsMode::None => 25,
+                };
+                let port = self.integer(table, "smtp", "port", 1, 65535).map(|p| p as u16).unwrap_or(default_port);
+                let username = self.string(table, "smtp", "username");
+                let password = self.secret(table, "smtp", false);
+                if username.is_some() != password.is_some() {
+                    self.problem("smtp.username", "username and password go together");
+                }
+                let helo_name = self.string(table, "smtp", "helo_name");
+                let from = self.required_string(table, "smtp", "from");
+                let delivery =
+                    host.map(|host| DeliveryConfig::Smtp(SmtpConfig { host, port, tls, username, password, helo_name }));
+                (delivery, "smtp.from", from)
+            }
+        };
+        let from = from.and_then(|raw| match raw.parse::<lettre::message::Mailbox>() {
+            Ok(mailbox) => Some(mailbox),
+            Err(err) => {
+                self.problem(from_key, format!("{raw:?} is not a mailbox like \"Support <support@example.test>\": {err}"));
+                None
+            }
+        });
+        (delivery, from)
+    }
+
+    fn read_agent(&mut self, root: &Table) -> Option<AgentConfig> {
+        let Some(table) = self.section(root, "agent") else {
+            self.problem("agent", "an [agent] section with name and addresses is required");
+            return None;
+        };
+        self.unknown_keys(table, "agent", &["name", "addresses", "timezone"]);
+        let name = self.required_string(table, "agent", "name");
+        let addresses = self.addresses(table, "agent", "addresses");
+        if addresses.is_empty() {
+            self.problem("agent.addresses", "at least one address is required");
+        }
+        let timezone = self.timezone(table, "agent", "timezone").unwrap_or(Tz::UTC);
+        Some(AgentConfig { name: name?, addresses, timezone })
+    }
+
+    fn read_clients(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Vec<ClientConfig> {
+        let items = match root.get("clients") {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.problem("clients", "must be a list of [[clients]] tables");
+                return Vec::new();
+            }
+        };
+        let mut clients = Vec::new();
+        let mut owner_of_domain: BTreeMap<String, String> = BTreeMap::new();
+        let mut owner_of_contact: BTreeMap<EmailAddress, String> = BTreeMap::new();
+        for (index, item) in items.iter().enumerate() {
+            let prefix = format!("clients[{index}]");
+            let Some(table) = item.as_table() else {
+                self.problem(&prefix, "must be a table");
+                continue;
+            };
+            self.unknown_keys(table, &prefix, &["name", "tier", "domains", "contacts", "timezone"]);
+            let name = self.required_string(table, &prefix, "name");
+            let tier = self.required_string(table, &prefix, "tier").and_then(|raw| {
+                raw.parse::<Tier>().map_err(|err| self.problem(&format!("{prefix}.tier"), err)).ok()
+            });
+            let domains: Vec<String> = self
+                .strings(table, &prefix, "domains")
+                .into_iter()
+                .map(|domain| domain.trim().trim_start_matches('@').to_ascii_lowercase())
+                .collect();
+            let contacts = self.addresses(table, &prefix, "contacts");
+            let timezone = self.timezone(table, &prefix, "timezone");
+            if domains.is_empty() && contacts.is_empty() {
+                self.problem(&prefix, "a client needs at least one of domains or contacts");
+            }
+            for (position, domain) in domains.iter().enumerate() {
+                if EmailAddress::parse(&format!("x@{domain}")).is_none() {
+                    self.problem(&format!("{prefix}.domains[{position}]"), format!("{domain:?} is not a domain"));
+                }
+                if let Some(other) = owner_of_domain.insert(domain.clone(), name.clone().unwrap_or_default()) {
+                    self.problem(&format!("{prefix}.domains[{position}]"), format!("{domain} already belongs to client {other}"));
+                }
+            }
+            for (position, contact) in contacts.iter().enumerate() {
+                if agent.is_some_and(|agent| agent.addresses.contains(contact)) {
+                    self.problem(&format!("{prefix}.contacts[{position}]"), format!("{contact} is the agent's own address"));
+                }
+                if let Some(other) = owner_of_contact.insert(contact.clone(), name.clone().unwrap_or_default()) {
+                    self.problem(&format!("{prefix}.contacts[{position}]"), format!("{contact} already belongs to client {other}"));
+                }
+            }
+            if let Some(name) = &name {
+                if clients.iter().any(|client: &ClientConfig| &client.name == name) {
+                    self.problem(&format!("{prefix}.name"), format!("client {name} is defined twice"));
+                }
+            }
+            if let (Some(name), Some(tier)) = (name, tier) {
+                clients.push(ClientConfig { name, tier, domains, contacts, timezone });
+            }
+        }
+        clients
+    }
+
+    fn read_intake(&mut self, root: &Table) -> IntakeConfig {
+        let defaults = IntakeConfig {
+            acknowledge_unknown_senders: false,
+            notify_agent: true,
+            acknowledgements_per_sender_per_hour: 5,
+            max_message_bytes: 25 * 1024 * 1024,
+        };
+        let Some(table) = self.section(root, "intake") else {
+            return defaults;
+        };
+        self.unknown_keys(
+            table,
+            "intake",
+            &["acknowledge_unknown_senders", "notify_agent", "acknowledgements_per_sender_per_hour", "max_message_bytes"],
+        );
+        IntakeConfig {
+            acknowledge_unknown_senders: self
+                .boolean(table, "intake", "acknowledge_unknown_senders")
+                .unwrap_or(defaults.acknowledge_unknown_senders),
+            notify_agent: self.boolean(table, "intake", "notify_agent").unwrap_or(defaults.notify_agent),
+            acknowledgements_per_sender_per_hour: self
+                .integer(table, "intake", "acknowledgements_per_sender_per_hour", 0, 10_000)
+                .map(|n| n as u32)
+                .unwrap_or(defaults.acknowledgements_per_sender_per_hour),
+            max_message_bytes: self
+                .integer(table, "intake", "max_message_bytes", 1024, 1 << 40)
+                .map(|n| n as usize)
+                .unwrap_or(defaults.max_message_bytes),
+        }
+    }
+
+    fn read_business_hours(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Option<BusinessHoursConfig> {
+        let agent_timezone = agent.map(|agent| agent.timezone).unwrap_or(Tz::UTC);
+        let mut config = BusinessHoursConfig {
+            timezone: agent_timezone,
+            days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            opens: NaiveTime::from_hms_opt(9, 0, 0).expect("valid time"),
+            closes: NaiveTime::from_hms_opt(17, 0, 0).expect("valid time"),
+            holidays: Vec::new(),
+        };
+        let Some(table) = self.section(root, "business_hours") else {
+            return Some(config);
+        };
+        self.unknown_keys(table, "business_hours", &["timezone", "days", "opens", "closes", "holidays"]);
+        if let Some(timezone) = self.timezone(table, "business_hours", "timezone") {
+            config.timezone = timezone;
+        }
+        if table.contains_key("days") {
+            let mut days = Vec::new();
+            for (index, raw) in self.strings(table, "business_hours", "days").into_iter().enumerate() {
+                match raw.parse::<Weekday>() {
+                    Ok(day) => days.push(day),
+                    Err(_) => self.problem(&format!("business_hours.days[{index}]"), format!("{raw:?} is not a weekday (mon..sun)")),
+                }
+            }
+            config.days = days;
+        }
+        for (key, slot) in [("opens", &mut config.opens), ("closes", &mut config.closes)] {
+            if let Some(raw) = self.string(table, "business_hours", key) {
+                match NaiveTime::parse_from_str(&raw, "%H:%M") {
+                    Ok(time) => *slot = time,
+                    Err(_) => self.problem(&format!("business_hours.{key}"), format!("{raw:?} is not a time like 09:00")),
+                }
+            }
+        }
+        if config.opens >= config.closes {
+            self.problem("business_hours.closes", "must be later than opens");
+        }
+        for (index, raw) in self.strings(table, "business_hours", "holidays").into_iter().enumerate() {
+            match NaiveDate::parse_from_str(&raw, "%Y-%m-%d") {
+                Ok(date) => config.holidays.push(date),
+                Err(_) => self.problem(&format!("business_hours.holidays[{index}]"), format!("{raw:?} is not a date like 2026-12-25")),
+            }
+        }
+        Some(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    const VALID: &str = r#"
+[database]
+url = "sqlite://helpdesk.db"
+[imap]
+host = "127.0.0.1"
+port = 1143
+username = "support@example.test"
+password_env = "TEST_IMAP_PASSWORD"
+[smtp]
+host = "127.0.0.1"
+port = 2525
+from = "Support <support@example.test>"
+[agent]
+name = "Travis"
+addresses = ["travis@example.test"]
+timezone = "America/New_York"
+[[clients]]
+name = "Acme"
+tier = "growth"
+domains = ["acme.test"]
+contacts = ["ops@partner.test"]
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_valid_config_loads_with_secrets_redacted() {
+        let config = Config::from_toml(VALID, &env(&[("TEST_IMAP_PASSWORD", "hunter2")]), Path::new("/etc/desk")).unwrap();
+        let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
+        assert_eq!(imap.password.expose_secret(), "hunter2");
+        assert_eq!(config.database_url, "sqlite:///etc/desk/helpdesk.db");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.clients[0].tier, Tier::Growth);
+    }
+
+    #[test]
+    fn environment_overrides_section_keys() {
+        let config = Config::from_toml(
+            VALID,
+            &env(&[("TEST_IMAP_PASSWORD", "x"), ("HELPDESK_IMAP__PORT", "2143"), ("HELPDESK_AGENT__NAME", "Sam")]),
+            Path::new("."),
+        )
+        .unwrap();
+        let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
+        assert_eq!(imap.port, 2143);
+        assert_eq!(config.agent.name, "Sam");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let broken = VALID
+            .replace("port = 1143", "port = \"abc\"")
+            .replace("tier = \"growth\"", "tier = \"platinum\"")
+            .replace("America/New_York", "Mars/Olympus")
+            + "\n[surprise]\nx = 1\n";
+        let errors = Config::from_toml(&broken, &env(&[]), Path::new(".")).unwrap_err();
+        let text = errors.to_string();
+        for key in ["imap.port", "clients[0].tier", "agent.timezone", "imap.password_env", "surprise"] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+        assert_eq!(errors.problems.len(), 5, "{text}");
+    }
+}

@@ -1,0 +1,205 @@
+//! Domain values parsed once at the edge: addresses, Message-IDs, ticket ids, tiers and
+//! severities. Code past the edge takes these types and never re-checks a string.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// A mail address, lower-cased, with exactly one `@` and non-empty local part and domain.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Option<EmailAddress> {
+        let trimmed = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+        let (local, domain) = trimmed.rsplit_once('@')?;
+        let valid_domain = !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '[' || c == ']' || c == ':');
+        let valid_local = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
+        (valid_domain && valid_local).then(|| EmailAddress(trimmed.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn local_part(&self) -> &str {
+        self.0.rsplit_once('@').map(|(local, _)| local).unwrap_or("")
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, domain)| domain).unwrap_or("")
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Message-ID without its angle brackets, as stored and compared.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    pub fn parse(raw: &str) -> Option<MessageId> {
+        let inner = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+        (!inner.is_empty() && !inner.contains(char::is_whitespace)).then(|| MessageId(inner.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used in headers: `<id>`.
+    pub fn bracketed(&self) -> String {
+        format!("<{}>", self.0)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The number of a ticket, shown to people as `#42` and in subjects as `[#42]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TicketId(pub i64);
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The support tier a client pays for (SOP "Support Tiers").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Starter,
+    Growth,
+    Enterprise,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Starter => "starter",
+            Tier::Growth => "growth",
+            Tier::Enterprise => "enterprise",
+        }
+    }
+}
+
+impl FromStr for Tier {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Tier, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "starter" => Ok(Tier::Starter),
+            "growth" => Ok(Tier::Growth),
+            "enterprise" => Ok(Tier::Enterprise),
+            other => Err(format!("unknown tier {other:?} (expected starter, growth or enterprise)")),
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SOP severity levels: P0 critical down to P3 low.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Severity {
+    P0,
+    P1,
+    P2,
+    P3,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::P0 => "P0",
+            Severity::P1 => "P1",
+            Severity::P2 => "P2",
+            Severity::P3 => "P3",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::P0 => "Critical",
+            Severity::P1 => "High",
+            Severity::P2 => "Medium",
+            Severity::P3 => "Low",
+        }
+    }
+
+    /// One level more urgent (P0 stays P0).
+    pub fn escalated(self) -> Severity {
+        match self {
+            Severity::P0 | Severity::P1 => Severity::P0,
+            Severity::P2 => Severity::P1,
+            Severity::P3 => Severity::P2,
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Severity, String> {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "P0" => Ok(Severity::P0),
+            "P1" => Ok(Severity::P1),
+            "P2" => Ok(Severity::P2),
+            "P3" => Ok(Severity::P3),
+            other => Err(format!("unknown severity {other:?} (expected P0, P1, P2 or P3)")),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_normalised_and_checked() {
+        assert_eq!(EmailAddress::parse(" <Ops@Acme.TEST> ").unwrap().as_str(), "ops@acme.test");
+        assert_eq!(EmailAddress::parse("a@b").unwrap().domain(), "b");
+        for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme"] {
+            assert!(EmailAddress::parse(bad).is_none(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn message_ids_lose_brackets() {
+        assert_eq!(MessageId::parse("<abc@x>").unwrap().as_str(), "abc@x");
+        assert_eq!(MessageId::parse("abc@x").unwrap().bracketed(), "<abc@x>");
+        assert!(MessageId::parse("<>").is_none());
+    }
+
+    #[test]
+    fn severity_escalates_but_not_past_p0() {
+        assert_eq!(Severity::P3.escalated(), Severity::P2);
+        assert_eq!(Severity::P0.escalated(), Severity::P0);
+        assert_eq!("p1".parse::<Severity>().unwrap(), Severity::P1);
+    }
+}

@@ -1,0 +1,263 @@
+//! Raw bytes to `InboundMail`, the desk's own view of a message. Pure: no I/O, never panics;
+//! a message mail-parser cannot read still becomes an `InboundMail` (with a `problem`), so it
+//! is kept rather than dropped.
+
+use chrono::{DateTime, TimeZone, Utc};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{EmailAddress, MessageId};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundMail {
+    pub message_id: Option<MessageId>,
+    pub in_reply_to: Vec<MessageId>,
+    pub references: Vec<MessageId>,
+    pub from: Option<EmailAddress>,
+    pub from_name: Option<String>,
+    pub reply_to: Option<EmailAddress>,
+    /// To, Cc, Delivered-To and X-Original-To: where plus-addresses are looked for.
+    pub recipients: Vec<EmailAddress>,
+    pub subject: String,
+    pub date: Option<DateTime<Utc>>,
+    /// The plain text; derived from HTML when the mail has no plain part.
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    /// Every header as (lower-case name, raw value), for the automation checks.
+    pub headers: Vec<(String, String)>,
+    /// MIME types of all parts, lower-case (`multipart/report`, `message/delivery-status`).
+    pub part_types: Vec<String>,
+    /// Identifies the same mail delivered or fetched twice.
+    pub dedupe_key: String,
+    /// What went wrong while reading it, if anything (kept for the log and the agent).
+    pub problem: Option<String>,
+}
+
+impl InboundMail {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The Message-IDs this mail points at, nearest first: In-Reply-To, then References from
+    /// the newest backwards.
+    pub fn referenced_ids(&self) -> Vec<MessageId> {
+        let mut ids: Vec<MessageId> = self.in_reply_to.clone();
+        for id in self.references.iter().rev() {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids
+    }
+}
+
+/// Reads one message. Mails over `max_bytes` have only their headers parsed.
+pub fn parse_mail(raw: &[u8], max_bytes: usize) -> InboundMail {
+    let oversized = raw.len() > max_bytes;
+    let parser = MessageParser::default();
+    let parsed = if oversized { parser.parse_headers(raw) } else { parser.parse(raw) };
+    let mut mail = match parsed {
+        Some(message) => from_message(&message),
+        None => unreadable(raw),
+    };
+    if oversized {
+        mail.problem = Some(format!("{} bytes is over the {} byte limit: body not read", raw.len(), max_bytes));
+        mail.text = format!("[This mail is {} bytes, over the desk's limit; read the stored original.]", raw.len());
+    }
+    mail.dedupe_key = dedupe_key(&mail, raw);
+    mail
+}
+
+fn unreadable(raw: &[u8]) -> InboundMail {
+    InboundMail {
+        message_id: None,
+        in_reply_to: Vec::new(),
+        references: Vec::new(),
+        from: None,
+        from_name: None,
+        reply_to: None,
+        recipients: Vec::new(),
+        subject: String::new(),
+        date: None,
+        text: String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]).into_owned(),
+        attachments: Vec::new(),
+        headers: Vec::new(),
+        part_types: Vec::new(),
+        dedupe_key: String::new(),
+        problem: Some("not a readable mail message".into()),
+    }
+}
+
+fn from_message(message: &Message<'_>) -> InboundMail {
+    let first_address = |value: Option<&Address<'_>>| -> (Option<EmailAddress>, Option<String>) {
+        let Some(addr) = value.and_then(|address| address.first()) else { return (None, None) };
+        let address = addr.address().and_then(EmailAddress::parse);
+        let name = addr.name().map(|name| name.trim().to_string()).filter(|name| !name.is_empty());
+        (address, name)
+    };
+    let (from, from_name) = first_address(message.from());
+    let (reply_to, _) = first_address(message.reply_to());
+
+    let mut recipients: Vec<EmailAddress> = Vec::new();
+    for address in message.to().into_iter().chain(message.cc()) {
+        recipients.extend(address.iter().filter_map(|addr| addr.address()).filter_map(EmailAddress::parse));
+    }
+    let headers: Vec<(String, String)> = message
+        .headers_raw()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    for (name, value) in &headers {
+        if name == "delivered-to" || name == "x-original-to" {
+            recipients.extend(EmailAddress::parse(value));
+        }
+    }
+    recipients.dedup();
+
+    let text = body_text(message);
+    let attachments = message
+        .attachments()
+        .map(|part| Attachment {
+            name: part.attachment_name().unwrap_or("(unnamed)").to_string(),
+            content_type: part
+                .content_type()
+                .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".into())
+                .to_ascii_lowercase(),
+            size: part.len(),
+        })
+        .collect();
+    let part_types = message
+        .parts
+        .iter()
+        .filter_map(|part| part.content_type())
+        .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
+        .collect();
+    let date = message
+        .date()
+        .and_then(|date| Utc.timestamp_opt(date.to_timestamp(), 0).single());
+
+    InboundMail {
+        message_id: message.message_id().and_then(MessageId::parse),
+        in_reply_to: message_ids(message.in_reply_to()),
+        references: message_ids(message.references()),
+        from,
+        from_name,
+        reply_to,
+        recipients,
+        subject: message.subject().unwrap_or("").trim().to_string(),
+        date,
+        text,
+        attachments,
+        headers,
+        part_types,
+        dedupe_key: String::new(),
+        problem: None,
+    }
+}
+
+fn message_ids(value: &HeaderValue<'_>) -> Vec<MessageId> {
+    match value {
+        HeaderValue::Text(text) => text.split_whitespace().filter_map(MessageId::parse).collect(),
+        HeaderValue::TextList(list) => list.iter().filter_map(|id| MessageId::parse(id)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The first plain-text body; the first HTML body converted to text when there is none.
+fn body_text(message: &Message<'_>) -> String {
+    let text_part = message.text_bodies().find(|part| matches!(part.body, PartType::Text(_)));
+    if let Some(part) = text_part {
+        if let PartType::Text(text) = &part.body {
+            return text.to_string();
+        }
+    }
+    message.body_text(0).map(|text| text.into_owned()).unwrap_or_default()
+}
+
+/// The same mail fetched twice (a UIDVALIDITY reset, a second delivery) gets the same key;
+/// two different mails that reuse a Message-ID do not. Transport headers (Received,
+/// Delivered-To, Return-Path) are left out on purpose: they differ between deliveries.
+fn dedupe_key(mail: &InboundMail, raw: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for field in [
+        mail.message_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+        mail.from.as_ref().map(|from| from.as_str()).unwrap_or(""),
+        mail.header("date").unwrap_or(""),
+        &mail.subject,
+    ] {
+        hasher.update(field.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher.update(body_bytes(raw));
+    let digest = hasher.finalize();
+    digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The bytes after the header block (all of it when no blank line is found).
+fn body_bytes(raw: &[u8]) -> &[u8] {
+    for (separator, length) in [(&b"\r\n\r\n"[..], 4), (&b"\n\n"[..], 2)] {
+        if let Some(position) = raw.windows(length).position(|window| window == separator) {
+            return &raw[position + length..];
+        }
+    }
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_threading_headers_and_addresses() {
+        let raw = b"From: \"Jane Roe\" <Jane@Acme.test>\r\nTo: support@example.test\r\nCc: Ops <ops@acme.test>\r\nSubject: Re: Leads stuck\r\nMessage-ID: <b@acme.test>\r\nIn-Reply-To: <a@acme.test>\r\nReferences: <root@acme.test> <a@acme.test>\r\nDate: Mon, 30 Nov 2026 09:00:00 -0500\r\n\r\nHello\r\n";
+        let mail = parse_mail(raw, 1 << 20);
+        assert_eq!(mail.from.as_ref().unwrap().as_str(), "jane@acme.test");
+        assert_eq!(mail.from_name.as_deref(), Some("Jane Roe"));
+        assert_eq!(mail.message_id.as_ref().unwrap().as_str(), "b@acme.test");
+        let referenced: Vec<String> = mail.referenced_ids().iter().map(|id| id.to_string()).collect();
+        assert_eq!(referenced, ["a@acme.test", "root@acme.test"]);
+        assert_eq!(mail.recipients.len(), 2);
+        assert_eq!(mail.text.trim(), "Hello");
+        assert_eq!(mail.date.unwrap().to_rfc3339(), "2026-11-30T14:00:00+00:00");
+    }
+
+    #[test]
+    fn html_only_mail_gets_text() {
+        let raw = b"From: a@acme.test\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Leads are <b>stuck</b></p></body></html>\r\n";
+        let mail = parse_mail(raw, 1 << 20);
+        assert!(mail.text.contains("Leads are stuck"), "{:?}", mail.text);
+    }
+
+    #[test]
+    fn garbage_is_kept_with_a_problem() {
+        let mail = parse_mail(b"", 1 << 20);
+        assert!(mail.problem.is_some());
+        assert!(!mail.dedupe_key.is_empty());
+    }
+
+    #[test]
+    fn same_mail_with_other_transport_headers_has_same_key() {
+        let body = "From: a@acme.test\r\nMessage-ID: <x@y>\r\nSubject: s\r\n\r\nbody\r\n";
+        let first = parse_mail(format!("Received: from a\r\n{body}").as_bytes(), 1 << 20);
+        let second = parse_mail(format!("Received: from b\r\nDelivered-To: s@x.test\r\n{body}").as_bytes(), 1 << 20);
+        assert_eq!(first.dedupe_key, second.dedupe_key);
+        let other = parse_mail(body.replace("body", "other body").as_bytes(), 1 << 20);
+        assert_ne!(first.dedupe_key, other.dedupe_key);
+    }
+
+    #[test]
+    fn oversized_mail_keeps_headers() {
+        let raw = format!("From: a@acme.test\r\nSubject: big\r\n\r\n{}", "x".repeat(5000));
+        let mail = parse_mail(raw.as_bytes(), 1024);
+        assert_eq!(mail.subject, "big");
+        assert!(mail.problem.unwrap().contains("limit"));
+    }
+}
