@@ -103,7 +103,7 @@ pub struct AgentConfig {
     pub timezone: Tz,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     pub name: String,
     pub tier: Tier,

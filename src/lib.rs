@@ -4,5 +4,26 @@
 pub mod domain;
 /// The typed config, its environment overrides and its validation.
 pub mod config;
+/// The database connection, migrations and the shared time format.
+pub mod storage;
+/// What every stage needs, opened once: config, database, templates, reply-address signer.
+pub mod desk;
 /// Where mail enters: the IMAP and Maildir sources, parsing, automated-mail detection.
 pub mod inbound;
+/// Who sent a mail, which ticket it belongs to, and the ticket tables.
+pub mod tickets;
+/// SLA clocks: first-response due times on the business calendar.
+pub mod sla;
+/// One mail in, one committed ticket change out (with its outgoing mail queued).
+pub mod intake;
+/// Outgoing mail: templates, the outbox table, and delivery.
+pub mod outbound;
+/// The service loop: poll or IDLE, intake, send; `run --once`.
+pub mod service;
+/// The demo: a bundled Maildir of client mail run through the whole pipeline.
+pub mod demo;
+/// The command line.
+pub mod cli;
+
+#[cfg(test)]
+mod testing;

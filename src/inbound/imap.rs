@@ -1,0 +1,247 @@
+//! The IMAP source: the only code that speaks IMAP. It tracks the mailbox by UIDVALIDITY and
+//! UID (the cursor lives in the database, moved in the intake transaction), fetches only what
+//! is new, and marks a message processed (flag or move) only after its ticket change has
+//! committed. A UIDVALIDITY change rescans the mailbox; the intake's dedupe key keeps that
+//! from duplicating anything.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::UnsolicitedResponse;
+use async_imap::Session;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::cursor::load_cursor;
+use super::{RawMail, SourceCursor};
+use crate::config::{ImapConfig, ProcessedAction, TlsMode};
+use crate::desk::Desk;
+use crate::intake::record_mail;
+
+pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapIo for T {}
+
+pub type ImapSession = Session<Box<dyn ImapIo>>;
+
+/// The keyword set on processed mail when `imap.processed = "flag"`.
+pub const PROCESSED_KEYWORD: &str = "$HelpdeskProcessed";
+
+/// Messages fetched per round trip: bounds memory and gives the sender a turn between batches.
+const FETCH_BATCH: usize = 25;
+
+/// An open, logged-in session with the support mailbox selected.
+pub struct MailboxConnection {
+    pub session: ImapSession,
+    pub uid_validity: u32,
+    pub supports_idle: bool,
+    pub supports_move: bool,
+    /// Identifies this mailbox in the cursor table.
+    pub source: String,
+}
+
+pub fn source_key(config: &ImapConfig) -> String {
+    format!("imap://{}@{}:{}/{}", config.username, config.host, config.port, config.mailbox)
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    let roots = rustls_roots();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+fn rustls_roots() -> tokio_rustls::rustls::RootCertStore {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots
+}
+
+async fn wrap_tls(host: &str, tcp: TcpStream) -> anyhow::Result<Box<dyn ImapIo>> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+        .with_context(|| format!("{host} is not a valid TLS server name"))?;
+    Ok(Box::new(tls_connector().connect(name, tcp).await.context("TLS handshake with the IMAP server failed")?))
+}
+
+/// Connects, logs in and selects the mailbox.
+pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
+    let address = (config.host.as_str(), config.port);
+    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
+        .await
+        .context("timed out connecting to the IMAP server")?
+        .with_context(|| format!("cannot connect to IMAP server {}:{}", config.host, config.port))?;
+    tcp.set_nodelay(true).ok();
+    let stream: Box<dyn ImapIo> = match config.tls {
+        TlsMode::None => Box::new(tcp),
+        TlsMode::Tls => wrap_tls(&config.host, tcp).await?,
+        TlsMode::StartTls => {
+            let mut client = async_imap::Client::new(tcp);
+            client.read_response().await.context("no IMAP greeting")?;
+            client.run_command_and_check_ok("STARTTLS", None).await.context("STARTTLS refused")?;
+            wrap_tls(&config.host, client.into_inner()).await?
+        }
+    };
+    let mut client = async_imap::Client::new(stream);
+    if config.tls != TlsMode::StartTls {
+        client.read_response().await.context("no IMAP greeting")?;
+    }
+    let mut session = client
+        .login(&config.username, config.password.expose_secret())
+        .await
+        .map_err(|(err, _)| err)
+        .with_context(|| format!("IMAP login as {} failed", config.username))?;
+    let capabilities = session.capabilities().await.context("CAPABILITY failed")?;
+    let supports_idle = capabilities.has_str("IDLE");
+    let supports_move = capabilities.has_str("MOVE");
+    let mailbox = session.select(&config.mailbox).await.with_context(|| format!("cannot select {}", config.mailbox))?;
+    let uid_validity = mailbox.uid_validity.context("the server gave no UIDVALIDITY")?;
+    if let ProcessedAction::Move(target) = &config.processed {
+        // Create the target once; "already exists" is fine.
+        let _ = session.create(target).await;
+    }
+    tracing::info!(host = %config.host, mailbox = %config.mailbox, uid_validity, supports_idle, "IMAP connected");
+    Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source: source_key(config) })
+}
+
+/// Takes in every message past the cursor, in UID order, in batches. Returns how many mails
+/// were handled. Stops between messages when `stop` says so.
+pub async fn ingest_step(
+    desk: &Desk,
+    connection: &mut MailboxConnection,
+    config: &ImapConfig,
+    max_messages: usize,
+    stop: &dyn Fn() -> bool,
+) -> anyhow::Result<usize> {
+    let last_uid = match load_cursor(&desk.db, &connection.source).await? {
+        Some((validity, last_uid)) if validity == connection.uid_validity => last_uid,
+        Some((validity, _)) => {
+            tracing::warn!(old = validity, new = connection.uid_validity, "UIDVALIDITY changed: rescanning the mailbox (duplicates are skipped)");
+            0
+        }
+        None => 0,
+    };
+    let found = connection.session.uid_search(format!("UID {}:*", last_uid + 1)).await.context("UID SEARCH failed")?;
+    let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > last_uid).collect();
+    uids.sort_unstable();
+    uids.truncate(max_messages);
+    let mut handled = 0;
+    for batch in uids.chunks(FETCH_BATCH) {
+        let set = batch.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let fetches: Vec<_> = connection
+            .session
+            .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
+            .await
+            .context("UID FETCH failed")?
+            .try_collect()
+            .await
+            .context("reading fetched mail failed")?;
+        let mut mails: Vec<(u32, RawMail)> = fetches
+            .iter()
+            .filter_map(|fetch| {
+                let uid = fetch.uid?;
+                let arrived_at: DateTime<Utc> = fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+                let bytes = fetch.body().unwrap_or_default().to_vec();
+                let cursor = SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
+                Some((uid, RawMail { bytes, arrived_at, cursor: Some(cursor) }))
+            })
+            .collect();
+        drop(fetches);
+        mails.sort_by_key(|(uid, _)| *uid);
+        let mut committed = Vec::new();
+        for (uid, mail) in &mails {
+            if stop() {
+                break;
+            }
+            let outcome = record_mail(desk, mail, Utc::now()).await.with_context(|| format!("recording UID {uid} failed"))?;
+            tracing::debug!(uid, ?outcome, "intake");
+            committed.push(*uid);
+            handled += 1;
+        }
+        mark_processed(connection, config, &committed).await?;
+        if stop() {
+            break;
+        }
+    }
+    Ok(handled)
+}
+
+/// Flags or moves messages whose ticket change has committed. A failure here loses nothing:
+/// the cursor is already past them, and a rescan would find them recorded.
+async fn mark_processed(connection: &mut MailboxConnection, config: &ImapConfig, uids: &[u32]) -> anyhow::Result<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    match &config.processed {
+        ProcessedAction::Flag => {
+            let updates: Vec<_> = connection
+                .session
+                .uid_store(&set, format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})"))
+                .await
+                .context("UID STORE failed")?
+                .try_collect()
+                .await?;
+            drop(updates);
+        }
+        ProcessedAction::Move(target) => {
+            if connection.supports_move {
+                connection.session.uid_mv(&set, target).await.context("UID MOVE failed")?;
+            } else {
+                connection.session.uid_copy(&set, target).await.context("UID COPY failed")?;
+                let updates: Vec<_> = connection
+                    .session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .context("UID STORE failed")?
+                    .try_collect()
+                    .await?;
+                drop(updates);
+                let expunged: Vec<_> = connection.session.uid_expunge(&set).await?.try_collect().await?;
+                drop(expunged);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the server to report new mail (IDLE), or for `timeout`. Without IDLE support the
+/// caller sleeps instead. Returns the session, which IDLE borrows.
+pub async fn wait_for_mail(connection: MailboxConnection, timeout: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<MailboxConnection> {
+    let MailboxConnection { session, uid_validity, supports_idle, supports_move, source } = connection;
+    if !supports_idle {
+        bail!("the server does not support IDLE");
+    }
+    // Mail that arrived while we were busy was announced as an unsolicited EXISTS; IDLE would
+    // not announce it again, so look before waiting.
+    let mut announced = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        announced |= matches!(response, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_));
+    }
+    if announced {
+        return Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source });
+    }
+    let mut idle = session.idle();
+    idle.init().await.context("IDLE failed to start")?;
+    {
+        let (wait, interrupt) = idle.wait_with_timeout(timeout);
+        tokio::select! {
+            response = wait => match response.context("IDLE failed")? {
+                IdleResponse::NewData(data) => tracing::debug!(response = ?data.parsed(), "IDLE: mailbox changed"),
+                IdleResponse::Timeout => tracing::trace!("IDLE timeout"),
+                IdleResponse::ManualInterrupt => {}
+            },
+            _ = stop.changed() => drop(interrupt),
+        }
+    }
+    let session = idle.done().await.context("ending IDLE failed")?;
+    Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source })
+}

@@ -3,6 +3,7 @@
 //! recognises machine-generated mail so that nothing ever answers it.
 
 pub mod automated;
+pub mod cursor;
 pub mod imap;
 pub mod maildir;
 pub mod parse;

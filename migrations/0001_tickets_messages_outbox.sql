@@ -1,0 +1,89 @@
+-- The first schema: tickets, the messages on them, the outbox, and the IMAP cursor.
+-- Times are TEXT in RFC 3339 UTC with milliseconds ("2026-11-30T14:00:00.000Z"), so they
+-- sort as text and read the same on SQLite and PostgreSQL.
+
+CREATE TABLE tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- The client's name from the config; NULL when the sender belongs to no client.
+    client TEXT,
+    requester TEXT NOT NULL,
+    requester_name TEXT,
+    subject TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    severity TEXT NOT NULL CHECK (severity IN ('P0', 'P1', 'P2', 'P3')),
+    severity_reason TEXT NOT NULL,
+    -- Why the agent must look at this ticket himself (for example an unknown sender).
+    attention TEXT,
+    -- The server's arrival time of the first mail: the SLA clock starts here.
+    opened_at TEXT NOT NULL,
+    first_response_due_at TEXT,
+    closed_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX tickets_status ON tickets (status, opened_at);
+CREATE INDEX tickets_client ON tickets (client, opened_at);
+
+-- Every mail the desk has taken in, on a ticket or held aside (automated mail that threads
+-- to no ticket has ticket_id NULL). The raw bytes are kept: nothing is ever dropped.
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER REFERENCES tickets (id),
+    -- Same mail fetched twice (UIDVALIDITY reset, second delivery) => same key => ignored.
+    dedupe_key TEXT NOT NULL UNIQUE,
+    message_id TEXT,
+    in_reply_to TEXT,
+    references_ids TEXT NOT NULL DEFAULT '',
+    -- client | agent | unknown | automated
+    author_kind TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    sender_name TEXT,
+    subject TEXT NOT NULL,
+    body_text TEXT NOT NULL,
+    attachments_json TEXT NOT NULL DEFAULT '[]',
+    automated_reason TEXT,
+    parse_problem TEXT,
+    thread_reason TEXT NOT NULL,
+    arrived_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE INDEX messages_message_id ON messages (message_id);
+CREATE INDEX messages_ticket ON messages (ticket_id, arrived_at);
+
+-- Every outgoing mail, written in the same transaction as the change that caused it, fully
+-- rendered (raw holds the RFC 5322 bytes), then delivered by the sender step.
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER REFERENCES tickets (id),
+    -- acknowledgement | agent_notification | ...
+    kind TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    -- Envelope recipients, comma-separated.
+    recipients TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_recipient_kind ON outbox (recipients, kind, created_at);
+CREATE INDEX outbox_ticket ON outbox (ticket_id);
+
+-- Where the IMAP source has got to, per mailbox. Updated in the same transaction as the
+-- ticket change of the message at that UID.
+CREATE TABLE mailbox_cursors (
+    source TEXT PRIMARY KEY,
+    uid_validity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL
+);
+
+-- Desk-wide values generated once, such as the key that signs reply addresses.
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

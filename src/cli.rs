@@ -1,0 +1,221 @@
+//! The command line: parses arguments, sets up logging, loads the config, and calls into the
+//! library. Command output goes to stdout; logs go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use crate::config::Config;
+use crate::desk::Desk;
+use crate::domain::TicketId;
+use crate::tickets::store::{self, StatusFilter, TicketSummary};
+
+/// An email-native helpdesk: clients mail support@, the agent answers from any mail client.
+#[derive(Debug, Parser)]
+#[command(name = "helpdesk", version)]
+pub struct Cli {
+    /// The config file (TOML). Every key can be overridden by HELPDESK_SECTION__KEY.
+    #[arg(long, short, global = true, env = "HELPDESK_CONFIG", default_value = "helpdesk.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a demo Maildir of client mail, run the whole pipeline on it with SQLite and the
+    /// file transport, and print the tickets. Needs no server.
+    Demo {
+        /// Where the demo's database, Maildir, outgoing mail and config are written.
+        #[arg(long, default_value = "demo-output")]
+        dir: PathBuf,
+    },
+    /// Watch the support mailbox and handle mail as it arrives (never exits on its own).
+    Run {
+        /// Process everything waiting, send everything queued, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List tickets.
+    Tickets {
+        #[arg(long, value_enum, default_value_t = StatusArg::Open)]
+        status: StatusArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Commands about one ticket.
+    Ticket {
+        #[command(subcommand)]
+        command: TicketCommand,
+    },
+    /// Validate the config and report every problem at once.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Show a ticket with its messages.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Open,
+    Closed,
+    All,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("helpdesk=info,warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { dir } => {
+            crate::demo::run_demo(&dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => match Config::load(&cli.config) {
+            Ok(config) => {
+                println!(
+                    "{}: OK ({} client(s), source {}, delivery {})",
+                    cli.config.display(),
+                    config.clients.len(),
+                    match &config.source {
+                        crate::config::SourceConfig::Imap(imap) => format!("imap {}:{}", imap.host, imap.port),
+                        crate::config::SourceConfig::Maildir { path } => format!("maildir {}", path.display()),
+                    },
+                    match &config.delivery {
+                        crate::config::DeliveryConfig::Smtp(smtp) => format!("smtp {}:{}", smtp.host, smtp.port),
+                        crate::config::DeliveryConfig::OutboxDir { path } => format!("folder {}", path.display()),
+                    }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                println!("{}: {err:#}", cli.config.display());
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Run { once } => {
+            let desk = open_desk(&cli.config).await?;
+            let shutdown = crate::service::shutdown_signal();
+            let report = crate::service::run(&desk, once, shutdown).await?;
+            tracing::info!(
+                mails = report.mails,
+                sent = report.sent,
+                retry_later = report.retry_later,
+                failed = report.failed,
+                "finished"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tickets { status, json } => {
+            let desk = open_desk(&cli.config).await?;
+            let filter = match status {
+                StatusArg::Open => StatusFilter::Open,
+                StatusArg::Closed => StatusFilter::Closed,
+                StatusArg::All => StatusFilter::All,
+            };
+            let tickets = store::list_tickets(&desk.db, filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tickets)?);
+            } else {
+                println!("{}", tickets_table(&tickets));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ticket { command: TicketCommand::Show { id, json } } => {
+            let desk = open_desk(&cli.config).await?;
+            let Some((ticket, messages)) = store::ticket_with_messages(&desk.db, TicketId(id)).await? else {
+                eprintln!("error: there is no ticket #{id}");
+                return Ok(ExitCode::from(1));
+            };
+            if json {
+                let mut value = serde_json::to_value(&ticket)?;
+                value["message_list"] = serde_json::to_value(&messages)?;
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("Ticket #{} [{}] {}", ticket.id, ticket.status, ticket.subject);
+                println!("Client:    {}", ticket.client.as_deref().unwrap_or("(unknown sender)"));
+                println!("Requester: {}", ticket.requester);
+                println!("Severity:  {} ({})", ticket.severity, ticket.severity_reason);
+                println!("Opened:    {}", ticket.opened_at);
+                if let Some(due) = &ticket.first_response_due_at {
+                    println!("Response due: {due}");
+                }
+                if let Some(attention) = &ticket.attention {
+                    println!("Needs you: {attention}");
+                }
+                for message in messages {
+                    println!("\n--- {} {} ({}) at {}", message.author_kind, message.sender, message.thread_reason, message.arrived_at);
+                    println!("Subject: {}", message.subject);
+                    if let Some(reason) = &message.automated_reason {
+                        println!("Automated: {reason}");
+                    }
+                    println!("\n{}", message.body_text.trim_end());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn open_desk(config_path: &std::path::Path) -> anyhow::Result<Desk> {
+    let config = Config::load(config_path).with_context(|| format!("config {}", config_path.display()))?;
+    Desk::open(config).await
+}
+
+pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["#", "Client", "Requester", "Subject", "Status", "Sev", "Opened (UTC)", "Msgs", "Response due (UTC)"]);
+    for ticket in tickets {
+        let subject: String = ticket.subject.chars().take(48).collect();
+        table.add_row([
+            ticket.id.to_string(),
+            ticket.client.clone().unwrap_or_else(|| "(unknown)".into()),
+            ticket.requester.clone(),
+            subject,
+            ticket.status.clone(),
+            ticket.severity.clone(),
+            short_time(&ticket.opened_at),
+            ticket.messages.to_string(),
+            ticket.first_response_due_at.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    table
+}
+
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}

@@ -1,0 +1,275 @@
+//! Intake: one raw mail becomes a ticket change. `record_mail` parses, identifies the sender,
+//! threads, stores the message, and queues the acknowledgement and the agent's notification,
+//! all in ONE transaction together with the source cursor.
+//!
+//! **Invariant:** a mail's ticket change, its outbox rows and the cursor past it commit
+//! together or not at all; the source marks the mail processed only after that commit.
+//! **Invariant:** the desk never acknowledges automated mail, never opens a ticket for it, and
+//! acknowledges one address at most `acknowledgements_per_sender_per_hour` times an hour.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::desk::Desk;
+use crate::domain::{EmailAddress, Severity, TicketId};
+use crate::inbound::automated::automated_reason;
+use crate::inbound::cursor::advance_cursor;
+use crate::inbound::parse::{parse_mail, InboundMail};
+use crate::inbound::RawMail;
+use crate::outbound::compose::{build_mail, first_name, Draft};
+use crate::outbound::outbox;
+use crate::sla;
+use crate::storage::Tx;
+use crate::tickets::identify::{identify_sender, Sender};
+use crate::tickets::store::{self, NewMessage, NewTicket};
+use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
+
+/// What happened to one mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// The same mail was recorded before; nothing changed.
+    Duplicate,
+    NewTicket { ticket: TicketId, acknowledged: bool },
+    AddedToTicket { ticket: TicketId },
+    /// Kept without a ticket (automated mail, or agent mail about no ticket).
+    HeldAside { reason: String },
+}
+
+const DEFAULT_SEVERITY: Severity = Severity::P2;
+
+pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+    let mail = parse_mail(&raw.bytes, desk.config.intake.max_message_bytes);
+    if let Some(problem) = &mail.problem {
+        tracing::warn!(message_id = ?mail.message_id, %problem, "mail read with a problem; keeping it");
+    }
+    let mut tx = desk.db.begin().await?;
+    let outcome = if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
+        tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
+        IntakeOutcome::Duplicate
+    } else {
+        record_new_mail(desk, &mut tx, &mail, raw, now).await?
+    };
+    if let Some(cursor) = &raw.cursor {
+        advance_cursor(&mut tx, cursor).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn record_new_mail(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    raw: &RawMail,
+    now: DateTime<Utc>,
+) -> anyhow::Result<IntakeOutcome> {
+    let config = &desk.config;
+    let sender = identify_sender(config, mail.from.as_ref());
+    let automated = automated_reason(mail);
+    let sender_client = sender.client().map(|client| client.name.as_str());
+
+    let mut evidence = ThreadEvidence {
+        references: store::find_known_references(tx, &mail.referenced_ids()).await?,
+        signed_reply_address: mail.recipients.iter().find_map(|address| desk.reply_addresses.verify(address)),
+        subject_token: None,
+    };
+    if let Some(ticket) = subject_token(&mail.subject) {
+        if let Some(client) = store::ticket_client(tx, ticket).await? {
+            evidence.subject_token = Some((ticket, client));
+        }
+    }
+    let decision = decide_thread(&evidence, sender_client);
+    let author_kind = match (&automated, sender) {
+        (Some(_), _) => "automated",
+        (None, Sender::Agent) => "agent",
+        (None, Sender::Client(_)) => "client",
+        (None, Sender::Unknown) => "unknown",
+    };
+    let sender_text = mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)");
+    let attachments_json = serde_json::to_string(&mail.attachments)?;
+    let base = NewMessage {
+        ticket: None,
+        dedupe_key: &mail.dedupe_key,
+        message_id: mail.message_id.as_ref(),
+        in_reply_to: mail.in_reply_to.first(),
+        references: &mail.references,
+        author_kind,
+        sender: sender_text,
+        sender_name: mail.from_name.as_deref(),
+        subject: &mail.subject,
+        body_text: &mail.text,
+        attachments_json: &attachments_json,
+        automated_reason: None,
+        parse_problem: mail.problem.as_deref(),
+        thread_reason: "",
+        arrived_at: raw.arrived_at,
+        raw: &raw.bytes,
+    };
+
+    match (decision, &automated) {
+        (ThreadDecision::Existing { ticket, reason }, _) => {
+            let automated_text = automated.as_ref().map(|reason| reason.to_string());
+            let new_message = NewMessage {
+                ticket: Some(ticket),
+                thread_reason: &reason,
+                automated_reason: automated_text.as_deref(),
+                ..base
+            };
+            store::insert_message(tx, &new_message, now).await?;
+            let reopen = author_kind == "client" || author_kind == "unknown";
+            store::touch_ticket(tx, ticket, reopen, now).await?;
+            tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, from = sender_text, author = author_kind, %reason, "added to ticket");
+            Ok(IntakeOutcome::AddedToTicket { ticket })
+        }
+        (ThreadDecision::New { reason }, Some(automated)) => {
+            let hold_reason = format!("automated mail ({automated}); {reason}");
+            let automated_text = automated.to_string();
+            let new_message = NewMessage { thread_reason: &hold_reason, automated_reason: Some(&automated_text), ..base };
+            store::insert_message(tx, &new_message, now).await?;
+            tracing::info!(message_id = ?mail.message_id, from = sender_text, %automated, "automated mail held aside: no ticket, no reply");
+            Ok(IntakeOutcome::HeldAside { reason: hold_reason })
+        }
+        (ThreadDecision::New { reason }, None) if sender == Sender::Agent => {
+            let hold_reason = format!("agent mail about no ticket; {reason}");
+            store::insert_message(tx, &NewMessage { thread_reason: &hold_reason, ..base }, now).await?;
+            tracing::info!(message_id = ?mail.message_id, "agent mail that threads to no ticket held aside");
+            Ok(IntakeOutcome::HeldAside { reason: hold_reason })
+        }
+        (ThreadDecision::New { reason }, None) => open_ticket(desk, tx, mail, raw, sender, &reason, NewMessage { thread_reason: &reason, ..base }, now).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_ticket(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    raw: &RawMail,
+    sender: Sender<'_>,
+    thread_reason: &str,
+    message: NewMessage<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<IntakeOutcome> {
+    let config = &desk.config;
+    let client = sender.client();
+    let requester = mail.from.clone().expect("mail without a From address is automated");
+    let subject = base_subject(&mail.subject);
+    let severity = DEFAULT_SEVERITY;
+    let severity_reason = "default severity (no triage rule matched)";
+    let due = client.map(|client| sla::first_response_due_at(client.tier, severity, raw.arrived_at, &config.business_hours));
+    let attention = client.is_none().then_some("the sender belongs to no configured client");
+    let ticket = store::insert_ticket(
+        tx,
+        &NewTicket {
+            client: client.map(|client| client.name.as_str()),
+            requester: requester.as_str(),
+            requester_name: mail.from_name.as_deref(),
+            subject: &subject,
+            severity,
+            severity_reason,
+            attention,
+            opened_at: raw.arrived_at,
+            first_response_due_at: due,
+        },
+        now,
+    )
+    .await?;
+    store::insert_message(tx, &NewMessage { ticket: Some(ticket), ..message }, now).await?;
+
+    let wants_acknowledgement = client.is_some() || config.intake.acknowledge_unknown_senders;
+    let mut acknowledged = false;
+    if wants_acknowledgement {
+        let recent = outbox::count_recent(tx, requester.as_str(), "acknowledgement", now - Duration::hours(1)).await?;
+        if recent < config.intake.acknowledgements_per_sender_per_hour as i64 {
+            let timezone = client.and_then(|client| client.timezone).unwrap_or(config.agent.timezone);
+            let update_due = due
+                .map(|due| due.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
+                .unwrap_or_else(|| "the end of the next business day".into());
+            let data = json!({
+                "ticket": ticket.0,
+                "subject": subject,
+                "issue": subject,
+                "first_name": first_name(mail.from_name.as_deref()),
+                "update_due": update_due,
+                "severity": severity.as_str(),
+                "agent_name": config.agent.name,
+                "client": client.map(|client| client.name.clone()),
+            });
+            let draft = Draft {
+                kind: "acknowledgement",
+                ticket: Some(ticket),
+                to: vec![mailbox(&requester, mail.from_name.as_deref())],
+                subject: one_line(&desk.templates.render("acknowledgement.subject", &data)?),
+                body: desk.templates.render("acknowledgement.txt", &data)?,
+                in_reply_to: mail.message_id.clone(),
+                references: threading_references(mail),
+                reply_to: Some(desk.reply_addresses.address_for(ticket)),
+                auto_submitted: Some("auto-replied"),
+            };
+            outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+            acknowledged = true;
+        } else {
+            tracing::warn!(ticket = ticket.0, to = %requester, recent, "acknowledgement limit reached for this sender; not acknowledging");
+        }
+    }
+
+    if config.intake.notify_agent {
+        let data = json!({
+            "ticket": ticket.0,
+            "subject": subject,
+            "client": client.map(|client| client.name.clone()),
+            "tier": client.map(|client| client.tier.as_str()),
+            "requester": requester.as_str(),
+            "severity": severity.as_str(),
+            "severity_reason": severity_reason,
+            "first_response_due": due.map(|due| due.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
+            "attention": attention,
+            "acknowledged": acknowledged,
+            "attachments": mail.attachments.iter().map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)).collect::<Vec<_>>().join("; "),
+            "body": mail.text,
+        });
+        let agent = &config.agent.addresses[0];
+        let draft = Draft {
+            kind: "agent_notification",
+            ticket: Some(ticket),
+            to: vec![mailbox(agent, Some(&config.agent.name))],
+            subject: one_line(&desk.templates.render("agent_new_ticket.subject", &data)?),
+            body: desk.templates.render("agent_new_ticket.txt", &data)?,
+            in_reply_to: mail.message_id.clone(),
+            references: threading_references(mail),
+            reply_to: Some(desk.reply_addresses.address_for(ticket)),
+            auto_submitted: Some("auto-generated"),
+        };
+        outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    }
+    tracing::info!(
+        ticket = ticket.0,
+        client = client.map(|client| client.name.as_str()).unwrap_or("-"),
+        from = %requester,
+        message_id = ?mail.message_id,
+        acknowledged,
+        reason = thread_reason,
+        "new ticket"
+    );
+    Ok(IntakeOutcome::NewTicket { ticket, acknowledged })
+}
+
+/// References for a reply: the mail's own chain plus the mail itself (RFC 5322 3.6.4).
+fn threading_references(mail: &InboundMail) -> Vec<crate::domain::MessageId> {
+    let mut references = mail.references.clone();
+    if references.is_empty() {
+        references.extend(mail.in_reply_to.iter().cloned());
+    }
+    references.extend(mail.message_id.iter().cloned());
+    let keep_from = references.len().saturating_sub(20);
+    references.split_off(keep_from)
+}
+
+fn mailbox(address: &EmailAddress, name: Option<&str>) -> lettre::message::Mailbox {
+    let address = address.as_str().parse().unwrap_or_else(|_| "invalid@invalid".parse().expect("valid address"));
+    lettre::message::Mailbox::new(name.map(str::to_string), address)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,200 @@
+//! Renders outgoing mail: handlebars templates (the built-in ones from `templates/`, each
+//! replaceable by a file of the same name in the configured directory) into complete RFC 5322
+//! messages with the desk's threading headers. Pure apart from reading the override files once
+//! at start.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::Message;
+
+use crate::domain::{EmailAddress, MessageId, TicketId};
+
+/// The built-in templates, compiled into the binary so it runs from any directory.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("acknowledgement.subject", include_str!("../../templates/acknowledgement.subject.hbs")),
+    ("acknowledgement.txt", include_str!("../../templates/acknowledgement.txt.hbs")),
+    ("agent_new_ticket.subject", include_str!("../../templates/agent_new_ticket.subject.hbs")),
+    ("agent_new_ticket.txt", include_str!("../../templates/agent_new_ticket.txt.hbs")),
+];
+
+#[derive(Debug)]
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, with `NAME.hbs` files from `override_dir` taking their place.
+    pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Templates> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        for (name, text) in BUILT_IN {
+            let override_file = override_dir.map(|dir| dir.join(format!("{name}.hbs")));
+            let text = match override_file.filter(|file| file.is_file()) {
+                Some(file) => std::fs::read_to_string(&file).with_context(|| format!("cannot read template {}", file.display()))?,
+                None => text.to_string(),
+            };
+            registry
+                .register_template_string(name, text)
+                .with_context(|| format!("template {name} does not compile"))?;
+        }
+        Ok(Templates { registry })
+    }
+
+    pub fn render(&self, name: &str, data: &serde_json::Value) -> anyhow::Result<String> {
+        self.registry.render(name, data).with_context(|| format!("cannot render template {name}"))
+    }
+}
+
+/// One mail ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub kind: &'static str,
+    pub ticket: Option<TicketId>,
+    pub envelope_from: EmailAddress,
+    pub recipients: Vec<EmailAddress>,
+    pub message_id: MessageId,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+/// What an outgoing mail says and where it goes.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: &'static str,
+    pub ticket: Option<TicketId>,
+    pub to: Vec<Mailbox>,
+    pub subject: String,
+    pub body: String,
+    pub in_reply_to: Option<MessageId>,
+    pub references: Vec<MessageId>,
+    pub reply_to: Option<String>,
+    /// RFC 3834 `Auto-Submitted` value for mail the desk writes by itself.
+    pub auto_submitted: Option<&'static str>,
+}
+
+/// A Message-ID the desk will recognise as its own when it comes back in a reply.
+pub fn new_message_id(ticket: Option<TicketId>, domain: &str) -> MessageId {
+    let ticket_part = ticket.map(|ticket| format!("t{}.", ticket.0)).unwrap_or_default();
+    MessageId::parse(&format!("helpdesk.{ticket_part}{}@{domain}", uuid::Uuid::new_v4().simple()))
+        .expect("a generated Message-ID is valid")
+}
+
+pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::Result<OutgoingMail> {
+    let envelope_from = EmailAddress::parse(&from.email.to_string()).context("the From address is not valid")?;
+    let message_id = new_message_id(draft.ticket, envelope_from.domain());
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(draft.subject.clone())
+        .message_id(Some(message_id.bracketed()))
+        .date(SystemTime::from(now))
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
+    for recipient in &draft.to {
+        builder = builder.to(recipient.clone());
+    }
+    if let Some(reply_to) = &draft.reply_to {
+        builder = builder.reply_to(reply_to.parse().with_context(|| format!("bad Reply-To {reply_to}"))?);
+    }
+    if let Some(parent) = &draft.in_reply_to {
+        builder = builder.in_reply_to(parent.bracketed());
+    }
+    if !draft.references.is_empty() {
+        let joined = draft.references.iter().map(MessageId::bracketed).collect::<Vec<_>>().join(" ");
+        builder = builder.references(joined);
+    }
+    if let Some(value) = draft.auto_submitted {
+        builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
+    }
+    let message = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(draft.body)
+        .with_context(|| format!("cannot build the {} mail", draft.kind))?;
+    let recipients = draft
+        .to
+        .iter()
+        .filter_map(|mailbox| EmailAddress::parse(&mailbox.email.to_string()))
+        .collect();
+    Ok(OutgoingMail {
+        kind: draft.kind,
+        ticket: draft.ticket,
+        envelope_from,
+        recipients,
+        message_id,
+        subject: draft.subject,
+        raw: message.formatted(),
+    })
+}
+
+/// "Jane" from "Jane Roe", "there" when the sender gave no name.
+pub fn first_name(display_name: Option<&str>) -> String {
+    display_name
+        .and_then(|name| {
+            let name = name.trim().trim_matches('"');
+            // "Roe, Jane" is written surname first.
+            let given = match name.split_once(',') {
+                Some((_, given)) => given.trim(),
+                None => name,
+            };
+            given.split_whitespace().next().map(str::to_string)
+        })
+        .filter(|name| !name.contains('@'))
+        .unwrap_or_else(|| "there".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_names_from_display_names() {
+        assert_eq!(first_name(Some("Jane Roe")), "Jane");
+        assert_eq!(first_name(Some("Roe, Jane")), "Jane");
+        assert_eq!(first_name(Some("jane@acme.test")), "there");
+        assert_eq!(first_name(None), "there");
+    }
+
+    #[test]
+    fn built_mail_carries_threading_and_loop_headers() {
+        let from: Mailbox = "Support <support@example.test>".parse().unwrap();
+        let draft = Draft {
+            kind: "acknowledgement",
+            ticket: Some(TicketId(7)),
+            to: vec!["Jane <jane@acme.test>".parse().unwrap()],
+            subject: "Re: Leads stuck [#7]".into(),
+            body: "Hey Jane".into(),
+            in_reply_to: MessageId::parse("<m1@acme.test>"),
+            references: vec![MessageId::parse("<m0@acme.test>").unwrap(), MessageId::parse("<m1@acme.test>").unwrap()],
+            reply_to: Some("support+t7-abc@example.test".into()),
+            auto_submitted: Some("auto-replied"),
+        };
+        let mail = build_mail(&from, draft, Utc::now()).unwrap();
+        let text = String::from_utf8(mail.raw).unwrap();
+        for expected in [
+            "In-Reply-To: <m1@acme.test>",
+            "References: <m0@acme.test> <m1@acme.test>",
+            "Auto-Submitted: auto-replied",
+            "Reply-To: support+t7-abc@example.test",
+            "Subject: Re: Leads stuck [#7]",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
+        assert!(mail.message_id.as_str().starts_with("helpdesk.t7."));
+        assert!(mail.message_id.as_str().ends_with("@example.test"));
+    }
+
+    #[test]
+    fn templates_render_and_overrides_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("acknowledgement.subject.hbs"), "Custom {{ticket}}").unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let data = serde_json::json!({"ticket": 3, "subject": "x"});
+        assert_eq!(templates.render("acknowledgement.subject", &data).unwrap(), "Custom 3");
+        assert!(Templates::load(None).unwrap().render("acknowledgement.subject", &data).unwrap().contains("[#3]"));
+    }
+}

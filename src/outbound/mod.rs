@@ -1,0 +1,7 @@
+//! Outbound: every mail the desk sends. `compose` renders templates into complete messages,
+//! `outbox` stores them in the same transaction as the change that caused them, and `sender`
+//! delivers them over SMTP (or into a folder) with retries.
+
+pub mod compose;
+pub mod outbox;
+pub mod sender;

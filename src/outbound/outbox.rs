@@ -1,0 +1,137 @@
+//! The outbox table. Rows are written inside the caller's transaction (the change that caused
+//! the mail), read by the sender step, and finished as `sent` or `failed`. Owns all SQL on
+//! `outbox`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::compose::OutgoingMail;
+use crate::domain::{MessageId, TicketId};
+use crate::storage::{time_to_db, Db, Tx};
+
+pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -> anyhow::Result<i64> {
+    let recipients = mail.recipients.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    let id = sqlx::query(
+        "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, message_id, subject, raw, next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(mail.ticket.map(|t| t.0))
+    .bind(mail.kind)
+    .bind(mail.envelope_from.as_str())
+    .bind(recipients)
+    .bind(mail.message_id.as_str())
+    .bind(&mail.subject)
+    .bind(&mail.raw)
+    .bind(time_to_db(now))
+    .bind(time_to_db(now))
+    .fetch_one(&mut **tx)
+    .await?
+    .get::<i64, _>(0);
+    Ok(id)
+}
+
+/// The ticket of one of the desk's own outgoing mails.
+pub async fn ticket_of_sent_message(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Result<Option<TicketId>> {
+    let ticket: Option<Option<i64>> = sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE message_id = ?")
+        .bind(message_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(ticket.flatten().map(TicketId))
+}
+
+/// How many mails of `kind` went to `recipient` since `since` (the acknowledgement limit).
+pub async fn count_recent(tx: &mut Tx<'_>, recipient: &str, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND kind = ? AND created_at >= ?")
+        .bind(recipient)
+        .bind(kind)
+        .bind(time_to_db(since))
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingMail {
+    pub id: i64,
+    pub kind: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub message_id: String,
+    pub attempts: i64,
+    pub raw: Vec<u8>,
+}
+
+/// Pending mail whose next attempt is due, oldest first.
+pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<PendingMail>> {
+    let rows = sqlx::query(
+        "SELECT id, kind, envelope_from, recipients, message_id, attempts, raw FROM outbox
+         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+    )
+    .bind(time_to_db(now))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| PendingMail {
+            id: row.get("id"),
+            kind: row.get("kind"),
+            envelope_from: row.get("envelope_from"),
+            recipients: row.get::<String, _>("recipients").split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+            message_id: row.get("message_id"),
+            attempts: row.get("attempts"),
+            raw: row.get("raw"),
+        })
+        .collect())
+}
+
+/// When the earliest pending mail is due, if any is pending.
+pub async fn next_due_at(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let next: Option<String> = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+        .fetch_one(db)
+        .await?;
+    next.map(|text| crate::storage::time_from_db(&text)).transpose()
+}
+
+pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?")
+        .bind(time_to_db(now))
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(db: &Db, id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+        .bind(time_to_db(next_attempt_at))
+        .bind(error)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+        .bind(error)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Counts of outbox rows by status, for `run --once` and the summary.
+pub async fn status_counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status").fetch_all(db).await?;
+    Ok(rows.into_iter().map(|row| (row.get("status"), row.get("n"))).collect())
+}
+
+/// Postpones a row behind one that just failed, without counting an attempt against it.
+pub async fn mark_retry_without_attempt(db: &Db, id: i64, next_attempt_at: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+        .bind(time_to_db(next_attempt_at))
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Delivers outbox rows: over SMTP with lettre, or as `.eml` files into a folder (lettre's
+//! file transport). `send_step` is the one public step: it tries every due row once, marks
+//! each `sent` right after the server accepted it, retries transient failures with
+//! exponential backoff, and records permanent ones (5xx) as `failed` without retrying.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use super::outbox::{self, PendingMail};
+use crate::config::{Config, DeliveryConfig, TlsMode};
+use crate::storage::Db;
+
+/// After this many attempts a transiently failing mail is given up as failed.
+pub const MAX_ATTEMPTS: i64 = 12;
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// Whether a failed delivery is worth another try.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("transient: {0}")]
+    Transient(String),
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl Transport {
+    pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+        match &config.delivery {
+            DeliveryConfig::OutboxDir { path } => {
+                std::fs::create_dir_all(path).with_context(|| format!("cannot create outbox_dir {}", path.display()))?;
+                Ok(Transport::Folder(AsyncFileTransport::new(path)))
+            }
+            DeliveryConfig::Smtp(smtp) => {
+                let helo = smtp.helo_name.clone().unwrap_or_else(|| config.support_address().domain().to_string());
+                let tls_parameters = || TlsParameters::new(smtp.host.clone()).context("cannot set up TLS for SMTP");
+                let tls = match smtp.tls {
+                    TlsMode::None => Tls::None,
+                    TlsMode::StartTls => Tls::Required(tls_parameters()?),
+                    TlsMode::Tls => Tls::Wrapper(tls_parameters()?),
+                };
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+                    .port(smtp.port)
+                    .tls(tls)
+                    .hello_name(ClientId::Domain(helo))
+                    .timeout(Some(Duration::from_secs(30)));
+                if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
+                    builder = builder.credentials(Credentials::new(username.clone(), password.expose_secret().to_string()));
+                }
+                Ok(Transport::Smtp(builder.build()))
+            }
+        }
+    }
+
+    async fn deliver(&self, mail: &PendingMail) -> Result<(), SendError> {
+        let from: Address = mail.envelope_from.parse().map_err(|err| SendError::Permanent(format!("bad sender: {err}")))?;
+        let to: Vec<Address> = mail
+            .recipients
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|err| SendError::Permanent(format!("bad recipient: {err}")))?;
+        let envelope = Envelope::new(Some(from), to).map_err(|err| SendError::Permanent(err.to_string()))?;
+        match self {
+            Transport::Folder(folder) => folder
+                .send_raw(&envelope, &mail.raw)
+                .await
+                .map(|_| ())
+                .map_err(|err| SendError::Transient(err.to_string())),
+            Transport::Smtp(smtp) => smtp.send_raw(&envelope, &mail.raw).await.map(|_| ()).map_err(|err| {
+                if err.is_permanent() {
+                    SendError::Permanent(err.to_string())
+                } else {
+                    SendError::Transient(err.to_string())
+                }
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    pub sent: usize,
+    pub retry_later: usize,
+    pub failed: usize,
+}
+
+/// The delay before attempt `attempts + 1`: 30 s doubling per attempt, at most an hour.
+pub fn retry_delay(attempts: i64) -> chrono::Duration {
+    let seconds = 30i64.saturating_mul(1i64 << attempts.clamp(0, 20)).min(3600);
+    chrono::Duration::seconds(seconds)
+}
+
+/// Tries every due outbox row once. Stops early when the SMTP server is unreachable, leaving
+/// the rest for the next step (their order is kept).
+pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
+    let mut report = SendReport::default();
+    loop {
+        let batch = outbox::due(db, now, 100).await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for mail in batch {
+            match transport.deliver(&mail).await {
+                Ok(()) => {
+                    outbox::mark_sent(db, mail.id, Utc::now()).await?;
+                    tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, "sent");
+                    report.sent += 1;
+                }
+                Err(SendError::Permanent(error)) => {
+                    outbox::mark_failed(db, mail.id, &error).await?;
+                    tracing::error!(outbox = mail.id, kind = %mail.kind, to = ?mail.recipients, %error, "delivery failed permanently; not retrying");
+                    report.failed += 1;
+                }
+                Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
+                    outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}")).await?;
+                    tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
+                    report.failed += 1;
+                }
+                Err(SendError::Transient(error)) => {
+                    let next = now + retry_delay(mail.attempts);
+                    outbox::mark_retry(db, mail.id, next, &error).await?;
+                    tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, next_attempt = %next, "delivery failed; will retry");
+                    report.retry_later += 1;
+                    // The server is probably down: keep the rest queued in order for later.
+                    let rest = outbox::due(db, now, i64::MAX).await?;
+                    for later in rest {
+                        outbox::mark_retry_without_attempt(db, later.id, next).await?;
+                        report.retry_later += 1;
+                    }
+                    return Ok(report);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps_at_an_hour() {
+        assert_eq!(retry_delay(0).num_seconds(), 30);
+        assert_eq!(retry_delay(1).num_seconds(), 60);
+        assert_eq!(retry_delay(3).num_seconds(), 240);
+        assert_eq!(retry_delay(10).num_seconds(), 3600);
+        assert_eq!(retry_delay(1000).num_seconds(), 3600);
+    }
+}

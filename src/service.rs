@@ -1,0 +1,207 @@
+//! The service loop: take in new mail, send what is queued, wait (IMAP IDLE, or polling), and
+//! on a dropped connection reconnect with backoff. `run --once` does one full pass and
+//! returns. Each pass is made of the public steps `imap::ingest_step`, `ingest_maildir_step`
+//! and `sender::send_step`, which tests call directly.
+//!
+//! This is the only place that reads the clock for the pipeline and the only place that
+//! sleeps. A shutdown request (SIGTERM, Ctrl-C) is honoured between messages, never inside
+//! one, so no half-written state is left behind.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::watch;
+
+use crate::config::{ImapConfig, SourceConfig};
+use crate::desk::Desk;
+use crate::inbound::{imap, maildir};
+use crate::intake::{record_mail, IntakeOutcome};
+use crate::outbound::outbox;
+use crate::outbound::sender::{send_step, Transport};
+
+/// Messages taken in before the sender gets a turn.
+const INGEST_BATCH: usize = 100;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassReport {
+    pub mails: usize,
+    pub sent: usize,
+    pub retry_later: usize,
+    pub failed: usize,
+}
+
+/// Runs until `shutdown` turns true (`once == false`), or for one full pass (`once == true`).
+pub async fn run(desk: &Desk, once: bool, shutdown: watch::Receiver<bool>) -> anyhow::Result<PassReport> {
+    let transport = Transport::from_config(&desk.config)?;
+    match &desk.config.source {
+        SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, shutdown).await,
+        SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, shutdown).await,
+    }
+}
+
+/// Takes in every waiting Maildir mail; each file moves to `cur/` after its commit.
+pub async fn ingest_maildir_step(desk: &Desk, root: &Path, stop: &dyn Fn() -> bool) -> anyhow::Result<usize> {
+    maildir::ensure_maildir(root)?;
+    let mut handled = 0;
+    for file in maildir::waiting_files(root)? {
+        if stop() {
+            break;
+        }
+        let mail = maildir::read_file(&file)?;
+        let outcome = record_mail(desk, &mail, Utc::now()).await.with_context(|| format!("recording {} failed", file.display()))?;
+        if outcome == IntakeOutcome::Duplicate {
+            tracing::info!(file = %file.display(), "already recorded");
+        }
+        maildir::mark_processed(root, &file)?;
+        handled += 1;
+    }
+    Ok(handled)
+}
+
+async fn run_maildir(
+    desk: &Desk,
+    root: &Path,
+    transport: &Transport,
+    once: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<PassReport> {
+    let mut report = PassReport::default();
+    loop {
+        let stop_flag = shutdown.clone();
+        let stop = move || *stop_flag.borrow();
+        report.mails += ingest_maildir_step(desk, root, &stop).await?;
+        add_sends(&mut report, desk, transport).await?;
+        if once || stop() {
+            return Ok(report);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport) -> anyhow::Result<()> {
+    let sent = send_step(&desk.db, transport, Utc::now()).await?;
+    report.sent += sent.sent;
+    report.retry_later += sent.retry_later;
+    report.failed += sent.failed;
+    Ok(())
+}
+
+async fn run_imap(
+    desk: &Desk,
+    config: &ImapConfig,
+    transport: &Transport,
+    once: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<PassReport> {
+    let mut report = PassReport::default();
+    let mut failures: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(report);
+        }
+        let result = imap_session(desk, config, transport, once, shutdown.clone(), &mut report).await;
+        match result {
+            Ok(()) => return Ok(report),
+            Err(err) if once => return Err(err),
+            Err(err) => {
+                failures += 1;
+                let delay = reconnect_delay(failures);
+                tracing::error!(error = format!("{err:#}"), retry_in_secs = delay.as_secs(), "IMAP connection lost; reconnecting");
+                // Mail queued meanwhile still goes out while IMAP is down.
+                if let Err(send_err) = add_sends(&mut report, desk, transport).await {
+                    tracing::error!(error = format!("{send_err:#}"), "sending failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s ... at most 60 s between reconnect attempts.
+pub fn reconnect_delay(failures: u32) -> Duration {
+    Duration::from_secs((1u64 << failures.saturating_sub(1).min(6)).min(60))
+}
+
+/// One connection's life: returns Ok when done (once, or shutdown), Err when the connection broke.
+async fn imap_session(
+    desk: &Desk,
+    config: &ImapConfig,
+    transport: &Transport,
+    once: bool,
+    shutdown: watch::Receiver<bool>,
+    report: &mut PassReport,
+) -> anyhow::Result<()> {
+    let mut connection = imap::connect(config).await?;
+    let stop_flag = shutdown.clone();
+    let stop = move || *stop_flag.borrow();
+    loop {
+        let handled = imap::ingest_step(desk, &mut connection, config, INGEST_BATCH, &stop).await?;
+        report.mails += handled;
+        add_sends(report, desk, transport).await?;
+        if stop() {
+            connection.session.logout().await.ok();
+            return Ok(());
+        }
+        if handled > 0 {
+            continue;
+        }
+        if once {
+            connection.session.logout().await.ok();
+            return Ok(());
+        }
+        let wait = next_wait(desk, config).await?;
+        if connection.supports_idle && config.idle {
+            connection = imap::wait_for_mail(connection, wait, shutdown.clone()).await?;
+        } else {
+            let mut shutdown = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            connection.session.noop().await.context("NOOP failed")?;
+        }
+    }
+}
+
+/// How long to wait for mail: the poll interval, or less when an outbox retry falls due sooner.
+async fn next_wait(desk: &Desk, config: &ImapConfig) -> anyhow::Result<Duration> {
+    let poll = Duration::from_secs(config.poll_interval_secs);
+    let Some(next_due) = outbox::next_due_at(&desk.db).await? else {
+        return Ok(poll);
+    };
+    let until_due = (next_due - Utc::now()).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
+    Ok(poll.min(until_due))
+}
+
+/// A channel that turns true on SIGTERM or Ctrl-C.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutdown requested: finishing the message in hand");
+        let _ = sender.send(true);
+    });
+    receiver
+}

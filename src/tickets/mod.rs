@@ -1,0 +1,7 @@
+//! Tickets: who a mail is from (`identify`), which ticket it belongs to (`threading`,
+//! `reply_address`), and the tables that hold tickets and their messages (`store`).
+
+pub mod identify;
+pub mod reply_address;
+pub mod store;
+pub mod threading;

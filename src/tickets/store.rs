@@ -1,0 +1,253 @@
+//! The `tickets` and `messages` tables: all their SQL lives here. Writes take the caller's
+//! transaction so a ticket change, its messages and its outbox rows commit together.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::threading::KnownReference;
+use crate::domain::{MessageId, Severity, TicketId};
+use crate::outbound::outbox;
+use crate::storage::{time_to_db, Db, Tx};
+
+pub struct NewTicket<'a> {
+    pub client: Option<&'a str>,
+    pub requester: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub severity: Severity,
+    pub severity_reason: &'a str,
+    pub attention: Option<&'a str>,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets (client, requester, requester_name, subject, severity, severity_reason, attention,
+                              opened_at, first_response_due_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(ticket.client)
+    .bind(ticket.requester)
+    .bind(ticket.requester_name)
+    .bind(ticket.subject)
+    .bind(ticket.severity.as_str())
+    .bind(ticket.severity_reason)
+    .bind(ticket.attention)
+    .bind(time_to_db(ticket.opened_at))
+    .bind(ticket.first_response_due_at.map(time_to_db))
+    .bind(time_to_db(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(TicketId(id))
+}
+
+/// Marks a ticket as changed; a client writing to a closed ticket reopens it.
+pub async fn touch_ticket(tx: &mut Tx<'_>, ticket: TicketId, reopen: bool, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let sql = if reopen {
+        "UPDATE tickets SET updated_at = ?, status = 'open', closed_at = NULL WHERE id = ?"
+    } else {
+        "UPDATE tickets SET updated_at = ? WHERE id = ?"
+    };
+    sqlx::query(sql).bind(time_to_db(now)).bind(ticket.0).execute(&mut **tx).await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub ticket: Option<TicketId>,
+    pub dedupe_key: &'a str,
+    pub message_id: Option<&'a MessageId>,
+    pub in_reply_to: Option<&'a MessageId>,
+    pub references: &'a [MessageId],
+    pub author_kind: &'a str,
+    pub sender: &'a str,
+    pub sender_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub attachments_json: &'a str,
+    pub automated_reason: Option<&'a str>,
+    pub parse_problem: Option<&'a str>,
+    pub thread_reason: &'a str,
+    pub arrived_at: DateTime<Utc>,
+    pub raw: &'a [u8],
+}
+
+pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: DateTime<Utc>) -> anyhow::Result<i64> {
+    let references = message.references.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(" ");
+    Ok(sqlx::query_scalar(
+        "INSERT INTO messages (ticket_id, dedupe_key, message_id, in_reply_to, references_ids, author_kind, sender,
+                               sender_name, subject, body_text, attachments_json, automated_reason, parse_problem,
+                               thread_reason, arrived_at, recorded_at, raw)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(message.ticket.map(|t| t.0))
+    .bind(message.dedupe_key)
+    .bind(message.message_id.map(|id| id.as_str()))
+    .bind(message.in_reply_to.map(|id| id.as_str()))
+    .bind(references)
+    .bind(message.author_kind)
+    .bind(message.sender)
+    .bind(message.sender_name)
+    .bind(message.subject)
+    .bind(message.body_text)
+    .bind(message.attachments_json)
+    .bind(message.automated_reason)
+    .bind(message.parse_problem)
+    .bind(message.thread_reason)
+    .bind(time_to_db(message.arrived_at))
+    .bind(time_to_db(now))
+    .bind(message.raw)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn is_already_recorded(tx: &mut Tx<'_>, dedupe_key: &str) -> anyhow::Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM messages WHERE dedupe_key = ?")
+        .bind(dedupe_key)
+        .fetch_one(&mut **tx)
+        .await?
+        > 0)
+}
+
+/// The tickets behind the referenced Message-IDs, nearest first: the desk's own outgoing
+/// mail first, then any stored mail that sits on a ticket.
+pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow::Result<Vec<KnownReference>> {
+    let mut found = Vec::new();
+    for id in ids.iter().take(50) {
+        if let Some(ticket) = outbox::ticket_of_sent_message(tx, id).await? {
+            found.push(KnownReference { message_id: id.clone(), ticket, ours: true });
+            continue;
+        }
+        let ticket: Option<i64> = sqlx::query_scalar(
+            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL ORDER BY id LIMIT 1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(ticket) = ticket {
+            found.push(KnownReference { message_id: id.clone(), ticket: TicketId(ticket), ours: false });
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the ticket exists, and its client.
+pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<Option<String>>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = ?")
+        .bind(ticket.0)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// What the agent and scripts see of a ticket (`tickets --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketSummary {
+    pub id: i64,
+    pub client: Option<String>,
+    pub requester: String,
+    pub subject: String,
+    pub status: String,
+    pub severity: String,
+    pub severity_reason: String,
+    pub attention: Option<String>,
+    pub opened_at: String,
+    pub first_response_due_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub updated_at: String,
+    pub messages: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub author_kind: String,
+    pub sender: String,
+    pub subject: String,
+    pub arrived_at: String,
+    pub message_id: Option<String>,
+    pub thread_reason: String,
+    pub automated_reason: Option<String>,
+    pub attachments: serde_json::Value,
+    pub body_text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Open,
+    Closed,
+    All,
+}
+
+const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status, t.severity, t.severity_reason,
+    t.attention, t.opened_at, t.first_response_due_at, t.closed_at, t.updated_at,
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages";
+
+fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
+    TicketSummary {
+        id: row.get("id"),
+        client: row.get("client"),
+        requester: row.get("requester"),
+        subject: row.get("subject"),
+        status: row.get("status"),
+        severity: row.get("severity"),
+        severity_reason: row.get("severity_reason"),
+        attention: row.get("attention"),
+        opened_at: row.get("opened_at"),
+        first_response_due_at: row.get("first_response_due_at"),
+        closed_at: row.get("closed_at"),
+        updated_at: row.get("updated_at"),
+        messages: row.get("messages"),
+    }
+}
+
+pub async fn list_tickets(db: &Db, filter: StatusFilter) -> anyhow::Result<Vec<TicketSummary>> {
+    let condition = match filter {
+        StatusFilter::Open => "WHERE t.status = 'open'",
+        StatusFilter::Closed => "WHERE t.status = 'closed'",
+        StatusFilter::All => "",
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t {condition} ORDER BY t.id")))
+        .fetch_all(db)
+        .await?;
+    Ok(rows.iter().map(summary_from_row).collect())
+}
+
+pub async fn ticket_with_messages(db: &Db, ticket: TicketId) -> anyhow::Result<Option<(TicketSummary, Vec<MessageSummary>)>> {
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.id = ?")))
+        .bind(ticket.0)
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let messages = sqlx::query(
+        "SELECT id, author_kind, sender, subject, arrived_at, message_id, thread_reason, automated_reason,
+                attachments_json, body_text
+         FROM messages WHERE ticket_id = ? ORDER BY arrived_at, id",
+    )
+    .bind(ticket.0)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|row| MessageSummary {
+        id: row.get("id"),
+        author_kind: row.get("author_kind"),
+        sender: row.get("sender"),
+        subject: row.get("subject"),
+        arrived_at: row.get("arrived_at"),
+        message_id: row.get("message_id"),
+        thread_reason: row.get("thread_reason"),
+        automated_reason: row.get("automated_reason"),
+        attachments: serde_json::from_str(&row.get::<String, _>("attachments_json")).unwrap_or_default(),
+        body_text: row.get("body_text"),
+    })
+    .collect();
+    Ok(Some((summary_from_row(&row), messages)))
+}
+
+/// Mail held aside without a ticket (automated mail that threads nowhere).
+pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL").fetch_one(db).await?)
+}
