@@ -1,0 +1,138 @@
+//! Runs the `helpdesk` binary the way a user does: a config file in a temp dir pointing at the
+//! lab, a fresh SQLite database, and the CLI's own commands.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+use super::lab::{MailLab, PASSWORD};
+
+pub const AGENT: &str = "travis@example.test";
+pub const SUPPORT: &str = "support@example.test";
+
+pub struct TestDesk {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+impl TestDesk {
+    pub fn new(lab: &MailLab) -> TestDesk {
+        TestDesk::with_extra_config(lab, "")
+    }
+
+    pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"[database]
+url = "sqlite://helpdesk.db"
+
+[imap]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "{SUPPORT}"
+password_env = "TEST_DESK_IMAP_PASSWORD"
+mailbox = "INBOX"
+poll_interval_secs = 30
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+from = "Support <{SUPPORT}>"
+
+[agent]
+name = "Travis"
+addresses = ["{AGENT}"]
+timezone = "America/New_York"
+
+[[clients]]
+name = "Acme"
+tier = "growth"
+domains = ["acme.test"]
+
+[[clients]]
+name = "Globex"
+tier = "enterprise"
+domains = ["globex.test"]
+
+[[clients]]
+name = "Initech"
+tier = "starter"
+domains = ["initech.test"]
+{extra}
+"#,
+            imap = lab.imap_port,
+            smtp = lab.smtp_port,
+        );
+        let config_path = dir.path().join("helpdesk.toml");
+        std::fs::write(&config_path, config).unwrap();
+        TestDesk { dir, config_path }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("TEST_DESK_IMAP_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "helpdesk=debug,warn");
+        command
+    }
+
+    pub fn helpdesk(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "helpdesk {args:?} failed: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// `helpdesk run --once`: everything waiting is processed and everything queued sent.
+    pub fn run_once(&self) -> String {
+        String::from_utf8_lossy(&self.helpdesk(&["run", "--once"]).stderr).into_owned()
+    }
+
+    /// `helpdesk run` in the background, logging to a file in the desk's dir.
+    pub fn spawn_run_with_env(&self, log_name: &str, env: &[(&str, &str)]) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(log_name)).unwrap();
+        let mut command = self.command(&["run"]);
+        command.envs(env.iter().copied());
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    }
+
+    pub fn log(&self, log_name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(log_name)).unwrap_or_default()
+    }
+
+    pub fn tickets_json(&self, status: &str) -> Vec<Value> {
+        let output = self.helpdesk(&["tickets", "--status", status, "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    pub fn ticket_json(&self, id: i64) -> Value {
+        let output = self.helpdesk(&["ticket", "show", &id.to_string(), "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
+        sqlx::SqlitePool::connect(&url).await.unwrap()
+    }
+}
+
+/// A header's value in a raw mail (first occurrence, unfolded).
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    message.header_raw(name).map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+pub fn body(raw: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(raw).unwrap();
+    message.body_text(0).map(|text| text.into_owned()).unwrap_or_default()
+}

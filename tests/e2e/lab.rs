@@ -1,0 +1,295 @@
+//! A private mail lab on 127.0.0.1: Dovecot (IMAP with IDLE, LMTP) and Postfix (SMTP,
+//! delivering to Dovecot over LMTP), from the Debian packages, configured and started in a
+//! temporary directory, stopped on drop. Any address at the lab's domains is a mailbox with
+//! the password `secret`. Needs root (Dovecot switches to `nobody`, Postfix to `postfix`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_imap::Session;
+use futures::TryStreamExt;
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::net::TcpStream;
+
+pub const LAB_DOMAINS: &[&str] = &["example.test", "acme.test", "globex.test", "initech.test", "stranger.test"];
+pub const PASSWORD: &str = "secret";
+
+pub struct MailLab {
+    pub dir: PathBuf,
+    pub smtp_port: u16,
+    pub imap_port: u16,
+    _temp: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+}
+
+impl MailLab {
+    pub fn start() -> MailLab {
+        // Short and outside /root: unix socket paths are limited to 107 bytes, and the
+        // dovecot, postfix and nobody users must be able to traverse it.
+        let temp = tempfile::Builder::new().prefix("hdlab.").tempdir_in("/tmp").unwrap();
+        let dir = temp.path().to_path_buf();
+        let smtp_port = free_port();
+        let imap_port = free_port();
+        let d = dir.display();
+        for sub in ["run", "state", "log", "mail", "pf/conf", "pf/queue", "pf/data"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let chmod = |path: &Path, mode: &str| {
+            assert!(Command::new("chmod").arg(mode).arg(path).status().unwrap().success());
+        };
+        chmod(&dir, "755");
+        chmod(&dir.join("mail"), "777");
+        assert!(Command::new("chown").arg("postfix").arg(dir.join("pf/data")).status().unwrap().success());
+
+        write(
+            &dir.join("dovecot.conf"),
+            &format!(
+                r#"base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/log/dovecot.log
+listen = 127.0.0.1
+protocols = imap lmtp
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:{d}/mail/%d/%n/Maildir
+first_valid_uid = 1
+mail_max_userip_connections = 1000
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = no
+passdb {{
+  driver = static
+  args = password={PASSWORD}
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%d/%n allow_all_users=yes
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+"#
+            ),
+        );
+        write(
+            &dir.join("pf/conf/main.cf"),
+            &format!(
+                r#"compatibility_level = 3.6
+queue_directory = {d}/pf/queue
+data_directory = {d}/pf/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = lab.test
+mydomain = lab.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+virtual_mailbox_domains = {domains}
+virtual_mailbox_maps = static:ok
+virtual_transport = lmtp:unix:{d}/run/lmtp
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+maillog_file = {d}/log/postfix.log
+maillog_file_prefixes = {d}/log
+alias_maps =
+alias_database =
+biff = no
+smtputf8_enable = no
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+message_size_limit = 52428800
+"#,
+                domains = LAB_DOMAINS.join(", ")
+            ),
+        );
+        write(
+            &dir.join("pf/conf/master.cf"),
+            &format!(
+                "127.0.0.1:{smtp_port} inet n - n - - smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+lmtp      unix  - - n - - lmtp
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"
+            ),
+        );
+        // Postfix pauses ~300 ms per config file changed in the last second: backdate them.
+        for file in ["pf/conf/main.cf", "pf/conf/master.cf", "dovecot.conf"] {
+            assert!(Command::new("touch").args(["-d", "2 minutes ago"]).arg(dir.join(file)).status().unwrap().success());
+        }
+        let lab = MailLab { dir, smtp_port, imap_port, _temp: temp };
+        lab.start_dovecot();
+        lab.start_postfix();
+        lab.wait_until_listening(lab.imap_port);
+        lab.wait_until_listening(lab.smtp_port);
+        lab
+    }
+
+    fn log_file(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("log").join(name)).unwrap()
+    }
+
+    pub fn start_dovecot(&self) {
+        let status = Command::new("dovecot")
+            .arg("-c")
+            .arg(self.dir.join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(self.log_file("dovecot.out"))
+            .stderr(self.log_file("dovecot.out"))
+            .status()
+            .expect("dovecot is installed (apt-get install dovecot-imapd dovecot-lmtpd)");
+        assert!(status.success(), "dovecot failed to start: {}", self.logs());
+    }
+
+    fn start_postfix(&self) {
+        let status = Command::new("postfix")
+            .arg("-c")
+            .arg(self.dir.join("pf/conf"))
+            .arg("start")
+            .stdin(Stdio::null())
+            .stdout(self.log_file("postfix.out"))
+            .stderr(self.log_file("postfix.out"))
+            .status()
+            .expect("postfix is installed (apt-get install postfix)");
+        assert!(status.success(), "postfix failed to start: {}", self.logs());
+    }
+
+    /// Stops Dovecot (IMAP and LMTP) and waits until it is gone.
+    pub fn stop_dovecot(&self) {
+        stop_by_pid_file(&self.dir.join("run/master.pid"));
+    }
+
+    fn wait_until_listening(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "port {port} never opened: {}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        for name in ["dovecot.log", "dovecot.out", "postfix.log", "postfix.out"] {
+            if let Ok(content) = std::fs::read_to_string(self.dir.join("log").join(name)) {
+                text.push_str(&format!("\n== {name} ==\n{content}"));
+            }
+        }
+        text
+    }
+
+    /// Sends a mail through Postfix as a client would; the envelope comes from From/To.
+    pub async fn send(&self, from: &str, to: &str, eml: &str) {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(self.smtp_port)
+            .hello_name(lettre::transport::smtp::extension::ClientId::Domain("client.test".into()))
+            .build();
+        let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        transport.send_raw(&envelope, eml.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes()).await.expect("Postfix accepts the mail");
+    }
+
+    pub async fn imap(&self, user: &str) -> Session<TcpStream> {
+        let tcp = TcpStream::connect(("127.0.0.1", self.imap_port)).await.unwrap();
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.unwrap();
+        let mut session = client.login(user, PASSWORD).await.map_err(|(err, _)| err).unwrap();
+        session.select("INBOX").await.unwrap();
+        session
+    }
+
+    /// Every mail in `user`'s INBOX, read over IMAP, oldest first.
+    pub async fn mails_received_by(&self, user: &str) -> Vec<Vec<u8>> {
+        let mut session = self.imap(user).await;
+        let fetched: Vec<_> = session.uid_fetch("1:*", "BODY.PEEK[]").await.unwrap().try_collect().await.unwrap_or_default();
+        let mut mails: Vec<(u32, Vec<u8>)> =
+            fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
+        mails.sort();
+        session.logout().await.ok();
+        mails.into_iter().map(|(_, body)| body).collect()
+    }
+
+    /// Waits until `user` has at least `count` mails (Postfix delivers in milliseconds; the
+    /// generous limit only bounds a failing test).
+    pub async fn wait_for_mails(&self, user: &str, count: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mails = self.mails_received_by(user).await;
+            if mails.len() >= count || Instant::now() > deadline {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the support mailbox holds `count` mails, so a test starts from a known state.
+    pub async fn wait_for_support_mail(&self, count: usize) {
+        let mails = self.wait_for_mails("support@example.test", count).await;
+        assert!(mails.len() >= count, "only {} of {count} mails reached support@: {}", mails.len(), self.logs());
+    }
+
+    /// Puts a mail straight into a mailbox with IMAP APPEND (for corpus mail that an MTA
+    /// would rewrite or refuse).
+    pub async fn append(&self, user: &str, raw: &[u8]) -> bool {
+        let mut session = self.imap(user).await;
+        let ok = session.append("INBOX", None, None, raw).await.is_ok();
+        session.logout().await.ok();
+        ok
+    }
+}
+
+fn stop_by_pid_file(pid_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else { return };
+    let pid = text.trim().to_string();
+    let _ = Command::new("kill").arg(&pid).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for MailLab {
+    fn drop(&mut self) {
+        stop_by_pid_file(&self.dir.join("pf/queue/pid/master.pid"));
+        self.stop_dovecot();
+    }
+}
