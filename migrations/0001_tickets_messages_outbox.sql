@@ -50,6 +50,15 @@ CREATE TABLE messages (
 CREATE INDEX messages_message_id ON messages (message_id);
 CREATE INDEX messages_ticket ON messages (ticket_id, arrived_at);
 
+-- Every Message-ID a stored mail points at (In-Reply-To and References), so that a mail
+-- replying to something the desk never saw still joins the ticket of another reply to it.
+CREATE TABLE message_refs (
+    message_row INTEGER NOT NULL REFERENCES messages (id),
+    ticket_id INTEGER REFERENCES tickets (id),
+    referenced_id TEXT NOT NULL
+);
+CREATE INDEX message_refs_referenced ON message_refs (referenced_id);
+
 -- Every outgoing mail, written in the same transaction as the change that caused it, fully
 -- rendered (raw holds the RFC 5322 bytes), then delivered by the sender step.
 CREATE TABLE outbox (

@@ -177,7 +177,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("Needs you: {attention}");
                 }
                 for message in messages {
-                    println!("\n--- {} {} ({}) at {}", message.author_kind, message.sender, message.thread_reason, message.arrived_at);
+                    println!(
+                        "\n--- {} {} ({}) at {}",
+                        message.author_kind, message.sender, message.thread_reason, message.arrived_at
+                    );
                     println!("Subject: {}", message.subject);
                     if let Some(reason) = &message.automated_reason {
                         println!("Automated: {reason}");
@@ -198,7 +201,17 @@ async fn open_desk(config_path: &std::path::Path) -> anyhow::Result<Desk> {
 pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["#", "Client", "Requester", "Subject", "Status", "Sev", "Opened (UTC)", "Msgs", "Response due (UTC)"]);
+    table.set_header([
+        "#",
+        "Client",
+        "Requester",
+        "Subject",
+        "Status",
+        "Sev",
+        "Opened (UTC)",
+        "Msgs",
+        "Response due (UTC)",
+    ]);
     for ticket in tickets {
         let subject: String = ticket.subject.chars().take(48).collect();
         table.add_row([

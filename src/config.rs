@@ -173,7 +173,7 @@ impl Config {
     }
 
     pub fn support_address(&self) -> EmailAddress {
-        EmailAddress::parse(&self.support_mailbox.email.to_string()).expect("validated at load")
+        EmailAddress::parse(self.support_mailbox.email.as_ref()).expect("validated at load")
     }
 
     pub fn is_agent(&self, address: &EmailAddress) -> bool {
@@ -184,10 +184,8 @@ impl Config {
 /// `HELPDESK_SECTION__KEY=value` sets `[section] key = value`. The value is read as a TOML
 /// value when it parses as one (numbers, booleans, arrays), otherwise as a string.
 fn apply_env_overrides(root: &mut Value, env: &HashMap<String, String>, problems: &mut Vec<String>) {
-    let mut overrides: Vec<(&String, &String)> = env
-        .iter()
-        .filter(|(name, _)| name.starts_with("HELPDESK_") && name.contains("__"))
-        .collect();
+    let mut overrides: Vec<(&String, &String)> =
+        env.iter().filter(|(name, _)| name.starts_with("HELPDESK_") && name.contains("__")).collect();
     overrides.sort();
     for (name, raw_value) in overrides {
         let path: Vec<String> = name["HELPDESK_".len()..].split("__").map(|part| part.to_ascii_lowercase()).collect();
@@ -286,7 +284,10 @@ impl Reader<'_> {
             None => None,
             Some(Value::Integer(number)) if (min..=max).contains(number) => Some(*number),
             Some(other) => {
-                self.problem(&format!("{prefix}.{key}"), format!("expected an integer from {min} to {max}, found {other}"));
+                self.problem(
+                    &format!("{prefix}.{key}"),
+                    format!("expected an integer from {min} to {max}, found {other}"),
+                );
                 None
             }
         }
@@ -311,7 +312,8 @@ impl Reader<'_> {
                 for (index, item) in items.iter().enumerate() {
                     match item.as_str() {
                         Some(text) => out.push(text.to_string()),
-                        None => self.problem(&format!("{prefix}.{key}[{index}]"), format!("expected a string, found {item}")),
+                        None => self
+                            .problem(&format!("{prefix}.{key}[{index}]"), format!("expected a string, found {item}")),
                     }
                 }
                 out
@@ -339,7 +341,10 @@ impl Reader<'_> {
         match raw.parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
-                self.problem(&format!("{prefix}.{key}"), format!("{raw:?} is not an IANA time zone such as America/New_York"));
+                self.problem(
+                    &format!("{prefix}.{key}"),
+                    format!("{raw:?} is not an IANA time zone such as America/New_York"),
+                );
                 None
             }
         }
@@ -376,7 +381,10 @@ impl Reader<'_> {
             (None, Some(variable)) => match self.env.get(&variable) {
                 Some(password) => Some(SecretString::from(password.clone())),
                 None => {
-                    self.problem(&format!("{prefix}.password_env"), format!("environment variable {variable} is not set"));
+                    self.problem(
+                        &format!("{prefix}.password_env"),
+                        format!("environment variable {variable} is not set"),
+                    );
                     None
                 }
             },
@@ -392,7 +400,15 @@ impl Reader<'_> {
     fn read(&mut self, root: &Value) -> Option<Config> {
         let root = root.as_table().expect("root is a table");
         let known_sections = [
-            "database", "imap", "maildir", "smtp", "outbox_dir", "agent", "clients", "intake", "business_hours",
+            "database",
+            "imap",
+            "maildir",
+            "smtp",
+            "outbox_dir",
+            "agent",
+            "clients",
+            "intake",
+            "business_hours",
             "templates",
         ];
         for key in root.keys() {
@@ -484,8 +500,16 @@ impl Reader<'_> {
                     table,
                     "imap",
                     &[
-                        "host", "port", "tls", "username", "password", "password_env", "mailbox", "processed",
-                        "poll_interval_secs", "idle",
+                        "host",
+                        "port",
+                        "tls",
+                        "username",
+                        "password",
+                        "password_env",
+                        "mailbox",
+                        "processed",
+                        "poll_interval_secs",
+                        "idle",
                     ],
                 );
                 let host = self.required_string(table, "imap", "host");
@@ -500,12 +524,16 @@ impl Reader<'_> {
                     Some(other) => match other.strip_prefix("move:") {
                         Some(target) if !target.trim().is_empty() => ProcessedAction::Move(target.trim().to_string()),
                         _ => {
-                            self.problem("imap.processed", format!("expected \"flag\" or \"move:MAILBOX\", found {other:?}"));
+                            self.problem(
+                                "imap.processed",
+                                format!("expected \"flag\" or \"move:MAILBOX\", found {other:?}"),
+                            );
                             ProcessedAction::Flag
                         }
                     },
                 };
-                let poll_interval_secs = self.integer(table, "imap", "poll_interval_secs", 1, 86_400).unwrap_or(60) as u64;
+                let poll_interval_secs =
+                    self.integer(table, "imap", "poll_interval_secs", 1, 86_400).unwrap_or(60) as u64;
                 let idle = self.boolean(table, "imap", "idle").unwrap_or(true);
                 Some(SourceConfig::Imap(ImapConfig {
                     host: host?,
@@ -561,15 +589,18 @@ impl Reader<'_> {
                 }
                 let helo_name = self.string(table, "smtp", "helo_name");
                 let from = self.required_string(table, "smtp", "from");
-                let delivery =
-                    host.map(|host| DeliveryConfig::Smtp(SmtpConfig { host, port, tls, username, password, helo_name }));
+                let delivery = host
+                    .map(|host| DeliveryConfig::Smtp(SmtpConfig { host, port, tls, username, password, helo_name }));
                 (delivery, "smtp.from", from)
             }
         };
         let from = from.and_then(|raw| match raw.parse::<lettre::message::Mailbox>() {
             Ok(mailbox) => Some(mailbox),
             Err(err) => {
-                self.problem(from_key, format!("{raw:?} is not a mailbox like \"Support <support@example.test>\": {err}"));
+                self.problem(
+                    from_key,
+                    format!("{raw:?} is not a mailbox like \"Support <support@example.test>\": {err}"),
+                );
                 None
             }
         });
@@ -611,9 +642,9 @@ impl Reader<'_> {
             };
             self.unknown_keys(table, &prefix, &["name", "tier", "domains", "contacts", "timezone"]);
             let name = self.required_string(table, &prefix, "name");
-            let tier = self.required_string(table, &prefix, "tier").and_then(|raw| {
-                raw.parse::<Tier>().map_err(|err| self.problem(&format!("{prefix}.tier"), err)).ok()
-            });
+            let tier = self
+                .required_string(table, &prefix, "tier")
+                .and_then(|raw| raw.parse::<Tier>().map_err(|err| self.problem(&format!("{prefix}.tier"), err)).ok());
             let domains: Vec<String> = self
                 .strings(table, &prefix, "domains")
                 .into_iter()
@@ -629,15 +660,24 @@ impl Reader<'_> {
                     self.problem(&format!("{prefix}.domains[{position}]"), format!("{domain:?} is not a domain"));
                 }
                 if let Some(other) = owner_of_domain.insert(domain.clone(), name.clone().unwrap_or_default()) {
-                    self.problem(&format!("{prefix}.domains[{position}]"), format!("{domain} already belongs to client {other}"));
+                    self.problem(
+                        &format!("{prefix}.domains[{position}]"),
+                        format!("{domain} already belongs to client {other}"),
+                    );
                 }
             }
             for (position, contact) in contacts.iter().enumerate() {
                 if agent.is_some_and(|agent| agent.addresses.contains(contact)) {
-                    self.problem(&format!("{prefix}.contacts[{position}]"), format!("{contact} is the agent's own address"));
+                    self.problem(
+                        &format!("{prefix}.contacts[{position}]"),
+                        format!("{contact} is the agent's own address"),
+                    );
                 }
                 if let Some(other) = owner_of_contact.insert(contact.clone(), name.clone().unwrap_or_default()) {
-                    self.problem(&format!("{prefix}.contacts[{position}]"), format!("{contact} already belongs to client {other}"));
+                    self.problem(
+                        &format!("{prefix}.contacts[{position}]"),
+                        format!("{contact} already belongs to client {other}"),
+                    );
                 }
             }
             if let Some(name) = &name {
@@ -665,7 +705,12 @@ impl Reader<'_> {
         self.unknown_keys(
             table,
             "intake",
-            &["acknowledge_unknown_senders", "notify_agent", "acknowledgements_per_sender_per_hour", "max_message_bytes"],
+            &[
+                "acknowledge_unknown_senders",
+                "notify_agent",
+                "acknowledgements_per_sender_per_hour",
+                "max_message_bytes",
+            ],
         );
         IntakeConfig {
             acknowledge_unknown_senders: self
@@ -704,7 +749,10 @@ impl Reader<'_> {
             for (index, raw) in self.strings(table, "business_hours", "days").into_iter().enumerate() {
                 match raw.parse::<Weekday>() {
                     Ok(day) => days.push(day),
-                    Err(_) => self.problem(&format!("business_hours.days[{index}]"), format!("{raw:?} is not a weekday (mon..sun)")),
+                    Err(_) => self.problem(
+                        &format!("business_hours.days[{index}]"),
+                        format!("{raw:?} is not a weekday (mon..sun)"),
+                    ),
                 }
             }
             config.days = days;
@@ -713,7 +761,9 @@ impl Reader<'_> {
             if let Some(raw) = self.string(table, "business_hours", key) {
                 match NaiveTime::parse_from_str(&raw, "%H:%M") {
                     Ok(time) => *slot = time,
-                    Err(_) => self.problem(&format!("business_hours.{key}"), format!("{raw:?} is not a time like 09:00")),
+                    Err(_) => {
+                        self.problem(&format!("business_hours.{key}"), format!("{raw:?} is not a time like 09:00"))
+                    }
                 }
             }
         }
@@ -723,7 +773,10 @@ impl Reader<'_> {
         for (index, raw) in self.strings(table, "business_hours", "holidays").into_iter().enumerate() {
             match NaiveDate::parse_from_str(&raw, "%Y-%m-%d") {
                 Ok(date) => config.holidays.push(date),
-                Err(_) => self.problem(&format!("business_hours.holidays[{index}]"), format!("{raw:?} is not a date like 2026-12-25")),
+                Err(_) => self.problem(
+                    &format!("business_hours.holidays[{index}]"),
+                    format!("{raw:?} is not a date like 2026-12-25"),
+                ),
             }
         }
         Some(config)
@@ -764,7 +817,8 @@ contacts = ["ops@partner.test"]
 
     #[test]
     fn a_valid_config_loads_with_secrets_redacted() {
-        let config = Config::from_toml(VALID, &env(&[("TEST_IMAP_PASSWORD", "hunter2")]), Path::new("/etc/desk")).unwrap();
+        let config =
+            Config::from_toml(VALID, &env(&[("TEST_IMAP_PASSWORD", "hunter2")]), Path::new("/etc/desk")).unwrap();
         let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
         assert_eq!(imap.password.expose_secret(), "hunter2");
         assert_eq!(config.database_url, "sqlite:///etc/desk/helpdesk.db");

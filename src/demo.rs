@@ -63,7 +63,12 @@ fn first_round() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn second_round(globex_ack: &str, globex_ticket: i64, initech_ticket: i64, acme_ticket: i64) -> Vec<(&'static str, String)> {
+fn second_round(
+    globex_ack: &str,
+    globex_ticket: i64,
+    initech_ticket: i64,
+    acme_ticket: i64,
+) -> Vec<(&'static str, String)> {
     vec![
         ("globex-reply-to-ack", format!("From: \"Chen, Li\" <li.chen@globex.test>\r\nTo: support@agency.test\r\nSubject: RE: agent down - now the API key page errors too\r\nMessage-ID: <agent-down-2@globex.test>\r\nIn-Reply-To: <{globex_ack}>\r\nReferences: <agent-down@globex.test> <{globex_ack}>\r\nDate: Mon, 30 Nov 2026 14:20:00 +0100\r\n\r\nIt started at 13:30 exactly. Also the API key page shows an error now.\r\n\r\nLi\r\n")),
         ("initech-token", format!("From: Peter Gibbons <peter@initech.test>\r\nTo: support@agency.test\r\nSubject: CSV export [#{initech_ticket}]\r\nMessage-ID: <csv-2@initech.test>\r\nDate: Mon, 30 Nov 2026 12:00:00 -0500\r\n\r\nSent from my phone: semicolons instead of commas would be even better.\r\n")),
@@ -122,9 +127,6 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
         first.sent + second.sent,
         dir.join("outbox").display()
     );
-    println!(
-        "Look around: helpdesk --config {} ticket show {globex_ticket}",
-        config_path.display()
-    );
+    println!("Look around: helpdesk --config {} ticket show {globex_ticket}", config_path.display());
     Ok(())
 }

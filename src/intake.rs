@@ -29,10 +29,17 @@ use crate::tickets::threading::{base_subject, decide_thread, subject_token, Thre
 pub enum IntakeOutcome {
     /// The same mail was recorded before; nothing changed.
     Duplicate,
-    NewTicket { ticket: TicketId, acknowledged: bool },
-    AddedToTicket { ticket: TicketId },
+    NewTicket {
+        ticket: TicketId,
+        acknowledged: bool,
+    },
+    AddedToTicket {
+        ticket: TicketId,
+    },
     /// Kept without a ticket (automated mail, or agent mail about no ticket).
-    HeldAside { reason: String },
+    HeldAside {
+        reason: String,
+    },
 }
 
 const DEFAULT_SEVERITY: Severity = Severity::P2;
@@ -124,7 +131,8 @@ async fn record_new_mail(
         (ThreadDecision::New { reason }, Some(automated)) => {
             let hold_reason = format!("automated mail ({automated}); {reason}");
             let automated_text = automated.to_string();
-            let new_message = NewMessage { thread_reason: &hold_reason, automated_reason: Some(&automated_text), ..base };
+            let new_message =
+                NewMessage { thread_reason: &hold_reason, automated_reason: Some(&automated_text), ..base };
             store::insert_message(tx, &new_message, now).await?;
             tracing::info!(message_id = ?mail.message_id, from = sender_text, %automated, "automated mail held aside: no ticket, no reply");
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
@@ -135,7 +143,9 @@ async fn record_new_mail(
             tracing::info!(message_id = ?mail.message_id, "agent mail that threads to no ticket held aside");
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
         }
-        (ThreadDecision::New { reason }, None) => open_ticket(desk, tx, mail, raw, sender, &reason, NewMessage { thread_reason: &reason, ..base }, now).await,
+        (ThreadDecision::New { reason }, None) => {
+            open_ticket(desk, tx, mail, raw, sender, &reason, NewMessage { thread_reason: &reason, ..base }, now).await
+        }
     }
 }
 
@@ -156,7 +166,8 @@ async fn open_ticket(
     let subject = base_subject(&mail.subject);
     let severity = DEFAULT_SEVERITY;
     let severity_reason = "default severity (no triage rule matched)";
-    let due = client.map(|client| sla::first_response_due_at(client.tier, severity, raw.arrived_at, &config.business_hours));
+    let due =
+        client.map(|client| sla::first_response_due_at(client.tier, severity, raw.arrived_at, &config.business_hours));
     let attention = client.is_none().then_some("the sender belongs to no configured client");
     let ticket = store::insert_ticket(
         tx,

@@ -1,29 +1,29 @@
 //! helpdesk: an email-native helpdesk. The modules follow a mail's path through the desk.
 
-/// Values parsed once at the edge: addresses, Message-IDs, tiers, severities.
-pub mod domain;
+/// The command line.
+pub mod cli;
 /// The typed config, its environment overrides and its validation.
 pub mod config;
-/// The database connection, migrations and the shared time format.
-pub mod storage;
+/// The demo: a bundled Maildir of client mail run through the whole pipeline.
+pub mod demo;
 /// What every stage needs, opened once: config, database, templates, reply-address signer.
 pub mod desk;
+/// Values parsed once at the edge: addresses, Message-IDs, tiers, severities.
+pub mod domain;
 /// Where mail enters: the IMAP and Maildir sources, parsing, automated-mail detection.
 pub mod inbound;
-/// Who sent a mail, which ticket it belongs to, and the ticket tables.
-pub mod tickets;
-/// SLA clocks: first-response due times on the business calendar.
-pub mod sla;
 /// One mail in, one committed ticket change out (with its outgoing mail queued).
 pub mod intake;
 /// Outgoing mail: templates, the outbox table, and delivery.
 pub mod outbound;
 /// The service loop: poll or IDLE, intake, send; `run --once`.
 pub mod service;
-/// The demo: a bundled Maildir of client mail run through the whole pipeline.
-pub mod demo;
-/// The command line.
-pub mod cli;
+/// SLA clocks: first-response due times on the business calendar.
+pub mod sla;
+/// The database connection, migrations and the shared time format.
+pub mod storage;
+/// Who sent a mail, which ticket it belongs to, and the ticket tables.
+pub mod tickets;
 
 #[cfg(test)]
 mod testing;

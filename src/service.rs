@@ -50,7 +50,9 @@ pub async fn ingest_maildir_step(desk: &Desk, root: &Path, stop: &dyn Fn() -> bo
             break;
         }
         let mail = maildir::read_file(&file)?;
-        let outcome = record_mail(desk, &mail, Utc::now()).await.with_context(|| format!("recording {} failed", file.display()))?;
+        let outcome = record_mail(desk, &mail, Utc::now())
+            .await
+            .with_context(|| format!("recording {} failed", file.display()))?;
         if outcome == IntakeOutcome::Duplicate {
             tracing::info!(file = %file.display(), "already recorded");
         }
@@ -111,7 +113,11 @@ async fn run_imap(
             Err(err) => {
                 failures += 1;
                 let delay = reconnect_delay(failures);
-                tracing::error!(error = format!("{err:#}"), retry_in_secs = delay.as_secs(), "IMAP connection lost; reconnecting");
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    retry_in_secs = delay.as_secs(),
+                    "IMAP connection lost; reconnecting"
+                );
                 // Mail queued meanwhile still goes out while IMAP is down.
                 if let Err(send_err) = add_sends(&mut report, desk, transport).await {
                     tracing::error!(error = format!("{send_err:#}"), "sending failed");

@@ -33,7 +33,12 @@ pub struct Target {
 
 /// The SOP's response target for a ticket of `severity` from a `tier` client that arrived at
 /// `arrived_at`.
-pub fn response_target(tier: Tier, severity: Severity, arrived_at: DateTime<Utc>, calendar: &BusinessHoursConfig) -> Target {
+pub fn response_target(
+    tier: Tier,
+    severity: Severity,
+    arrived_at: DateTime<Utc>,
+    calendar: &BusinessHoursConfig,
+) -> Target {
     use Clock::*;
     let in_hours = is_within_business_hours(arrived_at, calendar);
     let working_day = is_working_day(arrived_at, calendar);
@@ -123,7 +128,11 @@ mod tests {
 
     fn check(tier: Tier, severity: Severity, arrived: &str, expected_due: &str) {
         let calendar = sample_config().business_hours;
-        assert_eq!(first_response_due_at(tier, severity, utc(arrived), &calendar), utc(expected_due), "{tier} {severity} {arrived}");
+        assert_eq!(
+            first_response_due_at(tier, severity, utc(arrived), &calendar),
+            utc(expected_due),
+            "{tier} {severity} {arrived}"
+        );
     }
 
     #[test]

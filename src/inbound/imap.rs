@@ -124,7 +124,11 @@ pub async fn ingest_step(
     let last_uid = match load_cursor(&desk.db, &connection.source).await? {
         Some((validity, last_uid)) if validity == connection.uid_validity => last_uid,
         Some((validity, _)) => {
-            tracing::warn!(old = validity, new = connection.uid_validity, "UIDVALIDITY changed: rescanning the mailbox (duplicates are skipped)");
+            tracing::warn!(
+                old = validity,
+                new = connection.uid_validity,
+                "UIDVALIDITY changed: rescanning the mailbox (duplicates are skipped)"
+            );
             0
         }
         None => 0,
@@ -148,9 +152,11 @@ pub async fn ingest_step(
             .iter()
             .filter_map(|fetch| {
                 let uid = fetch.uid?;
-                let arrived_at: DateTime<Utc> = fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+                let arrived_at: DateTime<Utc> =
+                    fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
                 let bytes = fetch.body().unwrap_or_default().to_vec();
-                let cursor = SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
+                let cursor =
+                    SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
                 Some((uid, RawMail { bytes, arrived_at, cursor: Some(cursor) }))
             })
             .collect();
@@ -161,7 +167,8 @@ pub async fn ingest_step(
             if stop() {
                 break;
             }
-            let outcome = record_mail(desk, mail, Utc::now()).await.with_context(|| format!("recording UID {uid} failed"))?;
+            let outcome =
+                record_mail(desk, mail, Utc::now()).await.with_context(|| format!("recording UID {uid} failed"))?;
             tracing::debug!(uid, ?outcome, "intake");
             committed.push(*uid);
             handled += 1;
@@ -215,7 +222,11 @@ async fn mark_processed(connection: &mut MailboxConnection, config: &ImapConfig,
 
 /// Waits for the server to report new mail (IDLE), or for `timeout`. Without IDLE support the
 /// caller sleeps instead. Returns the session, which IDLE borrows.
-pub async fn wait_for_mail(connection: MailboxConnection, timeout: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<MailboxConnection> {
+pub async fn wait_for_mail(
+    connection: MailboxConnection,
+    timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<MailboxConnection> {
     let MailboxConnection { session, uid_validity, supports_idle, supports_move, source } = connection;
     if !supports_idle {
         bail!("the server does not support IDLE");

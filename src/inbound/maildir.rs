@@ -12,7 +12,8 @@ use super::RawMail;
 /// Creates `new/`, `cur/` and `tmp/` if missing.
 pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
     for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(root.join(sub)).with_context(|| format!("cannot create {}", root.join(sub).display()))?;
+        std::fs::create_dir_all(root.join(sub))
+            .with_context(|| format!("cannot create {}", root.join(sub).display()))?;
     }
     Ok(())
 }
@@ -32,10 +33,8 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 pub fn read_file(path: &Path) -> anyhow::Result<RawMail> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let arrived_at: DateTime<Utc> = std::fs::metadata(path)
-        .and_then(|meta| meta.modified())
-        .map(DateTime::from)
-        .unwrap_or_else(|_| Utc::now());
+    let arrived_at: DateTime<Utc> =
+        std::fs::metadata(path).and_then(|meta| meta.modified()).map(DateTime::from).unwrap_or_else(|_| Utc::now());
     Ok(RawMail { bytes, arrived_at, cursor: None })
 }
 

@@ -110,10 +110,8 @@ fn from_message(message: &Message<'_>) -> InboundMail {
     for address in message.to().into_iter().chain(message.cc()) {
         recipients.extend(address.iter().filter_map(|addr| addr.address()).filter_map(EmailAddress::parse));
     }
-    let headers: Vec<(String, String)> = message
-        .headers_raw()
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        message.headers_raw().map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string())).collect();
     for (name, value) in &headers {
         if name == "delivered-to" || name == "x-original-to" {
             recipients.extend(EmailAddress::parse(value));
@@ -140,9 +138,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         .filter_map(|part| part.content_type())
         .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
         .collect();
-    let date = message
-        .date()
-        .and_then(|date| Utc.timestamp_opt(date.to_timestamp(), 0).single());
+    let date = message.date().and_then(|date| Utc.timestamp_opt(date.to_timestamp(), 0).single());
 
     InboundMail {
         message_id: message.message_id().and_then(MessageId::parse),

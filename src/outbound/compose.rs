@@ -37,7 +37,8 @@ impl Templates {
         for (name, text) in BUILT_IN {
             let override_file = override_dir.map(|dir| dir.join(format!("{name}.hbs")));
             let text = match override_file.filter(|file| file.is_file()) {
-                Some(file) => std::fs::read_to_string(&file).with_context(|| format!("cannot read template {}", file.display()))?,
+                Some(file) => std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read template {}", file.display()))?,
                 None => text.to_string(),
             };
             registry
@@ -87,7 +88,7 @@ pub fn new_message_id(ticket: Option<TicketId>, domain: &str) -> MessageId {
 }
 
 pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::Result<OutgoingMail> {
-    let envelope_from = EmailAddress::parse(&from.email.to_string()).context("the From address is not valid")?;
+    let envelope_from = EmailAddress::parse(from.email.as_ref()).context("the From address is not valid")?;
     let message_id = new_message_id(draft.ticket, envelope_from.domain());
     let mut builder = Message::builder()
         .from(from.clone())
@@ -115,11 +116,7 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         .header(ContentType::TEXT_PLAIN)
         .body(draft.body)
         .with_context(|| format!("cannot build the {} mail", draft.kind))?;
-    let recipients = draft
-        .to
-        .iter()
-        .filter_map(|mailbox| EmailAddress::parse(&mailbox.email.to_string()))
-        .collect();
+    let recipients = draft.to.iter().filter_map(|mailbox| EmailAddress::parse(mailbox.email.as_ref())).collect();
     Ok(OutgoingMail {
         kind: draft.kind,
         ticket: draft.ticket,

@@ -76,7 +76,12 @@ pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<
             id: row.get("id"),
             kind: row.get("kind"),
             envelope_from: row.get("envelope_from"),
-            recipients: row.get::<String, _>("recipients").split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+            recipients: row
+                .get::<String, _>("recipients")
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect(),
             message_id: row.get("message_id"),
             attempts: row.get("attempts"),
             raw: row.get("raw"),
@@ -86,18 +91,19 @@ pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<
 
 /// When the earliest pending mail is due, if any is pending.
 pub async fn next_due_at(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let next: Option<String> = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-        .fetch_one(db)
-        .await?;
+    let next: Option<String> =
+        sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(db).await?;
     next.map(|text| crate::storage::time_from_db(&text)).transpose()
 }
 
 pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?")
-        .bind(time_to_db(now))
-        .bind(id)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?",
+    )
+    .bind(time_to_db(now))
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -122,7 +128,8 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
 
 /// Counts of outbox rows by status, for `run --once` and the summary.
 pub async fn status_counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status").fetch_all(db).await?;
+    let rows =
+        sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status").fetch_all(db).await?;
     Ok(rows.into_iter().map(|row| (row.get("status"), row.get("n"))).collect())
 }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -39,7 +39,8 @@ impl Transport {
     pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
         match &config.delivery {
             DeliveryConfig::OutboxDir { path } => {
-                std::fs::create_dir_all(path).with_context(|| format!("cannot create outbox_dir {}", path.display()))?;
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("cannot create outbox_dir {}", path.display()))?;
                 Ok(Transport::Folder(AsyncFileTransport::new(path)))
             }
             DeliveryConfig::Smtp(smtp) => {
@@ -56,7 +57,8 @@ impl Transport {
                     .hello_name(ClientId::Domain(helo))
                     .timeout(Some(Duration::from_secs(30)));
                 if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
-                    builder = builder.credentials(Credentials::new(username.clone(), password.expose_secret().to_string()));
+                    builder =
+                        builder.credentials(Credentials::new(username.clone(), password.expose_secret().to_string()));
                 }
                 Ok(Transport::Smtp(builder.build()))
             }
@@ -64,7 +66,8 @@ impl Transport {
     }
 
     async fn deliver(&self, mail: &PendingMail) -> Result<(), SendError> {
-        let from: Address = mail.envelope_from.parse().map_err(|err| SendError::Permanent(format!("bad sender: {err}")))?;
+        let from: Address =
+            mail.envelope_from.parse().map_err(|err| SendError::Permanent(format!("bad sender: {err}")))?;
         let to: Vec<Address> = mail
             .recipients
             .iter()
@@ -124,7 +127,8 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
                     report.failed += 1;
                 }
                 Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
-                    outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}")).await?;
+                    outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
+                        .await?;
                     tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
                     report.failed += 1;
                 }

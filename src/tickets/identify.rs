@@ -36,10 +36,9 @@ pub fn identify_sender<'c>(config: &'c Config, address: Option<&EmailAddress>) -
         .clients
         .iter()
         .find(|client| {
-            client
-                .domains
-                .iter()
-                .any(|owned| domain == owned || domain.strip_suffix(owned.as_str()).is_some_and(|rest| rest.ends_with('.')))
+            client.domains.iter().any(|owned| {
+                domain == owned || domain.strip_suffix(owned.as_str()).is_some_and(|rest| rest.ends_with('.'))
+            })
         })
         .map(Sender::Client)
         .unwrap_or(Sender::Unknown)

@@ -58,10 +58,8 @@ impl ReplyAddressSigner {
         if signature.len() != SIGNATURE_HEX_CHARS {
             return None;
         }
-        let bytes: Option<Vec<u8>> = (0..signature.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok())
-            .collect();
+        let bytes: Option<Vec<u8>> =
+            (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok()).collect();
         self.mac(ticket).verify_truncated_left(&bytes?).ok()?;
         Some(ticket)
     }

@@ -76,7 +76,7 @@ pub struct NewMessage<'a> {
 
 pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let references = message.references.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(" ");
-    Ok(sqlx::query_scalar(
+    let row: i64 = sqlx::query_scalar(
         "INSERT INTO messages (ticket_id, dedupe_key, message_id, in_reply_to, references_ids, author_kind, sender,
                                sender_name, subject, body_text, attachments_json, automated_reason, parse_problem,
                                thread_reason, arrived_at, recorded_at, raw)
@@ -100,7 +100,18 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
     .bind(time_to_db(now))
     .bind(message.raw)
     .fetch_one(&mut **tx)
-    .await?)
+    .await?;
+    let mut pointed_at: Vec<&MessageId> = message.in_reply_to.into_iter().chain(message.references).collect();
+    pointed_at.dedup();
+    for referenced in pointed_at.into_iter().take(50) {
+        sqlx::query("INSERT INTO message_refs (message_row, ticket_id, referenced_id) VALUES (?, ?, ?)")
+            .bind(row)
+            .bind(message.ticket.map(|t| t.0))
+            .bind(referenced.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(row)
 }
 
 pub async fn is_already_recorded(tx: &mut Tx<'_>, dedupe_key: &str) -> anyhow::Result<bool> {
@@ -111,8 +122,9 @@ pub async fn is_already_recorded(tx: &mut Tx<'_>, dedupe_key: &str) -> anyhow::R
         > 0)
 }
 
-/// The tickets behind the referenced Message-IDs, nearest first: the desk's own outgoing
-/// mail first, then any stored mail that sits on a ticket.
+/// The tickets behind the referenced Message-IDs, nearest first. For each id: one of the
+/// desk's own outgoing mails; else a stored mail with that Message-ID on a ticket; else a
+/// stored mail on a ticket that points at the same id (two replies to one unseen mail).
 pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow::Result<Vec<KnownReference>> {
     let mut found = Vec::new();
     for id in ids.iter().take(50) {
@@ -127,6 +139,16 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(ticket) = ticket {
+            found.push(KnownReference { message_id: id.clone(), ticket: TicketId(ticket), ours: false });
+            continue;
+        }
+        let sibling: Option<i64> = sqlx::query_scalar(
+            "SELECT ticket_id FROM message_refs WHERE referenced_id = ? AND ticket_id IS NOT NULL ORDER BY message_row LIMIT 1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(ticket) = sibling {
             found.push(KnownReference { message_id: id.clone(), ticket: TicketId(ticket), ours: false });
         }
     }
@@ -208,13 +230,17 @@ pub async fn list_tickets(db: &Db, filter: StatusFilter) -> anyhow::Result<Vec<T
         StatusFilter::Closed => "WHERE t.status = 'closed'",
         StatusFilter::All => "",
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t {condition} ORDER BY t.id")))
-        .fetch_all(db)
-        .await?;
+    let rows =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t {condition} ORDER BY t.id")))
+            .fetch_all(db)
+            .await?;
     Ok(rows.iter().map(summary_from_row).collect())
 }
 
-pub async fn ticket_with_messages(db: &Db, ticket: TicketId) -> anyhow::Result<Option<(TicketSummary, Vec<MessageSummary>)>> {
+pub async fn ticket_with_messages(
+    db: &Db,
+    ticket: TicketId,
+) -> anyhow::Result<Option<(TicketSummary, Vec<MessageSummary>)>> {
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.id = ?")))
         .bind(ticket.0)
         .fetch_optional(db)

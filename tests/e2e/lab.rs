@@ -156,7 +156,12 @@ postlog   unix-dgram n - n - 1 postlogd
         );
         // Postfix pauses ~300 ms per config file changed in the last second: backdate them.
         for file in ["pf/conf/main.cf", "pf/conf/master.cf", "dovecot.conf"] {
-            assert!(Command::new("touch").args(["-d", "2 minutes ago"]).arg(dir.join(file)).status().unwrap().success());
+            assert!(Command::new("touch")
+                .args(["-d", "2 minutes ago"])
+                .arg(dir.join(file))
+                .status()
+                .unwrap()
+                .success());
         }
         let lab = MailLab { dir, smtp_port, imap_port, _temp: temp };
         lab.start_dovecot();
@@ -225,7 +230,10 @@ postlog   unix-dgram n - n - 1 postlogd
             .hello_name(lettre::transport::smtp::extension::ClientId::Domain("client.test".into()))
             .build();
         let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
-        transport.send_raw(&envelope, eml.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes()).await.expect("Postfix accepts the mail");
+        transport
+            .send_raw(&envelope, eml.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes())
+            .await
+            .expect("Postfix accepts the mail");
     }
 
     pub async fn imap(&self, user: &str) -> Session<TcpStream> {
@@ -240,7 +248,8 @@ postlog   unix-dgram n - n - 1 postlogd
     /// Every mail in `user`'s INBOX, read over IMAP, oldest first.
     pub async fn mails_received_by(&self, user: &str) -> Vec<Vec<u8>> {
         let mut session = self.imap(user).await;
-        let fetched: Vec<_> = session.uid_fetch("1:*", "BODY.PEEK[]").await.unwrap().try_collect().await.unwrap_or_default();
+        let fetched: Vec<_> =
+            session.uid_fetch("1:*", "BODY.PEEK[]").await.unwrap().try_collect().await.unwrap_or_default();
         let mut mails: Vec<(u32, Vec<u8>)> =
             fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
         mails.sort();

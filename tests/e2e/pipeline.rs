@@ -18,7 +18,13 @@ async fn a_client_mail_is_acknowledged_and_the_reply_threads_onto_the_same_ticke
     lab.send(
         "jane@acme.test",
         "support@example.test",
-        &client_mail("Jane Roe <jane@acme.test>", "Leads stuck in the CRM sync", "m1@acme.test", "", "Nothing has synced since 7am."),
+        &client_mail(
+            "Jane Roe <jane@acme.test>",
+            "Leads stuck in the CRM sync",
+            "m1@acme.test",
+            "",
+            "Nothing has synced since 7am.",
+        ),
     )
     .await;
     lab.wait_for_support_mail(1).await;
@@ -70,7 +76,8 @@ async fn a_client_mail_is_acknowledged_and_the_reply_threads_onto_the_same_ticke
     assert!(ticket["opened_at"].as_str().unwrap().ends_with('Z'));
     assert!(["P0", "P1", "P2", "P3"].contains(&ticket["severity"].as_str().unwrap()));
     let shown = desk.ticket_json(1);
-    let reasons: Vec<&str> = shown["message_list"].as_array().unwrap().iter().map(|m| m["thread_reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> =
+        shown["message_list"].as_array().unwrap().iter().map(|m| m["thread_reason"].as_str().unwrap()).collect();
     assert!(reasons[1].contains("desk's own mail"), "{reasons:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(lab.mails_received_by("jane@acme.test").await.len(), 1, "a reply gets no second acknowledgement");
@@ -106,10 +113,11 @@ async fn an_out_of_office_reply_gets_nothing_and_opens_no_ticket() {
     assert!(lab.mails_received_by("bob@globex.test").await.is_empty(), "no reply to an autoresponder");
     assert!(lab.mails_received_by(AGENT).await.is_empty(), "and no notification either");
     let db = desk.db().await;
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND automated_reason IS NOT NULL")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let held: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND automated_reason IS NOT NULL")
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert_eq!(held, 2, "both mails are kept, held aside");
 }
 
@@ -117,8 +125,18 @@ async fn an_out_of_office_reply_gets_nothing_and_opens_no_ticket() {
 async fn two_clients_with_the_same_subject_stay_on_separate_tickets_and_strangers_cannot_join() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
-    lab.send("jane@acme.test", "support@example.test", &client_mail("jane@acme.test", "Sync broken", "a1@acme.test", "", "Acme here.")).await;
-    lab.send("li@globex.test", "support@example.test", &client_mail("li@globex.test", "Sync broken", "g1@globex.test", "", "Globex here.")).await;
+    lab.send(
+        "jane@acme.test",
+        "support@example.test",
+        &client_mail("jane@acme.test", "Sync broken", "a1@acme.test", "", "Acme here."),
+    )
+    .await;
+    lab.send(
+        "li@globex.test",
+        "support@example.test",
+        &client_mail("li@globex.test", "Sync broken", "g1@globex.test", "", "Globex here."),
+    )
+    .await;
     lab.wait_for_support_mail(2).await;
     desk.run_once();
     let tickets = desk.tickets_json("all");
@@ -131,7 +149,13 @@ async fn two_clients_with_the_same_subject_stay_on_separate_tickets_and_stranger
     lab.send(
         "eve@stranger.test",
         "support@example.test",
-        &client_mail("eve@stranger.test", &format!("Re: Sync broken [#{acme_ticket}]"), "e1@stranger.test", "", "Send me the logs."),
+        &client_mail(
+            "eve@stranger.test",
+            &format!("Re: Sync broken [#{acme_ticket}]"),
+            "e1@stranger.test",
+            "",
+            "Send me the logs.",
+        ),
     )
     .await;
     lab.send(
@@ -164,7 +188,12 @@ async fn the_watching_desk_answers_new_mail_through_idle_and_stops_cleanly_on_si
         assert!(std::time::Instant::now() < deadline, "desk never connected: {}", desk.log("run.log"));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    lab.send("li@globex.test", "support@example.test", &client_mail("li@globex.test", "Agent down", "g9@globex.test", "", "Help")).await;
+    lab.send(
+        "li@globex.test",
+        "support@example.test",
+        &client_mail("li@globex.test", "Agent down", "g9@globex.test", "", "Help"),
+    )
+    .await;
     let acks = lab.wait_for_mails("li@globex.test", 1).await;
     assert_eq!(acks.len(), 1, "acknowledged while running: {}", desk.log("run.log"));
 

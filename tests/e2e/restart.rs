@@ -22,7 +22,11 @@ async fn killed_mid_batch_and_restarted_every_mail_is_on_one_ticket_with_one_ack
     lab.wait_for_support_mail(MAILS).await;
 
     // First run: killed once some tickets exist, while the batch is still going.
-    let mut child = desk.command(&["run", "--once"]).stderr(std::fs::File::create(desk.dir.path().join("first.log")).unwrap()).spawn().unwrap();
+    let mut child = desk
+        .command(&["run", "--once"])
+        .stderr(std::fs::File::create(desk.dir.path().join("first.log")).unwrap())
+        .spawn()
+        .unwrap();
     let db = loop {
         if desk.dir.path().join("helpdesk.db").exists() {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -65,7 +69,8 @@ async fn killed_mid_batch_and_restarted_every_mail_is_on_one_ticket_with_one_ack
     .await
     .unwrap();
     assert!(acks_per_ticket.iter().all(|(_, count)| *count == 1), "one queued acknowledgement per ticket");
-    let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetch_one(&db).await.unwrap();
+    let unsent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetch_one(&db).await.unwrap();
     assert_eq!(unsent, 0);
 
     // And what the clients actually received, read over IMAP.
