@@ -14,10 +14,16 @@ CREATE TABLE tickets (
     severity_reason TEXT NOT NULL,
     -- Why the agent must look at this ticket himself (for example an unknown sender).
     attention TEXT,
-    -- The server's arrival time of the first mail: the SLA clock starts here.
+    -- The server's arrival time of the first mail: both SLA clocks start here.
     opened_at TEXT NOT NULL,
+    -- Due times are NULL for tickets with no client (no SLA applies).
     first_response_due_at TEXT,
+    resolution_due_at TEXT,
+    -- The agent's first reply to the client stops the response clock; the close stops the other.
+    first_response_at TEXT,
     closed_at TEXT,
+    -- A client mail after the reopen window opens a new ticket that points at the old one.
+    related_ticket_id INTEGER REFERENCES tickets (id),
     updated_at TEXT NOT NULL
 );
 CREATE INDEX tickets_status ON tickets (status, opened_at);
@@ -95,4 +101,15 @@ CREATE TABLE mailbox_cursors (
 CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+
+-- The SLA warnings and breach notices sent to the agent: at most one per ticket, clock and
+-- kind, written in the same transaction as the outbox row, so restarts never repeat one.
+CREATE TABLE sla_notices (
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+    clock TEXT NOT NULL CHECK (clock IN ('response', 'resolution')),
+    kind TEXT NOT NULL CHECK (kind IN ('warning', 'breach')),
+    due_at TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, clock, kind)
 );

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::domain::TicketId;
@@ -20,6 +22,10 @@ pub struct Cli {
     /// The config file (TOML). Every key can be overridden by HELPDESK_SECTION__KEY.
     #[arg(long, short, global = true, env = "HELPDESK_CONFIG", default_value = "helpdesk.toml")]
     pub config: PathBuf,
+    /// Run as if it were this moment (RFC 3339, e.g. 2026-12-01T15:00:00Z): SLA states,
+    /// alerts and retries are judged at this time. For replays and audits.
+    #[arg(long, global = true, value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -73,6 +79,12 @@ pub enum StatusArg {
     All,
 }
 
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|err| format!("{text:?} is not an RFC 3339 time such as 2026-12-01T15:00:00Z: {err}"))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -99,6 +111,7 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock = cli.now.map(Clock::Fixed).unwrap_or(Clock::System);
     match cli.command {
         Command::Demo { dir } => {
             crate::demo::run_demo(&dir).await?;
@@ -129,9 +142,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { once } => {
             let desk = open_desk(&cli.config).await?;
             let shutdown = crate::service::shutdown_signal();
-            let report = crate::service::run(&desk, once, shutdown).await?;
+            let report = crate::service::run(&desk, once, clock, shutdown).await?;
             tracing::info!(
                 mails = report.mails,
+                alerts = report.alerts,
                 sent = report.sent,
                 retry_later = report.retry_later,
                 failed = report.failed,
@@ -146,7 +160,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 StatusArg::Closed => StatusFilter::Closed,
                 StatusArg::All => StatusFilter::All,
             };
-            let tickets = store::list_tickets(&desk.db, filter).await?;
+            let now = clock.now();
+            let tickets: Vec<TicketSummary> = store::list_tickets(&desk.db, filter)
+                .await?
+                .into_iter()
+                .map(|ticket| ticket.with_sla_state(now, desk.config.sla.warn_when_left))
+                .collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&tickets)?);
             } else {
@@ -160,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("error: there is no ticket #{id}");
                 return Ok(ExitCode::from(1));
             };
+            let ticket = ticket.with_sla_state(clock.now(), desk.config.sla.warn_when_left);
             if json {
                 let mut value = serde_json::to_value(&ticket)?;
                 value["message_list"] = serde_json::to_value(&messages)?;
@@ -170,8 +190,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("Requester: {}", ticket.requester);
                 println!("Severity:  {} ({})", ticket.severity, ticket.severity_reason);
                 println!("Opened:    {}", ticket.opened_at);
-                if let Some(due) = &ticket.first_response_due_at {
-                    println!("Response due: {due}");
+                if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
+                    println!(
+                        "Response due:   {response}{}",
+                        ticket.first_response_at.as_ref().map(|at| format!(" (answered {at})")).unwrap_or_default()
+                    );
+                    println!(
+                        "Resolution due: {resolution}{}",
+                        ticket.resolved_at.as_ref().map(|at| format!(" (resolved {at})")).unwrap_or_default()
+                    );
+                    println!("SLA:       {}", ticket.sla.unwrap_or("-"));
+                }
+                if let Some(related) = ticket.related_ticket {
+                    println!("Follows:   #{related}");
                 }
                 if let Some(attention) = &ticket.attention {
                     println!("Needs you: {attention}");
@@ -210,7 +241,9 @@ pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
         "Sev",
         "Opened (UTC)",
         "Msgs",
-        "Response due (UTC)",
+        "Response due",
+        "Resolution due",
+        "SLA",
     ]);
     for ticket in tickets {
         let subject: String = ticket.subject.chars().take(48).collect();
@@ -223,7 +256,9 @@ pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
             ticket.severity.clone(),
             short_time(&ticket.opened_at),
             ticket.messages.to_string(),
-            ticket.first_response_due_at.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
+            ticket.first_response_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
+            ticket.resolution_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
+            ticket.sla.unwrap_or("-").to_string(),
         ]);
     }
     table

@@ -9,12 +9,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{NaiveDate, NaiveTime, Weekday};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use secrecy::SecretString;
 use toml::Value;
 
-use crate::domain::{EmailAddress, Tier};
+use crate::domain::{EmailAddress, Severity, Tier};
+use crate::sla::{MeetingSchedule, SlaConfig, Span};
+use crate::triage::{TriageConfig, TriageRule};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +29,8 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub intake: IntakeConfig,
     pub business_hours: BusinessHoursConfig,
+    pub triage: TriageConfig,
+    pub sla: SlaConfig,
     pub templates_dir: Option<PathBuf>,
 }
 
@@ -111,6 +115,8 @@ pub struct ClientConfig {
     pub contacts: Vec<EmailAddress>,
     /// Where due times are shown to this client; the agent's timezone when absent.
     pub timezone: Option<Tz>,
+    /// This client's own P3 meeting schedule (else the tier's).
+    pub meeting: Option<MeetingSchedule>,
 }
 
 #[derive(Debug, Clone)]
@@ -433,6 +439,8 @@ impl Reader<'_> {
         let clients = self.read_clients(root, agent.as_ref());
         let intake = self.read_intake(root);
         let business_hours = self.read_business_hours(root, agent.as_ref());
+        let triage = self.read_triage(root);
+        let sla = self.read_sla(root);
         let templates_dir = match self.section(root, "templates") {
             Some(table) => {
                 self.unknown_keys(table, "templates", &["dir"]);
@@ -455,6 +463,8 @@ impl Reader<'_> {
             clients,
             intake,
             business_hours: business_hours?,
+            triage,
+            sla,
             templates_dir,
         })
     }
@@ -640,7 +650,18 @@ impl Reader<'_> {
                 self.problem(&prefix, "must be a table");
                 continue;
             };
-            self.unknown_keys(table, &prefix, &["name", "tier", "domains", "contacts", "timezone"]);
+            self.unknown_keys(table, &prefix, &["name", "tier", "domains", "contacts", "timezone", "meeting"]);
+            let meeting = match table.get("meeting") {
+                Some(Value::Table(meeting)) => self.meeting(meeting, &format!("{prefix}.meeting")),
+                Some(_) => {
+                    self.problem(
+                        &format!("{prefix}.meeting"),
+                        "must be a table such as { every_days = 7, first = \"2026-01-06 10:00\" }",
+                    );
+                    None
+                }
+                None => None,
+            };
             let name = self.required_string(table, &prefix, "name");
             let tier = self
                 .required_string(table, &prefix, "tier")
@@ -686,7 +707,7 @@ impl Reader<'_> {
                 }
             }
             if let (Some(name), Some(tier)) = (name, tier) {
-                clients.push(ClientConfig { name, tier, domains, contacts, timezone });
+                clients.push(ClientConfig { name, tier, domains, contacts, timezone, meeting });
             }
         }
         clients
@@ -726,6 +747,189 @@ impl Reader<'_> {
                 .map(|n| n as usize)
                 .unwrap_or(defaults.max_message_bytes),
         }
+    }
+
+    fn read_triage(&mut self, root: &Table) -> TriageConfig {
+        let mut config = TriageConfig::default();
+        let Some(table) = self.section(root, "triage") else {
+            return config;
+        };
+        self.unknown_keys(table, "triage", &["replace_default_rules", "rules", "unmatched"]);
+        if self.boolean(table, "triage", "replace_default_rules").unwrap_or(false) {
+            config.rules.clear();
+        }
+        let mut added = Vec::new();
+        match table.get("rules") {
+            None => {}
+            Some(Value::Array(rules)) => {
+                for (index, rule) in rules.iter().enumerate() {
+                    let prefix = format!("triage.rules[{index}]");
+                    let Some(rule) = rule.as_table() else {
+                        self.problem(&prefix, "must be a table with name, pattern and severity");
+                        continue;
+                    };
+                    self.unknown_keys(rule, &prefix, &["name", "pattern", "severity"]);
+                    let name = self.required_string(rule, &prefix, "name");
+                    let pattern = self.required_string(rule, &prefix, "pattern").and_then(|raw| {
+                        regex::RegexBuilder::new(&raw)
+                            .case_insensitive(true)
+                            .build()
+                            .map_err(|err| {
+                                self.problem(&format!("{prefix}.pattern"), format!("not a valid regex: {err}"))
+                            })
+                            .ok()
+                    });
+                    let severity = self.severity(rule, &prefix, "severity");
+                    if let (Some(name), Some(pattern), Some(severity)) = (name, pattern, severity) {
+                        added.push(TriageRule { name, pattern, severity });
+                    }
+                }
+            }
+            Some(_) => self.problem("triage.rules", "must be a list of [[triage.rules]] tables"),
+        }
+        // Configured rules are tried before the built-in ones.
+        added.append(&mut config.rules);
+        config.rules = added;
+        match table.get("unmatched") {
+            None => {}
+            Some(Value::Table(unmatched)) => {
+                for (key, _) in unmatched.iter() {
+                    let prefix = "triage.unmatched";
+                    match key.parse::<Tier>() {
+                        Ok(tier) => {
+                            if let Some(severity) = self.severity(unmatched, prefix, key) {
+                                config.unmatched.insert(tier, severity);
+                            }
+                        }
+                        Err(err) => self.problem(&format!("{prefix}.{key}"), err),
+                    }
+                }
+            }
+            Some(_) => self.problem("triage.unmatched", "must be a table such as { starter = \"P2\" }"),
+        }
+        config
+    }
+
+    fn severity(&mut self, table: &Table, prefix: &str, key: &str) -> Option<Severity> {
+        let raw = self.required_string(table, prefix, key)?;
+        raw.parse::<Severity>().map_err(|err| self.problem(&format!("{prefix}.{key}"), err)).ok()
+    }
+
+    fn span(&mut self, table: &Table, prefix: &str, key: &str) -> Option<Span> {
+        let raw = self.string(table, prefix, key)?;
+        Span::parse(&raw).map_err(|err| self.problem(&format!("{prefix}.{key}"), err)).ok()
+    }
+
+    fn meeting(&mut self, table: &Table, prefix: &str) -> Option<MeetingSchedule> {
+        self.unknown_keys(table, prefix, &["every_days", "first", "monthly_day", "time"]);
+        let every_days = self.integer(table, prefix, "every_days", 1, 366);
+        let monthly_day = self.integer(table, prefix, "monthly_day", 1, 31);
+        match (every_days, monthly_day) {
+            (Some(days), None) => {
+                let raw = self.required_string(table, prefix, "first")?;
+                match NaiveDateTime::parse_from_str(&raw, "%Y-%m-%d %H:%M") {
+                    Ok(first) => Some(MeetingSchedule::EveryDays { days, first }),
+                    Err(_) => {
+                        self.problem(
+                            &format!("{prefix}.first"),
+                            format!("{raw:?} is not a local time like \"2026-01-06 10:00\""),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(day)) => {
+                let raw = self.string(table, prefix, "time").unwrap_or_else(|| "10:00".into());
+                match NaiveTime::parse_from_str(&raw, "%H:%M") {
+                    Ok(time) => Some(MeetingSchedule::Monthly { day: day as u32, time }),
+                    Err(_) => {
+                        self.problem(&format!("{prefix}.time"), format!("{raw:?} is not a time like 10:00"));
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.problem(prefix, "give either every_days (with first) or monthly_day (with time)");
+                None
+            }
+        }
+    }
+
+    fn read_sla(&mut self, root: &Table) -> SlaConfig {
+        let mut config = SlaConfig::default();
+        let Some(table) = self.section(root, "sla") else {
+            return config;
+        };
+        self.unknown_keys(
+            table,
+            "sla",
+            &["warn_when_left", "reopen_window_days", "response", "resolution", "meetings"],
+        );
+        match table.get("warn_when_left") {
+            None => {}
+            Some(Value::Float(fraction)) if (0.0..1.0).contains(fraction) => config.warn_when_left = *fraction,
+            Some(other) => {
+                self.problem("sla.warn_when_left", format!("expected a fraction such as 0.25, found {other}"))
+            }
+        }
+        if let Some(days) = self.integer(table, "sla", "reopen_window_days", 0, 3650) {
+            config.reopen_window_days = days;
+        }
+        for (clock, is_response) in [("response", true), ("resolution", false)] {
+            let Some(tiers) = self.section(table, clock) else { continue };
+            for (tier_name, targets) in tiers.iter() {
+                let prefix = format!("sla.{clock}.{tier_name}");
+                let tier = match tier_name.parse::<Tier>() {
+                    Ok(tier) => tier,
+                    Err(err) => {
+                        self.problem(&prefix, err);
+                        continue;
+                    }
+                };
+                let Some(targets) = targets.as_table() else {
+                    self.problem(&prefix, "must be a table such as { P0 = \"2 hours\" }");
+                    continue;
+                };
+                let mut known = vec!["P0", "P1", "P2", "P3"];
+                if is_response {
+                    known.extend(["P0_after_hours", "non_working_day"]);
+                }
+                self.unknown_keys(targets, &prefix, &known);
+                let entry = config.tiers.get_mut(&tier).expect("every tier has defaults");
+                for (index, severity) in ["P0", "P1", "P2", "P3"].iter().enumerate() {
+                    if let Some(span) = self.span(targets, &prefix, severity) {
+                        if is_response {
+                            entry.response[index] = span
+                        } else {
+                            entry.resolution[index] = span
+                        }
+                    }
+                }
+                if is_response {
+                    if let Some(span) = self.span(targets, &prefix, "P0_after_hours") {
+                        entry.p0_response_after_hours = Some(span);
+                    }
+                    if let Some(span) = self.span(targets, &prefix, "non_working_day") {
+                        entry.response_on_non_working_day = Some(span);
+                    }
+                }
+            }
+        }
+        if let Some(meetings) = self.section(table, "meetings") {
+            for (tier_name, schedule) in meetings.iter() {
+                let prefix = format!("sla.meetings.{tier_name}");
+                match (tier_name.parse::<Tier>(), schedule.as_table()) {
+                    (Ok(tier), Some(schedule)) => {
+                        if let Some(meeting) = self.meeting(schedule, &prefix) {
+                            config.meetings.insert(tier, meeting);
+                        }
+                    }
+                    (Err(err), _) => self.problem(&prefix, err),
+                    (_, None) => self.problem(&prefix, "must be a table"),
+                }
+            }
+        }
+        config
     }
 
     fn read_business_hours(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Option<BusinessHoursConfig> {

@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::Utc;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::service;
@@ -101,7 +102,7 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
     let (_keep_open, never) = tokio::sync::watch::channel(false);
 
     write_maildir(&maildir, "a", &first_round())?;
-    let first = service::run(&desk, true, never.clone()).await?;
+    let first = service::run(&desk, true, Clock::System, never.clone()).await?;
 
     let ack_for = |requester: &'static str| {
         sqlx::query_as::<_, (String, i64)>(
@@ -115,9 +116,14 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
     let (_, initech_ticket) = ack_for("peter@initech.test").await?;
     let (_, acme_ticket) = ack_for("jane@acme.test").await?;
     write_maildir(&maildir, "b", &second_round(&globex_ack, globex_ticket, initech_ticket, acme_ticket))?;
-    let second = service::run(&desk, true, never).await?;
+    let second = service::run(&desk, true, Clock::System, never).await?;
 
-    let tickets = store::list_tickets(&desk.db, StatusFilter::All).await?;
+    let now = Utc::now();
+    let tickets: Vec<_> = store::list_tickets(&desk.db, StatusFilter::All)
+        .await?
+        .into_iter()
+        .map(|ticket| ticket.with_sla_state(now, desk.config.sla.warn_when_left))
+        .collect();
     println!("{}", crate::cli::tickets_table(&tickets));
     let held = store::count_held_messages(&desk.db).await?;
     println!(

@@ -7,14 +7,16 @@
 //! **Invariant:** the desk never acknowledges automated mail, never opens a ticket for it, and
 //! acknowledges one address at most `acknowledgements_per_sender_per_hour` times an hour.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::desk::Desk;
-use crate::domain::{EmailAddress, Severity, TicketId};
+use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
 use crate::inbound::parse::{parse_mail, InboundMail};
+use crate::inbound::quotes::new_part;
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
@@ -23,6 +25,7 @@ use crate::storage::Tx;
 use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
+use crate::triage::classify;
 
 /// What happened to one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +44,6 @@ pub enum IntakeOutcome {
         reason: String,
     },
 }
-
-const DEFAULT_SEVERITY: Severity = Severity::P2;
 
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
     let mail = parse_mail(&raw.bytes, desk.config.intake.max_message_bytes);
@@ -115,6 +116,21 @@ async fn record_new_mail(
 
     match (decision, &automated) {
         (ThreadDecision::Existing { ticket, reason }, _) => {
+            let status =
+                store::ticket_status(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
+            let from_client_side = automated.is_none() && matches!(author_kind, "client" | "unknown");
+            let window = Duration::days(config.sla.reopen_window_days);
+            if from_client_side
+                && !status.open
+                && status.closed_at.is_some_and(|closed| raw.arrived_at > closed + window)
+            {
+                let reason = format!(
+                    "{reason}, but ticket #{ticket} was closed more than {} days earlier: new ticket linked to it",
+                    config.sla.reopen_window_days
+                );
+                let message = NewMessage { thread_reason: &reason, ..base };
+                return open_ticket(desk, tx, mail, raw, sender, &reason, message, Some(ticket), now).await;
+            }
             let automated_text = automated.as_ref().map(|reason| reason.to_string());
             let new_message = NewMessage {
                 ticket: Some(ticket),
@@ -123,8 +139,13 @@ async fn record_new_mail(
                 ..base
             };
             store::insert_message(tx, &new_message, now).await?;
-            let reopen = author_kind == "client" || author_kind == "unknown";
-            store::touch_ticket(tx, ticket, reopen, now).await?;
+            if author_kind == "agent" && status.first_response_at.is_none() {
+                store::record_first_response(tx, ticket, raw.arrived_at).await?;
+            }
+            if from_client_side && !status.open {
+                tracing::info!(ticket = ticket.0, "client wrote to a closed ticket within the reopen window: reopened");
+            }
+            store::touch_ticket(tx, ticket, from_client_side, now).await?;
             tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, from = sender_text, author = author_kind, %reason, "added to ticket");
             Ok(IntakeOutcome::AddedToTicket { ticket })
         }
@@ -144,7 +165,8 @@ async fn record_new_mail(
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
         }
         (ThreadDecision::New { reason }, None) => {
-            open_ticket(desk, tx, mail, raw, sender, &reason, NewMessage { thread_reason: &reason, ..base }, now).await
+            open_ticket(desk, tx, mail, raw, sender, &reason, NewMessage { thread_reason: &reason, ..base }, None, now)
+                .await
         }
     }
 }
@@ -158,16 +180,26 @@ async fn open_ticket(
     sender: Sender<'_>,
     thread_reason: &str,
     message: NewMessage<'_>,
+    related_ticket: Option<TicketId>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IntakeOutcome> {
     let config = &desk.config;
     let client = sender.client();
     let requester = mail.from.clone().expect("mail without a From address is automated");
     let subject = base_subject(&mail.subject);
-    let severity = DEFAULT_SEVERITY;
-    let severity_reason = "default severity (no triage rule matched)";
-    let due =
-        client.map(|client| sla::first_response_due_at(client.tier, severity, raw.arrived_at, &config.business_hours));
+    let triage = classify(&config.triage, client.map(|client| client.tier), &mail.subject, &new_part(&mail.text));
+    let severity = triage.severity;
+    let severity_reason = triage.reason.as_str();
+    let due = client.map(|client| {
+        sla::due_times(
+            &config.sla,
+            client.tier,
+            severity,
+            raw.arrived_at,
+            &config.business_hours,
+            client.meeting.as_ref(),
+        )
+    });
     let attention = client.is_none().then_some("the sender belongs to no configured client");
     let ticket = store::insert_ticket(
         tx,
@@ -180,7 +212,8 @@ async fn open_ticket(
             severity_reason,
             attention,
             opened_at: raw.arrived_at,
-            first_response_due_at: due,
+            due,
+            related_ticket,
         },
         now,
     )
@@ -194,7 +227,7 @@ async fn open_ticket(
         if recent < config.intake.acknowledgements_per_sender_per_hour as i64 {
             let timezone = client.and_then(|client| client.timezone).unwrap_or(config.agent.timezone);
             let update_due = due
-                .map(|due| due.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
+                .map(|due| due.first_response.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
                 .unwrap_or_else(|| "the end of the next business day".into());
             let data = json!({
                 "ticket": ticket.0,
@@ -233,7 +266,8 @@ async fn open_ticket(
             "requester": requester.as_str(),
             "severity": severity.as_str(),
             "severity_reason": severity_reason,
-            "first_response_due": due.map(|due| due.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
+            "first_response_due": due.map(|due| due.first_response.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
+            "resolution_due": due.map(|due| due.resolution.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
             "attention": attention,
             "acknowledged": acknowledged,
             "attachments": mail.attachments.iter().map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)).collect::<Vec<_>>().join("; "),

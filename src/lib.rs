@@ -1,7 +1,11 @@
 //! helpdesk: an email-native helpdesk. The modules follow a mail's path through the desk.
 
+/// SLA warnings and breach notices to the agent, each sent once.
+pub mod alerts;
 /// The command line.
 pub mod cli;
+/// Where "now" comes from: the system clock, or a fixed `--now`.
+pub mod clock;
 /// The typed config, its environment overrides and its validation.
 pub mod config;
 /// The demo: a bundled Maildir of client mail run through the whole pipeline.
@@ -18,12 +22,14 @@ pub mod intake;
 pub mod outbound;
 /// The service loop: poll or IDLE, intake, send; `run --once`.
 pub mod service;
-/// SLA clocks: first-response due times on the business calendar.
+/// SLA clocks: response and resolution due times on the business calendar, clock states.
 pub mod sla;
 /// The database connection, migrations and the shared time format.
 pub mod storage;
 /// Who sent a mail, which ticket it belongs to, and the ticket tables.
 pub mod tickets;
+/// Severity from keyword rules and the sender's tier.
+pub mod triage;
 
 #[cfg(test)]
 mod testing;

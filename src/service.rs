@@ -14,6 +14,8 @@ use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::watch;
 
+use crate::alerts::sla_alert_step;
+use crate::clock::Clock;
 use crate::config::{ImapConfig, SourceConfig};
 use crate::desk::Desk;
 use crate::inbound::{imap, maildir};
@@ -27,22 +29,28 @@ const INGEST_BATCH: usize = 100;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PassReport {
     pub mails: usize,
+    pub alerts: usize,
     pub sent: usize,
     pub retry_later: usize,
     pub failed: usize,
 }
 
 /// Runs until `shutdown` turns true (`once == false`), or for one full pass (`once == true`).
-pub async fn run(desk: &Desk, once: bool, shutdown: watch::Receiver<bool>) -> anyhow::Result<PassReport> {
+pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receiver<bool>) -> anyhow::Result<PassReport> {
     let transport = Transport::from_config(&desk.config)?;
     match &desk.config.source {
-        SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, shutdown).await,
-        SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, shutdown).await,
+        SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, clock, shutdown).await,
+        SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, clock, shutdown).await,
     }
 }
 
 /// Takes in every waiting Maildir mail; each file moves to `cur/` after its commit.
-pub async fn ingest_maildir_step(desk: &Desk, root: &Path, stop: &dyn Fn() -> bool) -> anyhow::Result<usize> {
+pub async fn ingest_maildir_step(
+    desk: &Desk,
+    root: &Path,
+    clock: Clock,
+    stop: &dyn Fn() -> bool,
+) -> anyhow::Result<usize> {
     maildir::ensure_maildir(root)?;
     let mut handled = 0;
     for file in maildir::waiting_files(root)? {
@@ -50,7 +58,7 @@ pub async fn ingest_maildir_step(desk: &Desk, root: &Path, stop: &dyn Fn() -> bo
             break;
         }
         let mail = maildir::read_file(&file)?;
-        let outcome = record_mail(desk, &mail, Utc::now())
+        let outcome = record_mail(desk, &mail, clock.now())
             .await
             .with_context(|| format!("recording {} failed", file.display()))?;
         if outcome == IntakeOutcome::Duplicate {
@@ -67,14 +75,15 @@ async fn run_maildir(
     root: &Path,
     transport: &Transport,
     once: bool,
+    clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<PassReport> {
     let mut report = PassReport::default();
     loop {
         let stop_flag = shutdown.clone();
         let stop = move || *stop_flag.borrow();
-        report.mails += ingest_maildir_step(desk, root, &stop).await?;
-        add_sends(&mut report, desk, transport).await?;
+        report.mails += ingest_maildir_step(desk, root, clock, &stop).await?;
+        add_sends(&mut report, desk, transport, clock).await?;
         if once || stop() {
             return Ok(report);
         }
@@ -85,8 +94,10 @@ async fn run_maildir(
     }
 }
 
-async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport) -> anyhow::Result<()> {
-    let sent = send_step(&desk.db, transport, Utc::now()).await?;
+/// The periodic work after intake: SLA alerts, then delivery of everything due.
+async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport, clock: Clock) -> anyhow::Result<()> {
+    report.alerts += sla_alert_step(desk, clock.now()).await?;
+    let sent = send_step(&desk.db, transport, clock.now()).await?;
     report.sent += sent.sent;
     report.retry_later += sent.retry_later;
     report.failed += sent.failed;
@@ -98,6 +109,7 @@ async fn run_imap(
     config: &ImapConfig,
     transport: &Transport,
     once: bool,
+    clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<PassReport> {
     let mut report = PassReport::default();
@@ -106,7 +118,7 @@ async fn run_imap(
         if *shutdown.borrow() {
             return Ok(report);
         }
-        let result = imap_session(desk, config, transport, once, shutdown.clone(), &mut report).await;
+        let result = imap_session(desk, config, transport, once, clock, shutdown.clone(), &mut report).await;
         match result {
             Ok(()) => return Ok(report),
             Err(err) if once => return Err(err),
@@ -119,7 +131,7 @@ async fn run_imap(
                     "IMAP connection lost; reconnecting"
                 );
                 // Mail queued meanwhile still goes out while IMAP is down.
-                if let Err(send_err) = add_sends(&mut report, desk, transport).await {
+                if let Err(send_err) = add_sends(&mut report, desk, transport, clock).await {
                     tracing::error!(error = format!("{send_err:#}"), "sending failed");
                 }
                 tokio::select! {
@@ -142,6 +154,7 @@ async fn imap_session(
     config: &ImapConfig,
     transport: &Transport,
     once: bool,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
     report: &mut PassReport,
 ) -> anyhow::Result<()> {
@@ -149,9 +162,9 @@ async fn imap_session(
     let stop_flag = shutdown.clone();
     let stop = move || *stop_flag.borrow();
     loop {
-        let handled = imap::ingest_step(desk, &mut connection, config, INGEST_BATCH, &stop).await?;
+        let handled = imap::ingest_step(desk, &mut connection, config, INGEST_BATCH, clock, &stop).await?;
         report.mails += handled;
-        add_sends(report, desk, transport).await?;
+        add_sends(report, desk, transport, clock).await?;
         if stop() {
             connection.session.logout().await.ok();
             return Ok(());

@@ -1,159 +1,388 @@
-//! SLA clocks: when the first response to a ticket is due, from the SOP's "Response Time SLAs"
-//! matrix, counted on the configured business calendar. Pure: every function takes the time
-//! it works from.
+//! SLA clocks: response and resolution due times from the tier x severity matrix (the SOP's
+//! by default, configurable), counted on the business calendar, and the state of a ticket's
+//! clocks at a given moment. Pure: every function takes the time it works from.
 //!
-//! How the SOP's words are read (documented in README.md):
-//! - P0 is critical and counts round the clock ("calendar" hours). ENTERPRISE P0 is 1 hour
-//!   when the mail arrives within business hours and 4 hours after hours.
-//! - Every other target counts "business-day hours": hours pass on working days only (all 24
-//!   of them), not on weekends or holidays. "48 hours (business days)" from Friday 15:00 is
-//!   Tuesday 15:00. ENTERPRISE mail that arrives on a non-working day is answered within 24
-//!   calendar hours ("24 hours (weekends)").
-//! - Arithmetic is done in local wall-clock time, so a daylight-saving change never moves a
+//! How the SOP's words are read (also in README.md):
+//! - P0 counts calendar hours, round the clock. ENTERPRISE P0 response is 1 hour when the mail
+//!   arrives within business hours and 4 hours otherwise (`P0_after_hours`).
+//! - "N hours" elsewhere in the matrix counts business-day hours: time passes on working days
+//!   only (all 24 hours of them). "48 hours (business days)" from Friday 15:00 is Tuesday 15:00.
+//!   ENTERPRISE mail that arrives on a non-working day is answered within 24 calendar hours
+//!   (`non_working_day`).
+//! - "N business days" is N x 24 business-day hours: from Friday 15:00, 3 business days is
+//!   Wednesday 15:00; from Saturday, the end of Wednesday.
+//! - P3 resolution "next maintenance window / bi-weekly call / weekly check-in" is the first
+//!   meeting of the tier's (or client's) schedule after the response is due (a ticket cannot
+//!   be resolved before it is answered).
+//! - Arithmetic is done in local wall time, so a daylight-saving change never moves a
 //!   deadline by an hour.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 use crate::config::BusinessHoursConfig;
 use crate::domain::{Severity, Tier};
 
+/// One SLA target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
-    /// Every hour counts.
-    Calendar,
-    /// Only hours on working days count.
-    BusinessDays,
+pub enum Span {
+    /// Calendar hours, round the clock.
+    Hours(i64),
+    /// Hours that pass on working days only (all 24 of them).
+    BusinessDayHours(i64),
+    /// Hours within opening hours only.
+    BusinessHours(i64),
+    /// The next meeting of the schedule (P3 resolution).
+    NextMeeting,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
-    pub hours: i64,
-    pub clock: Clock,
-}
-
-/// The SOP's response target for a ticket of `severity` from a `tier` client that arrived at
-/// `arrived_at`.
-pub fn response_target(
-    tier: Tier,
-    severity: Severity,
-    arrived_at: DateTime<Utc>,
-    calendar: &BusinessHoursConfig,
-) -> Target {
-    use Clock::*;
-    let in_hours = is_within_business_hours(arrived_at, calendar);
-    let working_day = is_working_day(arrived_at, calendar);
-    match (tier, severity) {
-        (Tier::Starter, Severity::P0) => Target { hours: 4, clock: Calendar },
-        (Tier::Growth, Severity::P0) => Target { hours: 2, clock: Calendar },
-        (Tier::Enterprise, Severity::P0) => Target { hours: if in_hours { 1 } else { 4 }, clock: Calendar },
-        (Tier::Enterprise, _) if !working_day => Target { hours: 24, clock: Calendar },
-        (Tier::Starter, Severity::P1) => Target { hours: 24, clock: BusinessDays },
-        (Tier::Growth, Severity::P1) => Target { hours: 8, clock: BusinessDays },
-        (Tier::Enterprise, Severity::P1) => Target { hours: 2, clock: BusinessDays },
-        (Tier::Starter, Severity::P2) => Target { hours: 48, clock: BusinessDays },
-        (Tier::Growth, Severity::P2) => Target { hours: 24, clock: BusinessDays },
-        (Tier::Enterprise, Severity::P2) => Target { hours: 4, clock: BusinessDays },
-        (Tier::Starter, Severity::P3) => Target { hours: 5 * 24, clock: BusinessDays },
-        (Tier::Growth, Severity::P3) => Target { hours: 3 * 24, clock: BusinessDays },
-        (Tier::Enterprise, Severity::P3) => Target { hours: 24, clock: BusinessDays },
+impl Span {
+    /// "4 hours", "24 business-day hours", "8 business hours", "3 business days", "next meeting".
+    pub fn parse(text: &str) -> Result<Span, String> {
+        let words: Vec<String> = text.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let number = |raw: &str| raw.parse::<i64>().ok().filter(|n| *n > 0 && *n <= 24 * 366);
+        let span = match words.as_slice() {
+            ["next", "meeting"] => Some(Span::NextMeeting),
+            [n, "hour" | "hours"] => number(n).map(Span::Hours),
+            [n, "business-day", "hour" | "hours"] => number(n).map(Span::BusinessDayHours),
+            [n, "business", "hour" | "hours"] => number(n).map(Span::BusinessHours),
+            [n, "business", "day" | "days"] => number(n).map(|days| Span::BusinessDayHours(days * 24)),
+            _ => None,
+        };
+        span.ok_or_else(|| {
+            format!("{text:?}: expected \"N hours\", \"N business-day hours\", \"N business hours\", \"N business days\" or \"next meeting\"")
+        })
     }
 }
 
-pub fn first_response_due_at(
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Span::Hours(n) => write!(f, "{n} hours"),
+            Span::BusinessDayHours(24) => f.write_str("1 business day"),
+            Span::BusinessDayHours(n) if n % 24 == 0 => write!(f, "{} business days", n / 24),
+            Span::BusinessDayHours(n) => write!(f, "{n} business-day hours"),
+            Span::BusinessHours(n) => write!(f, "{n} business hours"),
+            Span::NextMeeting => f.write_str("next meeting"),
+        }
+    }
+}
+
+/// A recurring meeting: every N days from a first one, or a day of each month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeetingSchedule {
+    EveryDays { days: i64, first: NaiveDateTime },
+    Monthly { day: u32, time: NaiveTime },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierTargets {
+    /// P0..P3.
+    pub response: [Span; 4],
+    pub resolution: [Span; 4],
+    /// P0 response when the mail arrives outside business hours.
+    pub p0_response_after_hours: Option<Span>,
+    /// Non-P0 response when the mail arrives on a non-working day.
+    pub response_on_non_working_day: Option<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlaConfig {
+    pub tiers: BTreeMap<Tier, TierTargets>,
+    pub meetings: BTreeMap<Tier, MeetingSchedule>,
+    /// Warn the agent when this fraction of a target is left (default 0.25).
+    pub warn_when_left: f64,
+    /// A client reply within this many days of the close reopens the ticket; later, a new
+    /// ticket that links to the old one.
+    pub reopen_window_days: i64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> SlaConfig {
+        use Span::*;
+        let days = |n: i64| BusinessDayHours(n * 24);
+        let tiers = BTreeMap::from([
+            (
+                Tier::Starter,
+                TierTargets {
+                    response: [Hours(4), BusinessDayHours(24), BusinessDayHours(48), days(5)],
+                    resolution: [Hours(24), days(3), days(5), NextMeeting],
+                    p0_response_after_hours: None,
+                    response_on_non_working_day: None,
+                },
+            ),
+            (
+                Tier::Growth,
+                TierTargets {
+                    response: [Hours(2), BusinessDayHours(8), BusinessDayHours(24), days(3)],
+                    resolution: [Hours(12), days(2), days(3), NextMeeting],
+                    p0_response_after_hours: None,
+                    response_on_non_working_day: None,
+                },
+            ),
+            (
+                Tier::Enterprise,
+                TierTargets {
+                    response: [Hours(1), BusinessDayHours(2), BusinessDayHours(4), BusinessDayHours(24)],
+                    resolution: [Hours(4), days(1), days(2), NextMeeting],
+                    p0_response_after_hours: Some(Hours(4)),
+                    response_on_non_working_day: Some(Hours(24)),
+                },
+            ),
+        ]);
+        let ten = NaiveTime::from_hms_opt(10, 0, 0).expect("valid time");
+        // Anchored on Tuesday 2026-01-06 10:00 local: bi-weekly and weekly calls.
+        let first_call = NaiveDate::from_ymd_opt(2026, 1, 6).expect("valid date").and_time(ten);
+        let meetings = BTreeMap::from([
+            (Tier::Starter, MeetingSchedule::Monthly { day: 1, time: ten }),
+            (Tier::Growth, MeetingSchedule::EveryDays { days: 14, first: first_call }),
+            (Tier::Enterprise, MeetingSchedule::EveryDays { days: 7, first: first_call }),
+        ]);
+        SlaConfig { tiers, meetings, warn_when_left: 0.25, reopen_window_days: 14 }
+    }
+}
+
+fn index(severity: Severity) -> usize {
+    match severity {
+        Severity::P0 => 0,
+        Severity::P1 => 1,
+        Severity::P2 => 2,
+        Severity::P3 => 3,
+    }
+}
+
+/// The response target that applies to a mail arriving at `arrived_at`.
+pub fn response_span(
+    sla: &SlaConfig,
     tier: Tier,
     severity: Severity,
     arrived_at: DateTime<Utc>,
     calendar: &BusinessHoursConfig,
-) -> DateTime<Utc> {
-    add_target(arrived_at, response_target(tier, severity, arrived_at, calendar), calendar)
+) -> Span {
+    let targets = &sla.tiers[&tier];
+    if severity == Severity::P0 {
+        if let Some(after_hours) = targets.p0_response_after_hours {
+            if !is_within_business_hours(arrived_at, calendar) {
+                return after_hours;
+            }
+        }
+    } else if let Some(weekend) = targets.response_on_non_working_day {
+        if !is_working_day(arrived_at, calendar) {
+            return weekend;
+        }
+    }
+    targets.response[index(severity)]
+}
+
+/// Both due times of a ticket that started at `started_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueTimes {
+    pub first_response: DateTime<Utc>,
+    pub resolution: DateTime<Utc>,
+}
+
+pub fn due_times(
+    sla: &SlaConfig,
+    tier: Tier,
+    severity: Severity,
+    started_at: DateTime<Utc>,
+    calendar: &BusinessHoursConfig,
+    meeting: Option<&MeetingSchedule>,
+) -> DueTimes {
+    let meeting = meeting.or_else(|| sla.meetings.get(&tier));
+    let response = response_span(sla, tier, severity, started_at, calendar);
+    let first_response = add_span(started_at, response, calendar, meeting);
+    let resolution = match sla.tiers[&tier].resolution[index(severity)] {
+        // A ticket cannot be resolved before it is answered: the meeting after the response due.
+        Span::NextMeeting => add_span(first_response.max(started_at), Span::NextMeeting, calendar, meeting),
+        span => add_span(started_at, span, calendar, meeting),
+    };
+    DueTimes { first_response, resolution }
 }
 
 pub fn is_working_day(at: DateTime<Utc>, calendar: &BusinessHoursConfig) -> bool {
-    let local = at.with_timezone(&calendar.timezone).naive_local();
-    is_working_date(local, calendar)
+    is_working_date(at.with_timezone(&calendar.timezone).date_naive(), calendar)
 }
 
-fn is_working_date(local: NaiveDateTime, calendar: &BusinessHoursConfig) -> bool {
-    calendar.days.contains(&local.weekday()) && !calendar.holidays.contains(&local.date())
+fn is_working_date(date: NaiveDate, calendar: &BusinessHoursConfig) -> bool {
+    calendar.days.contains(&date.weekday()) && !calendar.holidays.contains(&date)
 }
 
 pub fn is_within_business_hours(at: DateTime<Utc>, calendar: &BusinessHoursConfig) -> bool {
     let local = at.with_timezone(&calendar.timezone).naive_local();
-    is_working_date(local, calendar) && local.time() >= calendar.opens && local.time() < calendar.closes
+    is_working_date(local.date(), calendar) && local.time() >= calendar.opens && local.time() < calendar.closes
 }
 
-/// `start` plus `target`, in UTC.
-pub fn add_target(start: DateTime<Utc>, target: Target, calendar: &BusinessHoursConfig) -> DateTime<Utc> {
-    match target.clock {
-        Clock::Calendar => start + Duration::hours(target.hours),
-        Clock::BusinessDays => {
-            let mut local = start.with_timezone(&calendar.timezone).naive_local();
-            let mut remaining = Duration::hours(target.hours);
-            // Each pass consumes what is left of one local day (or skips a non-working one).
-            for _ in 0..3660 {
-                let next_midnight = (local.date() + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists");
-                if is_working_date(local, calendar) {
-                    let left_today = next_midnight - local;
-                    if remaining <= left_today {
-                        return local_to_utc(local + remaining, calendar);
-                    }
-                    remaining -= left_today;
-                }
-                local = next_midnight;
-            }
-            // No working day within ten years: the calendar is empty; fall back to calendar time.
-            start + Duration::hours(target.hours)
+/// `start` plus `span`, in UTC. With no working day in ten years (an empty calendar) or no
+/// meeting schedule, business spans fall back to calendar time.
+pub fn add_span(
+    start: DateTime<Utc>,
+    span: Span,
+    calendar: &BusinessHoursConfig,
+    meeting: Option<&MeetingSchedule>,
+) -> DateTime<Utc> {
+    let local_start = start.with_timezone(&calendar.timezone).naive_local();
+    let local_end = match span {
+        Span::Hours(hours) => return start + Duration::hours(hours),
+        Span::BusinessDayHours(hours) => {
+            walk_working_time(local_start, Duration::hours(hours), calendar, |_| (NaiveTime::MIN, None))
+        }
+        Span::BusinessHours(hours) => walk_working_time(local_start, Duration::hours(hours), calendar, |_| {
+            (calendar.opens, Some(calendar.closes))
+        }),
+        Span::NextMeeting => meeting.map(|schedule| next_meeting(schedule, local_start)),
+    };
+    match local_end {
+        Some(local) => local_to_utc(local, calendar),
+        None => {
+            let hours = match span {
+                Span::Hours(h) | Span::BusinessDayHours(h) | Span::BusinessHours(h) => h,
+                Span::NextMeeting => 24 * 7,
+            };
+            start + Duration::hours(hours)
         }
     }
+}
+
+/// Consumes `remaining` inside each working day's window (`window(date)` gives its opening
+/// time and closing time, None = midnight), in local wall time.
+fn walk_working_time(
+    start: NaiveDateTime,
+    mut remaining: Duration,
+    calendar: &BusinessHoursConfig,
+    window: impl Fn(NaiveDate) -> (NaiveTime, Option<NaiveTime>),
+) -> Option<NaiveDateTime> {
+    let mut date = start.date();
+    for _ in 0..3660 {
+        if is_working_date(date, calendar) {
+            let (opens, closes) = window(date);
+            let open_at = date.and_time(opens);
+            let close_at = match closes {
+                Some(time) => date.and_time(time),
+                None => (date + Duration::days(1)).and_time(NaiveTime::MIN),
+            };
+            let from = open_at.max(start);
+            if from < close_at {
+                let available = close_at - from;
+                if remaining <= available {
+                    return Some(from + remaining);
+                }
+                remaining -= available;
+            }
+        }
+        date += Duration::days(1);
+    }
+    None
+}
+
+/// The first meeting strictly after `after` (local wall time).
+pub fn next_meeting(schedule: &MeetingSchedule, after: NaiveDateTime) -> NaiveDateTime {
+    match schedule {
+        MeetingSchedule::EveryDays { days, first } => {
+            if after < *first {
+                return *first;
+            }
+            let periods = (after - *first).num_days() / days;
+            let mut candidate = *first + Duration::days(periods * days);
+            while candidate <= after {
+                candidate += Duration::days(*days);
+            }
+            candidate
+        }
+        MeetingSchedule::Monthly { day, time } => {
+            let mut year = after.year();
+            let mut month = after.month();
+            for _ in 0..24 {
+                let last_day = last_day_of_month(year, month);
+                let date = NaiveDate::from_ymd_opt(year, month, (*day).min(last_day)).expect("valid day");
+                let candidate = date.and_time(*time);
+                if candidate > after {
+                    return candidate;
+                }
+                (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+            }
+            after + Duration::days(31)
+        }
+    }
+}
+
+fn last_day_of_month(year: i32, month: u32) -> u32 {
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let first_of_next = NaiveDate::from_ymd_opt(next_year, next_month, 1).expect("valid date");
+    (first_of_next - Duration::days(1)).day()
 }
 
 /// Local wall time to UTC: in a DST gap the first valid instant after it, in a fold the
 /// earlier of the two.
 fn local_to_utc(local: NaiveDateTime, calendar: &BusinessHoursConfig) -> DateTime<Utc> {
-    match calendar.timezone.from_local_datetime(&local) {
-        LocalResult::Single(time) => time.with_timezone(&Utc),
-        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
-        LocalResult::None => local_to_utc(local + Duration::hours(1), calendar),
+    for shift in 0..4 {
+        match calendar.timezone.from_local_datetime(&(local + Duration::minutes(30 * shift))) {
+            LocalResult::Single(time) => return time.with_timezone(&Utc),
+            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
+            LocalResult::None => continue,
+        }
+    }
+    Utc.from_utc_datetime(&local)
+}
+
+/// Where one clock stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClockState {
+    Met,
+    Ok,
+    AtRisk,
+    Breached,
+}
+
+impl ClockState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockState::Met => "met",
+            ClockState::Ok => "ok",
+            ClockState::AtRisk => "at_risk",
+            ClockState::Breached => "breached",
+        }
+    }
+}
+
+/// A clock that started at `started_at`, is due at `due_at`, and was stopped at `stopped_at`
+/// (the first response, or the close), seen at `now`.
+pub fn clock_state(
+    started_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    stopped_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    warn_when_left: f64,
+) -> ClockState {
+    match stopped_at {
+        Some(stopped) if stopped <= due_at => ClockState::Met,
+        Some(_) => ClockState::Breached,
+        None if now > due_at => ClockState::Breached,
+        None => {
+            let total = (due_at - started_at).num_seconds().max(1) as f64;
+            let left = (due_at - now).num_seconds() as f64;
+            if left <= total * warn_when_left {
+                ClockState::AtRisk
+            } else {
+                ClockState::Ok
+            }
+        }
+    }
+}
+
+/// The ticket's overall state: breached if either clock breached, else at risk if either is,
+/// else met when both are met, else ok.
+pub fn ticket_state(response: ClockState, resolution: ClockState) -> ClockState {
+    match (response, resolution) {
+        (ClockState::Breached, _) | (_, ClockState::Breached) => ClockState::Breached,
+        (ClockState::AtRisk, _) | (_, ClockState::AtRisk) => ClockState::AtRisk,
+        (ClockState::Met, ClockState::Met) => ClockState::Met,
+        _ => ClockState::Ok,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::sample_config;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-    }
-
-    fn check(tier: Tier, severity: Severity, arrived: &str, expected_due: &str) {
-        let calendar = sample_config().business_hours;
-        assert_eq!(
-            first_response_due_at(tier, severity, utc(arrived), &calendar),
-            utc(expected_due),
-            "{tier} {severity} {arrived}"
-        );
-    }
-
-    #[test]
-    fn sop_matrix_on_a_new_york_calendar() {
-        // Friday 15:00 New York (20:00Z), 2026-11-27.
-        check(Tier::Starter, Severity::P2, "2026-11-27T20:00:00Z", "2026-12-01T20:00:00Z");
-        check(Tier::Growth, Severity::P2, "2026-11-27T20:00:00Z", "2026-11-30T20:00:00Z");
-        check(Tier::Growth, Severity::P0, "2026-11-27T20:00:00Z", "2026-11-27T22:00:00Z");
-        check(Tier::Enterprise, Severity::P0, "2026-11-27T20:00:00Z", "2026-11-27T21:00:00Z");
-        // Enterprise P0 at 22:00 New York is after hours: 4 hours.
-        check(Tier::Enterprise, Severity::P0, "2026-11-28T03:00:00Z", "2026-11-28T07:00:00Z");
-        // Enterprise P2 on Saturday: 24 calendar hours.
-        check(Tier::Enterprise, Severity::P2, "2026-11-28T15:00:00Z", "2026-11-29T15:00:00Z");
-        // Starter P2 on Saturday: the clock starts Monday 00:00 local.
-        check(Tier::Starter, Severity::P2, "2026-11-28T15:00:00Z", "2026-12-02T05:00:00Z");
-    }
-
-    #[test]
-    fn daylight_saving_does_not_move_a_deadline() {
-        // Friday 2026-10-30 10:00 EDT (14:00Z); 48 business-day hours ends Tuesday 10:00 EST
-        // (15:00Z) after the clocks go back on Sunday 2026-11-01.
-        check(Tier::Starter, Severity::P2, "2026-10-30T14:00:00Z", "2026-11-03T15:00:00Z");
-    }
-}
+mod tests;

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 
 use super::cursor::load_cursor;
 use super::{RawMail, SourceCursor};
+use crate::clock::Clock;
 use crate::config::{ImapConfig, ProcessedAction, TlsMode};
 use crate::desk::Desk;
 use crate::intake::record_mail;
@@ -119,6 +120,7 @@ pub async fn ingest_step(
     connection: &mut MailboxConnection,
     config: &ImapConfig,
     max_messages: usize,
+    clock: Clock,
     stop: &dyn Fn() -> bool,
 ) -> anyhow::Result<usize> {
     let last_uid = match load_cursor(&desk.db, &connection.source).await? {
@@ -168,7 +170,7 @@ pub async fn ingest_step(
                 break;
             }
             let outcome =
-                record_mail(desk, mail, Utc::now()).await.with_context(|| format!("recording UID {uid} failed"))?;
+                record_mail(desk, mail, clock.now()).await.with_context(|| format!("recording UID {uid} failed"))?;
             tracing::debug!(uid, ?outcome, "intake");
             committed.push(*uid);
             handled += 1;

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod imap;
 pub mod maildir;
 pub mod parse;
+pub mod quotes;
 
 use chrono::{DateTime, Utc};
 

@@ -21,6 +21,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("acknowledgement.txt", include_str!("../../templates/acknowledgement.txt.hbs")),
     ("agent_new_ticket.subject", include_str!("../../templates/agent_new_ticket.subject.hbs")),
     ("agent_new_ticket.txt", include_str!("../../templates/agent_new_ticket.txt.hbs")),
+    ("sla_alert.subject", include_str!("../../templates/sla_alert.subject.hbs")),
+    ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
 ];
 
 #[derive(Debug)]

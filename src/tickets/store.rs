@@ -8,7 +8,8 @@ use sqlx::Row;
 use super::threading::KnownReference;
 use crate::domain::{MessageId, Severity, TicketId};
 use crate::outbound::outbox;
-use crate::storage::{time_to_db, Db, Tx};
+use crate::sla::{clock_state, ticket_state, DueTimes};
+use crate::storage::{time_from_db, time_to_db, Db, Tx};
 
 pub struct NewTicket<'a> {
     pub client: Option<&'a str>,
@@ -19,14 +20,15 @@ pub struct NewTicket<'a> {
     pub severity_reason: &'a str,
     pub attention: Option<&'a str>,
     pub opened_at: DateTime<Utc>,
-    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub due: Option<DueTimes>,
+    pub related_ticket: Option<TicketId>,
 }
 
 pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (client, requester, requester_name, subject, severity, severity_reason, attention,
-                              opened_at, first_response_due_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                              opened_at, first_response_due_at, resolution_due_at, related_ticket_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(ticket.client)
     .bind(ticket.requester)
@@ -36,7 +38,9 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     .bind(ticket.severity_reason)
     .bind(ticket.attention)
     .bind(time_to_db(ticket.opened_at))
-    .bind(ticket.first_response_due_at.map(time_to_db))
+    .bind(ticket.due.map(|due| time_to_db(due.first_response)))
+    .bind(ticket.due.map(|due| time_to_db(due.resolution)))
+    .bind(ticket.related_ticket.map(|t| t.0))
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
     .await?;
@@ -155,6 +159,42 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
     Ok(found)
 }
 
+/// A ticket's status as intake needs it.
+#[derive(Debug, Clone)]
+pub struct TicketStatus {
+    pub client: Option<String>,
+    pub open: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+}
+
+pub async fn ticket_status(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketStatus>> {
+    let row = sqlx::query("SELECT client, status, closed_at, first_response_at FROM tickets WHERE id = ?")
+        .bind(ticket.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let time = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
+        row.get::<Option<String>, _>(name).as_deref().map(time_from_db).transpose()
+    };
+    Ok(Some(TicketStatus {
+        client: row.get("client"),
+        open: row.get::<String, _>("status") == "open",
+        closed_at: time("closed_at")?,
+        first_response_at: time("first_response_at")?,
+    }))
+}
+
+/// The agent's first reply to the client stops the response clock.
+pub async fn record_first_response(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL")
+        .bind(time_to_db(at))
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Whether the ticket exists, and its client.
 pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<Option<String>>> {
     Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = ?")
@@ -163,7 +203,7 @@ pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
         .await?)
 }
 
-/// What the agent and scripts see of a ticket (`tickets --json`).
+/// What the agent and scripts see of a ticket (`tickets --json`). Times are RFC 3339 UTC.
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketSummary {
     pub id: i64,
@@ -175,10 +215,31 @@ pub struct TicketSummary {
     pub severity_reason: String,
     pub attention: Option<String>,
     pub opened_at: String,
-    pub first_response_due_at: Option<String>,
-    pub closed_at: Option<String>,
+    pub first_response_due: Option<String>,
+    pub resolution_due: Option<String>,
+    pub first_response_at: Option<String>,
+    pub resolved_at: Option<String>,
+    /// `ok`, `at_risk`, `breached` or `met`; null when no SLA applies (no client).
+    pub sla: Option<&'static str>,
+    pub related_ticket: Option<i64>,
     pub updated_at: String,
     pub messages: i64,
+}
+
+impl TicketSummary {
+    /// Fills `sla` as seen at `now`.
+    pub fn with_sla_state(mut self, now: DateTime<Utc>, warn_when_left: f64) -> TicketSummary {
+        let parse = |text: &Option<String>| text.as_deref().and_then(|t| time_from_db(t).ok());
+        let (Some(opened), Some(response_due), Some(resolution_due)) =
+            (time_from_db(&self.opened_at).ok(), parse(&self.first_response_due), parse(&self.resolution_due))
+        else {
+            return self;
+        };
+        let response = clock_state(opened, response_due, parse(&self.first_response_at), now, warn_when_left);
+        let resolution = clock_state(opened, resolution_due, parse(&self.resolved_at), now, warn_when_left);
+        self.sla = Some(ticket_state(response, resolution).as_str());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,7 +264,8 @@ pub enum StatusFilter {
 }
 
 const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status, t.severity, t.severity_reason,
-    t.attention, t.opened_at, t.first_response_due_at, t.closed_at, t.updated_at,
+    t.attention, t.opened_at, t.first_response_due_at, t.resolution_due_at, t.first_response_at, t.closed_at,
+    t.related_ticket_id, t.updated_at,
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages";
 
 fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
@@ -217,8 +279,12 @@ fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
         severity_reason: row.get("severity_reason"),
         attention: row.get("attention"),
         opened_at: row.get("opened_at"),
-        first_response_due_at: row.get("first_response_due_at"),
-        closed_at: row.get("closed_at"),
+        first_response_due: row.get("first_response_due_at"),
+        resolution_due: row.get("resolution_due_at"),
+        first_response_at: row.get("first_response_at"),
+        resolved_at: row.get("closed_at"),
+        sla: None,
+        related_ticket: row.get("related_ticket_id"),
         updated_at: row.get("updated_at"),
         messages: row.get("messages"),
     }

@@ -5,3 +5,4 @@ mod desk;
 mod lab;
 mod pipeline;
 mod restart;
+mod sla;
