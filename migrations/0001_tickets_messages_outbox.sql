@@ -22,6 +22,8 @@ CREATE TABLE tickets (
     -- The agent's first reply to the client stops the response clock; the close stops the other.
     first_response_at TEXT,
     closed_at TEXT,
+    -- Set by the agent's #waiting until the client writes again.
+    waiting_since TEXT,
     -- A client mail after the reopen window opens a new ticket that points at the old one.
     related_ticket_id INTEGER REFERENCES tickets (id),
     updated_at TEXT NOT NULL
@@ -113,3 +115,20 @@ CREATE TABLE sla_notices (
     sent_at TEXT NOT NULL,
     PRIMARY KEY (ticket_id, clock, kind)
 );
+
+-- Time the agent logged (#time tags), each entry rounded up to 15 minutes. work_date is the
+-- agent's local date. kind: included (counts against the hour bank) or billable.
+CREATE TABLE time_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER REFERENCES tickets (id),
+    client TEXT,
+    work_date TEXT NOT NULL,
+    minutes_written INTEGER NOT NULL,
+    minutes INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('included', 'billable', 'emergency')),
+    task TEXT NOT NULL,
+    message_row INTEGER REFERENCES messages (id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX time_entries_client_date ON time_entries (client, work_date);
+CREATE INDEX time_entries_ticket ON time_entries (ticket_id);

@@ -41,8 +41,10 @@ impl Clock {
 pub async fn sla_alert_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let rows = sqlx::query(
         "SELECT id, client, subject, severity, opened_at, first_response_due_at, resolution_due_at, first_response_at
-         FROM tickets WHERE status = 'open' AND client IS NOT NULL AND resolution_due_at IS NOT NULL",
+         FROM tickets WHERE status = 'open' AND client IS NOT NULL AND resolution_due_at IS NOT NULL
+           AND (waiting_since IS NULL OR ? = 0)",
     )
+    .bind(desk.config.sla.pause_while_waiting)
     .fetch_all(&desk.db)
     .await?;
     let mut queued = 0;
@@ -142,6 +144,7 @@ async fn queue_notice(
         references: Vec::new(),
         reply_to: Some(desk.reply_addresses.address_for(ticket)),
         auto_submitted: Some("auto-generated"),
+        message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;

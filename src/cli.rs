@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tickets: Vec<TicketSummary> = store::list_tickets(&desk.db, filter)
                 .await?
                 .into_iter()
-                .map(|ticket| ticket.with_sla_state(now, desk.config.sla.warn_when_left))
+                .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
                 .collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&tickets)?);
@@ -179,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("error: there is no ticket #{id}");
                 return Ok(ExitCode::from(1));
             };
-            let ticket = ticket.with_sla_state(clock.now(), desk.config.sla.warn_when_left);
+            let ticket = ticket.with_sla_state(clock.now(), &desk.config.sla);
             if json {
                 let mut value = serde_json::to_value(&ticket)?;
                 value["message_list"] = serde_json::to_value(&messages)?;

@@ -105,6 +105,8 @@ pub struct AgentConfig {
     pub name: String,
     pub addresses: Vec<EmailAddress>,
     pub timezone: Tz,
+    /// authserv-ids whose `Authentication-Results` (DMARC or DKIM pass) prove the agent's mail.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -622,14 +624,15 @@ impl Reader<'_> {
             self.problem("agent", "an [agent] section with name and addresses is required");
             return None;
         };
-        self.unknown_keys(table, "agent", &["name", "addresses", "timezone"]);
+        self.unknown_keys(table, "agent", &["name", "addresses", "timezone", "trusted_authserv_ids"]);
+        let trusted_authserv_ids = self.strings(table, "agent", "trusted_authserv_ids");
         let name = self.required_string(table, "agent", "name");
         let addresses = self.addresses(table, "agent", "addresses");
         if addresses.is_empty() {
             self.problem("agent.addresses", "at least one address is required");
         }
         let timezone = self.timezone(table, "agent", "timezone").unwrap_or(Tz::UTC);
-        Some(AgentConfig { name: name?, addresses, timezone })
+        Some(AgentConfig { name: name?, addresses, timezone, trusted_authserv_ids })
     }
 
     fn read_clients(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Vec<ClientConfig> {

@@ -122,7 +122,7 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
     let tickets: Vec<_> = store::list_tickets(&desk.db, StatusFilter::All)
         .await?
         .into_iter()
-        .map(|ticket| ticket.with_sla_state(now, desk.config.sla.warn_when_left))
+        .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
         .collect();
     println!("{}", crate::cli::tickets_table(&tickets));
     let held = store::count_held_messages(&desk.db).await?;

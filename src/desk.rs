@@ -1,8 +1,10 @@
 //! `Desk`: what every stage needs, opened once at start and passed explicitly: the validated
-//! config, the database, the templates and the reply-address signer.
+//! config, the database, the templates, and the two HMAC signers (reply addresses, and the
+//! Message-IDs of mail to the agent). Their key is generated once per database.
 
 use anyhow::Context;
 
+use crate::agent::authenticity::AgentMessageIds;
 use crate::config::Config;
 use crate::outbound::compose::Templates;
 use crate::storage::{self, Db};
@@ -13,6 +15,7 @@ pub struct Desk {
     pub db: Db,
     pub templates: Templates,
     pub reply_addresses: ReplyAddressSigner,
+    pub agent_message_ids: AgentMessageIds,
 }
 
 impl Desk {
@@ -26,6 +29,7 @@ impl Desk {
         .await
         .context("cannot read the reply-address key")?;
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
-        Ok(Desk { config, db, templates, reply_addresses })
+        let agent_message_ids = AgentMessageIds::new(key.as_bytes());
+        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids })
     }
 }

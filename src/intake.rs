@@ -11,12 +11,12 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use crate::agent::reply::record_agent_mail;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
 use crate::inbound::parse::{parse_mail, InboundMail};
-use crate::inbound::quotes::new_part;
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
@@ -119,6 +119,23 @@ async fn record_new_mail(
             let status =
                 store::ticket_status(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
             let from_client_side = automated.is_none() && matches!(author_kind, "client" | "unknown");
+            // A client may only post to its own client's tickets.
+            if let (true, Some(sender_client), Some(owner)) =
+                (from_client_side, sender_client, status.client.as_deref())
+            {
+                if sender_client != owner {
+                    let reason =
+                        format!("{reason}, but ticket #{ticket} belongs to {owner}, not {sender_client}: new ticket");
+                    let message = NewMessage { thread_reason: &reason, ..base };
+                    return open_ticket(desk, tx, mail, raw, sender, &reason, message, None, now).await;
+                }
+            }
+            if automated.is_none() && sender == Sender::Agent {
+                let message = NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base };
+                let outcome = record_agent_mail(desk, tx, mail, raw, &status, message, now).await?;
+                tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, ?outcome, %reason, "agent mail on ticket");
+                return Ok(IntakeOutcome::AddedToTicket { ticket });
+            }
             let window = Duration::days(config.sla.reopen_window_days);
             if from_client_side
                 && !status.open
@@ -139,8 +156,11 @@ async fn record_new_mail(
                 ..base
             };
             store::insert_message(tx, &new_message, now).await?;
-            if author_kind == "agent" && status.first_response_at.is_none() {
-                store::record_first_response(tx, ticket, raw.arrived_at).await?;
+            if from_client_side {
+                if let Some(since) = status.waiting_since {
+                    let paused = config.sla.pause_while_waiting.then(|| raw.arrived_at - since);
+                    store::end_waiting(tx, ticket, paused).await?;
+                }
             }
             if from_client_side && !status.open {
                 tracing::info!(ticket = ticket.0, "client wrote to a closed ticket within the reopen window: reopened");
@@ -187,7 +207,7 @@ async fn open_ticket(
     let client = sender.client();
     let requester = mail.from.clone().expect("mail without a From address is automated");
     let subject = base_subject(&mail.subject);
-    let triage = classify(&config.triage, client.map(|client| client.tier), &mail.subject, &new_part(&mail.text));
+    let triage = classify(&config.triage, client.map(|client| client.tier), &mail.subject, &mail.new_part());
     let severity = triage.severity;
     let severity_reason = triage.reason.as_str();
     let due = client.map(|client| {
@@ -249,6 +269,7 @@ async fn open_ticket(
                 references: threading_references(mail),
                 reply_to: Some(desk.reply_addresses.address_for(ticket)),
                 auto_submitted: Some("auto-replied"),
+                message_id: None,
             };
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
             acknowledged = true;
@@ -284,6 +305,11 @@ async fn open_ticket(
             references: threading_references(mail),
             reply_to: Some(desk.reply_addresses.address_for(ticket)),
             auto_submitted: Some("auto-generated"),
+            message_id: Some(desk.agent_message_ids.signed_message_id(
+                ticket,
+                agent,
+                config.support_address().domain(),
+            )),
         };
         outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }

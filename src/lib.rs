@@ -1,5 +1,9 @@
 //! helpdesk: an email-native helpdesk. The modules follow a mail's path through the desk.
 
+/// The agent's replies: tags, authenticity, and what a reply does to its ticket.
+pub mod agent;
+/// Time logged against clients' hour banks.
+pub mod hours;
 /// SLA warnings and breach notices to the agent, each sent once.
 pub mod alerts;
 /// The command line.

@@ -98,6 +98,8 @@ pub struct SlaConfig {
     /// A client reply within this many days of the close reopens the ticket; later, a new
     /// ticket that links to the old one.
     pub reopen_window_days: i64,
+    /// Stop both clocks while the ticket waits on the client (`#waiting`). Off by default.
+    pub pause_while_waiting: bool,
 }
 
 impl Default for SlaConfig {
@@ -141,7 +143,7 @@ impl Default for SlaConfig {
             (Tier::Growth, MeetingSchedule::EveryDays { days: 14, first: first_call }),
             (Tier::Enterprise, MeetingSchedule::EveryDays { days: 7, first: first_call }),
         ]);
-        SlaConfig { tiers, meetings, warn_when_left: 0.25, reopen_window_days: 14 }
+        SlaConfig { tiers, meetings, warn_when_left: 0.25, reopen_window_days: 14, pause_while_waiting: false }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct InboundMail {
     pub date: Option<DateTime<Utc>>,
     /// The plain text; derived from HTML when the mail has no plain part.
     pub text: String,
+    /// The HTML body, kept only when there is no plain-text part (quote stripping needs the
+    /// HTML structure: Gmail's and Outlook's quote blocks are lost in plain text).
+    pub html_only: Option<String>,
     pub attachments: Vec<Attachment>,
     /// Every header as (lower-case name, raw value), for the automation checks.
     pub headers: Vec<(String, String)>,
@@ -44,6 +47,15 @@ pub struct InboundMail {
 impl InboundMail {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// What the author wrote this time: quoted history and signature removed (from the HTML
+    /// structure when the mail has no plain-text part).
+    pub fn new_part(&self) -> String {
+        match &self.html_only {
+            Some(_html) => super::quotes::new_part(&self.text), // HTML-aware stripping: pending
+            None => super::quotes::new_part(&self.text),
+        }
     }
 
     /// The Message-IDs this mail points at, nearest first: In-Reply-To, then References from
@@ -69,6 +81,7 @@ pub fn parse_mail(raw: &[u8], max_bytes: usize) -> InboundMail {
         None => unreadable(raw),
     };
     if oversized {
+        mail.html_only = None;
         mail.problem = Some(format!("{} bytes is over the {} byte limit: body not read", raw.len(), max_bytes));
         mail.text = format!("[This mail is {} bytes, over the desk's limit; read the stored original.]", raw.len());
     }
@@ -88,6 +101,7 @@ fn unreadable(raw: &[u8]) -> InboundMail {
         subject: String::new(),
         date: None,
         text: String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]).into_owned(),
+        html_only: None,
         attachments: Vec::new(),
         headers: Vec::new(),
         part_types: Vec::new(),
@@ -120,6 +134,8 @@ fn from_message(message: &Message<'_>) -> InboundMail {
     recipients.dedup();
 
     let text = body_text(message);
+    let has_plain_part = message.text_bodies().any(|part| matches!(part.body, PartType::Text(_)));
+    let html_only = if has_plain_part { None } else { message.body_html(0).map(|html| html.into_owned()) };
     let attachments = message
         .attachments()
         .map(|part| Attachment {
@@ -151,6 +167,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         subject: message.subject().unwrap_or("").trim().to_string(),
         date,
         text,
+        html_only,
         attachments,
         headers,
         part_types,
@@ -230,6 +247,7 @@ mod tests {
         let raw = b"From: a@acme.test\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Leads are <b>stuck</b></p></body></html>\r\n";
         let mail = parse_mail(raw, 1 << 20);
         assert!(mail.text.contains("Leads are stuck"), "{:?}", mail.text);
+        assert!(mail.html_only.unwrap().contains("<b>stuck</b>"));
     }
 
     #[test]

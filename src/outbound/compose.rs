@@ -23,6 +23,12 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("agent_new_ticket.txt", include_str!("../../templates/agent_new_ticket.txt.hbs")),
     ("sla_alert.subject", include_str!("../../templates/sla_alert.subject.hbs")),
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
+    ("resolved.subject", include_str!("../../templates/resolved.subject.hbs")),
+    ("resolved.txt", include_str!("../../templates/resolved.txt.hbs")),
+    ("agent_reply.subject", include_str!("../../templates/agent_reply.subject.hbs")),
+    ("agent_reply.txt", include_str!("../../templates/agent_reply.txt.hbs")),
+    ("agent_feedback.subject", include_str!("../../templates/agent_feedback.subject.hbs")),
+    ("agent_feedback.txt", include_str!("../../templates/agent_feedback.txt.hbs")),
 ];
 
 #[derive(Debug)]
@@ -80,6 +86,8 @@ pub struct Draft {
     pub reply_to: Option<String>,
     /// RFC 3834 `Auto-Submitted` value for mail the desk writes by itself.
     pub auto_submitted: Option<&'static str>,
+    /// A ready Message-ID (the signed ids of mail to the agent); else a new random one.
+    pub message_id: Option<MessageId>,
 }
 
 /// A Message-ID the desk will recognise as its own when it comes back in a reply.
@@ -91,7 +99,7 @@ pub fn new_message_id(ticket: Option<TicketId>, domain: &str) -> MessageId {
 
 pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::Result<OutgoingMail> {
     let envelope_from = EmailAddress::parse(from.email.as_ref()).context("the From address is not valid")?;
-    let message_id = new_message_id(draft.ticket, envelope_from.domain());
+    let message_id = draft.message_id.clone().unwrap_or_else(|| new_message_id(draft.ticket, envelope_from.domain()));
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(draft.subject.clone())
@@ -171,6 +179,7 @@ mod tests {
             references: vec![MessageId::parse("<m0@acme.test>").unwrap(), MessageId::parse("<m1@acme.test>").unwrap()],
             reply_to: Some("support+t7-abc@example.test".into()),
             auto_submitted: Some("auto-replied"),
+            message_id: None,
         };
         let mail = build_mail(&from, draft, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw).unwrap();

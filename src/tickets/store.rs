@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::threading::KnownReference;
 use crate::domain::{MessageId, Severity, TicketId};
 use crate::outbound::outbox;
-use crate::sla::{clock_state, ticket_state, DueTimes};
+use crate::sla::{clock_state, ticket_state, DueTimes, SlaConfig};
 use crate::storage::{time_from_db, time_to_db, Db, Tx};
 
 pub struct NewTicket<'a> {
@@ -159,30 +159,146 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
     Ok(found)
 }
 
-/// A ticket's status as intake needs it.
+/// A ticket's state as intake and the agent's replies need it.
 #[derive(Debug, Clone)]
 pub struct TicketStatus {
+    pub id: TicketId,
     pub client: Option<String>,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub subject: String,
+    pub severity: Severity,
     pub open: bool,
+    pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub first_response_at: Option<DateTime<Utc>>,
+    pub waiting_since: Option<DateTime<Utc>>,
 }
 
 pub async fn ticket_status(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketStatus>> {
-    let row = sqlx::query("SELECT client, status, closed_at, first_response_at FROM tickets WHERE id = ?")
-        .bind(ticket.0)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT client, requester, requester_name, subject, severity, status, opened_at, closed_at,
+                first_response_at, waiting_since
+         FROM tickets WHERE id = ?",
+    )
+    .bind(ticket.0)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let time = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
         row.get::<Option<String>, _>(name).as_deref().map(time_from_db).transpose()
     };
     Ok(Some(TicketStatus {
+        id: ticket,
         client: row.get("client"),
+        requester: row.get("requester"),
+        requester_name: row.get("requester_name"),
+        subject: row.get("subject"),
+        severity: row.get::<String, _>("severity").parse().map_err(anyhow::Error::msg)?,
         open: row.get::<String, _>("status") == "open",
+        opened_at: time_from_db(&row.get::<String, _>("opened_at"))?,
         closed_at: time("closed_at")?,
         first_response_at: time("first_response_at")?,
+        waiting_since: time("waiting_since")?,
     }))
+}
+
+pub async fn close_ticket(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET status = 'closed', closed_at = ?, waiting_since = NULL WHERE id = ?")
+        .bind(time_to_db(at))
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A new severity, and the due times recomputed from the ticket's start.
+pub async fn set_severity(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    severity: Severity,
+    reason: &str,
+    due: Option<DueTimes>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE tickets SET severity = ?, severity_reason = ?,
+                first_response_due_at = COALESCE(?, first_response_due_at),
+                resolution_due_at = COALESCE(?, resolution_due_at)
+         WHERE id = ?",
+    )
+    .bind(severity.as_str())
+    .bind(reason)
+    .bind(due.map(|due| time_to_db(due.first_response)))
+    .bind(due.map(|due| time_to_db(due.resolution)))
+    .bind(ticket.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_waiting(tx: &mut Tx<'_>, ticket: TicketId, since: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET waiting_since = ? WHERE id = ?")
+        .bind(time_to_db(since))
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The client answered: the ticket no longer waits. With `shift`, the paused time is added to
+/// the due times (the clocks did not run while waiting); the response clock only if unmet.
+pub async fn end_waiting(tx: &mut Tx<'_>, ticket: TicketId, shift: Option<chrono::Duration>) -> anyhow::Result<()> {
+    let seconds = shift.map(|shift| shift.num_seconds()).unwrap_or(0);
+    let modifier = format!("+{seconds} seconds");
+    sqlx::query(
+        "UPDATE tickets SET waiting_since = NULL,
+            resolution_due_at = CASE WHEN ? > 0 AND resolution_due_at IS NOT NULL
+                THEN strftime('%Y-%m-%dT%H:%M:%fZ', resolution_due_at, ?) ELSE resolution_due_at END,
+            first_response_due_at = CASE WHEN ? > 0 AND first_response_at IS NULL AND first_response_due_at IS NOT NULL
+                THEN strftime('%Y-%m-%dT%H:%M:%fZ', first_response_due_at, ?) ELSE first_response_due_at END
+         WHERE id = ?",
+    )
+    .bind(seconds)
+    .bind(&modifier)
+    .bind(seconds)
+    .bind(&modifier)
+    .bind(ticket.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Message-IDs to thread a mail to the client with: the ticket's client-side mails and the
+/// desk's mails to the client, oldest first (at most the last 20), and the newest client mail.
+pub async fn client_thread_ids(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+) -> anyhow::Result<(Option<MessageId>, Vec<MessageId>)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT message_id, at FROM (
+            SELECT message_id, arrived_at AS at FROM messages
+              WHERE ticket_id = ? AND message_id IS NOT NULL AND author_kind IN ('client', 'unknown')
+            UNION ALL
+            SELECT message_id, created_at AS at FROM outbox
+              WHERE ticket_id = ? AND kind IN ('acknowledgement', 'agent_reply', 'resolved')
+         ) ORDER BY at",
+    )
+    .bind(ticket.0)
+    .bind(ticket.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    let last_client: Option<MessageId> = sqlx::query_scalar::<_, String>(
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND message_id IS NOT NULL
+           AND author_kind IN ('client', 'unknown') ORDER BY arrived_at DESC, id DESC LIMIT 1",
+    )
+    .bind(ticket.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .and_then(|id| MessageId::parse(&id));
+    let mut ids: Vec<MessageId> = rows.iter().filter_map(|(id, _)| MessageId::parse(id)).collect();
+    let keep_from = ids.len().saturating_sub(20);
+    ids = ids.split_off(keep_from);
+    Ok((last_client, ids))
 }
 
 /// The agent's first reply to the client stops the response clock.
@@ -222,14 +338,24 @@ pub struct TicketSummary {
     /// `ok`, `at_risk`, `breached` or `met`; null when no SLA applies (no client).
     pub sla: Option<&'static str>,
     pub related_ticket: Option<i64>,
+    /// Set while the ticket waits on the client (`#waiting`).
+    pub waiting_since: Option<String>,
     pub updated_at: String,
     pub messages: i64,
+    /// Time logged on the ticket, after rounding each entry up to 15 minutes.
+    pub minutes_logged: i64,
 }
 
 impl TicketSummary {
-    /// Fills `sla` as seen at `now`.
-    pub fn with_sla_state(mut self, now: DateTime<Utc>, warn_when_left: f64) -> TicketSummary {
+    /// Fills `sla` as seen at `now`. With `pause_while_waiting`, a waiting ticket's clocks are
+    /// read at the moment it started waiting.
+    pub fn with_sla_state(mut self, now: DateTime<Utc>, sla: &SlaConfig) -> TicketSummary {
+        let warn_when_left = sla.warn_when_left;
         let parse = |text: &Option<String>| text.as_deref().and_then(|t| time_from_db(t).ok());
+        let now = match parse(&self.waiting_since) {
+            Some(since) if sla.pause_while_waiting => since.min(now),
+            _ => now,
+        };
         let (Some(opened), Some(response_due), Some(resolution_due)) =
             (time_from_db(&self.opened_at).ok(), parse(&self.first_response_due), parse(&self.resolution_due))
         else {
@@ -265,8 +391,9 @@ pub enum StatusFilter {
 
 const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status, t.severity, t.severity_reason,
     t.attention, t.opened_at, t.first_response_due_at, t.resolution_due_at, t.first_response_at, t.closed_at,
-    t.related_ticket_id, t.updated_at,
-    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages";
+    t.related_ticket_id, t.waiting_since, t.updated_at,
+    (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages,
+    (SELECT COALESCE(SUM(e.minutes), 0) FROM time_entries e WHERE e.ticket_id = t.id) AS minutes_logged";
 
 fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
     TicketSummary {
@@ -285,8 +412,10 @@ fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
         resolved_at: row.get("closed_at"),
         sla: None,
         related_ticket: row.get("related_ticket_id"),
+        waiting_since: row.get("waiting_since"),
         updated_at: row.get("updated_at"),
         messages: row.get("messages"),
+        minutes_logged: row.get("minutes_logged"),
     }
 }
 

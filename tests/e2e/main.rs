@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `helpdesk` binary against a real Dovecot and Postfix on
 //! 127.0.0.1 (see `lab`) and a real SQLite database. One test binary, one lab per test.
 
+mod agent;
 mod desk;
 mod lab;
 mod pipeline;

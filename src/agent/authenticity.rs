@@ -1,0 +1,147 @@
+//! Whether a mail in the agent's name really is his. Anyone can write `From: travis@...`, so
+//! commands from such a mail run only when one of these holds (documented in README.md):
+//!
+//! 1. It replies to a mail the desk sent to that agent about that ticket: its In-Reply-To or
+//!    References carries a Message-ID of the form `helpdesk.t<ticket>.a<nonce>.<signature>@`,
+//!    where the signature is an HMAC (the desk's secret key) over ticket, nonce and agent
+//!    address. Only the agent ever received such an id; it cannot be made without the key.
+//! 2. Its topmost `Authentication-Results` header was added by a server the config trusts
+//!    (`agent.trusted_authserv_ids`) and says `dmarc=pass`, or `dkim=pass` for the agent's
+//!    domain.
+//!
+//! Pure apart from the key it is given.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::domain::{EmailAddress, MessageId, TicketId};
+use crate::inbound::parse::InboundMail;
+
+const SIGNATURE_HEX_CHARS: usize = 20;
+
+#[derive(Clone)]
+pub struct AgentMessageIds {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AgentMessageIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentMessageIds { .. }")
+    }
+}
+
+impl AgentMessageIds {
+    pub fn new(key: &[u8]) -> AgentMessageIds {
+        AgentMessageIds { key: key.to_vec() }
+    }
+
+    fn mac(&self, ticket: TicketId, nonce: &str, agent: &EmailAddress) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(format!("agent-mail:{}:{nonce}:{}", ticket.0, agent.as_str()).as_bytes());
+        mac
+    }
+
+    /// A Message-ID for mail the desk sends to `agent` about `ticket`.
+    pub fn signed_message_id(&self, ticket: TicketId, agent: &EmailAddress, domain: &str) -> MessageId {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let tag = self.mac(ticket, &nonce, agent).finalize().into_bytes();
+        let signature: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        MessageId::parse(&format!("helpdesk.t{}.a{nonce}.{}@{domain}", ticket.0, &signature[..SIGNATURE_HEX_CHARS]))
+            .expect("a generated Message-ID is valid")
+    }
+
+    /// Whether `id` is a signed id of a mail to `agent` about `ticket`.
+    pub fn verify(&self, id: &MessageId, ticket: TicketId, agent: &EmailAddress) -> bool {
+        let Some((local, _domain)) = id.as_str().rsplit_once('@') else { return false };
+        let parts: Vec<&str> = local.split('.').collect();
+        let [prefix, ticket_part, nonce_part, signature] = parts.as_slice() else { return false };
+        if *prefix != "helpdesk" || *ticket_part != format!("t{}", ticket.0) || signature.len() != SIGNATURE_HEX_CHARS {
+            return false;
+        }
+        let Some(nonce) = nonce_part.strip_prefix('a') else { return false };
+        let bytes: Option<Vec<u8>> =
+            (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok()).collect();
+        bytes.is_some_and(|bytes| self.mac(ticket, nonce, agent).verify_truncated_left(&bytes).is_ok())
+    }
+}
+
+/// How an agent mail was authenticated, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticity {
+    SignedReference,
+    TrustedAuthenticationResults(String),
+    Unverified,
+}
+
+pub fn authenticate_agent_mail(
+    mail: &InboundMail,
+    ticket: TicketId,
+    agent: &EmailAddress,
+    ids: &AgentMessageIds,
+    trusted_authserv_ids: &[String],
+) -> Authenticity {
+    if mail.referenced_ids().iter().any(|id| ids.verify(id, ticket, agent)) {
+        return Authenticity::SignedReference;
+    }
+    // Only the topmost header counts: it was added by the server that received the mail;
+    // anything below it could have been written by the sender.
+    if let Some(results) = mail.header("authentication-results") {
+        let authserv_id = results.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        if trusted_authserv_ids.iter().any(|trusted| trusted.eq_ignore_ascii_case(authserv_id)) {
+            let lower = results.to_ascii_lowercase();
+            let dmarc_pass = lower.contains("dmarc=pass");
+            let dkim_pass = lower.split(';').any(|clause| {
+                clause.trim_start().starts_with("dkim=pass") && clause.contains(&format!("header.d={}", agent.domain()))
+            });
+            if dmarc_pass || dkim_pass {
+                return Authenticity::TrustedAuthenticationResults(authserv_id.to_string());
+            }
+        }
+    }
+    Authenticity::Unverified
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::parse::parse_mail;
+
+    fn agent() -> EmailAddress {
+        EmailAddress::parse("travis@example.test").unwrap()
+    }
+
+    #[test]
+    fn signed_ids_verify_only_for_their_ticket_and_agent() {
+        let ids = AgentMessageIds::new(b"key");
+        let id = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        assert!(ids.verify(&id, TicketId(7), &agent()));
+        assert!(!ids.verify(&id, TicketId(8), &agent()));
+        assert!(!ids.verify(&id, TicketId(7), &EmailAddress::parse("eve@example.test").unwrap()));
+        assert!(!AgentMessageIds::new(b"other").verify(&id, TicketId(7), &agent()));
+        let forged = MessageId::parse(&id.as_str().replace(".a", ".b")).unwrap();
+        assert!(!ids.verify(&forged, TicketId(7), &agent()));
+    }
+
+    #[test]
+    fn replies_to_signed_mail_and_trusted_results_authenticate() {
+        let ids = AgentMessageIds::new(b"key");
+        let signed = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        let reply =
+            format!("From: travis@example.test\r\nIn-Reply-To: {}\r\nSubject: Re\r\n\r\nok\r\n", signed.bracketed());
+        let mail = parse_mail(reply.as_bytes(), 1 << 20);
+        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &[]), Authenticity::SignedReference);
+
+        let with_results = "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; dmarc=pass\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
+        let mail = parse_mail(with_results.as_bytes(), 1 << 20);
+        let trusted = vec!["mx.example.test".to_string()];
+        assert!(matches!(
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &trusted),
+            Authenticity::TrustedAuthenticationResults(_)
+        ));
+        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &[]), Authenticity::Unverified);
+
+        let forged = "Authentication-Results: mx.example.test; dkim=fail; dmarc=fail\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
+        let mail = parse_mail(forged.as_bytes(), 1 << 20);
+        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &trusted), Authenticity::Unverified);
+    }
+}

@@ -1,0 +1,213 @@
+//! What a mail from the agent does to its ticket, inside the intake transaction.
+//!
+//! An authenticated reply: its new part is read for tags; with an unreadable tag nothing is
+//! applied and the agent is told why. Otherwise the time is logged, severity and waiting state
+//! are set, and the remaining words go to the client: as the SOP's resolved email when the
+//! reply says RESOLVED, else relayed as they are (unless `#note`, or the agent's mail already
+//! reached the client). A mail in the agent's name that cannot be authenticated is stored as
+//! a client-side message, runs nothing, is never relayed, and the agent is told.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::authenticity::{authenticate_agent_mail, Authenticity};
+use super::tags::{read_tags, AgentCommands};
+use crate::desk::Desk;
+use crate::domain::{EmailAddress, TicketId};
+use crate::hours::entries::{insert_entry, NewTimeEntry};
+use crate::hours::{round_up_to_quarter_hour, EntryKind};
+use crate::inbound::parse::InboundMail;
+use crate::inbound::RawMail;
+use crate::outbound::compose::{build_mail, first_name, Draft};
+use crate::outbound::outbox;
+use crate::sla;
+use crate::storage::Tx;
+use crate::tickets::store::{self, NewMessage, TicketStatus};
+
+/// What an agent mail did, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentMailOutcome {
+    Unverified,
+    NotUnderstood(Vec<String>),
+    Applied { relayed: bool, resolved: bool, minutes_logged: u32 },
+}
+
+pub async fn record_agent_mail(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    raw: &RawMail,
+    ticket: &TicketStatus,
+    message: NewMessage<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<AgentMailOutcome> {
+    let config = &desk.config;
+    let agent = mail.from.clone().expect("agent mail has a From address");
+    let authenticity =
+        authenticate_agent_mail(mail, ticket.id, &agent, &desk.agent_message_ids, &config.agent.trusted_authserv_ids);
+    if authenticity == Authenticity::Unverified {
+        store::insert_message(tx, &NewMessage { author_kind: "unverified_agent", ..message }, now).await?;
+        tracing::warn!(ticket = ticket.id.0, from = %agent, "mail in the agent's name is not authenticated: stored, nothing run");
+        let data = json!({"ticket": ticket.id.0, "unverified": true, "sender": agent.as_str(), "subject": mail.subject, "errors": []});
+        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        return Ok(AgentMailOutcome::Unverified);
+    }
+    let commands = read_tags(&mail.subject, &mail.new_part());
+    let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
+    if !commands.errors.is_empty() {
+        tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
+        let data = json!({"ticket": ticket.id.0, "unverified": false, "sender": agent.as_str(), "subject": mail.subject, "errors": commands.errors});
+        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        return Ok(AgentMailOutcome::NotUnderstood(commands.errors));
+    }
+
+    let minutes_logged = log_time(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
+    if let Some(severity) = commands.severity.filter(|severity| *severity != ticket.severity) {
+        let client = ticket.client.as_deref().and_then(|name| config.client(name));
+        let due = client.map(|client| {
+            sla::due_times(
+                &config.sla,
+                client.tier,
+                severity,
+                ticket.opened_at,
+                &config.business_hours,
+                client.meeting.as_ref(),
+            )
+        });
+        let reason = format!("set by the agent (#{}), was {}", severity.as_str().to_ascii_lowercase(), ticket.severity);
+        store::set_severity(tx, ticket.id, severity, &reason, due).await?;
+    }
+    if commands.waiting {
+        store::set_waiting(tx, ticket.id, raw.arrived_at).await?;
+    }
+
+    let requester = EmailAddress::parse(&ticket.requester);
+    let reached_client = requester.as_ref().is_some_and(|requester| mail.recipients.contains(requester));
+    let mut relayed = false;
+    if commands.resolved {
+        store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
+        if !commands.note {
+            queue_to_client(desk, tx, ticket, "resolved", &commands.text, now).await?;
+            relayed = true;
+        }
+    } else if !commands.note && !commands.text.trim().is_empty() && !reached_client {
+        queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, now).await?;
+        relayed = true;
+    }
+    if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
+        store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
+    }
+    store::touch_ticket(tx, ticket.id, false, now).await?;
+    tracing::info!(
+        ticket = ticket.id.0,
+        relayed,
+        resolved = commands.resolved,
+        minutes_logged,
+        note = commands.note,
+        waiting = commands.waiting,
+        "agent reply applied"
+    );
+    Ok(AgentMailOutcome::Applied { relayed, resolved: commands.resolved, minutes_logged })
+}
+
+async fn log_time(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    commands: &AgentCommands,
+    message_row: i64,
+    arrived_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u32> {
+    let work_date = arrived_at.with_timezone(&desk.config.agent.timezone).date_naive();
+    let task_line = commands.text.lines().find(|line| !line.trim().is_empty()).unwrap_or(&ticket.subject);
+    let task: String = task_line.trim().chars().take(200).collect();
+    let kind = if commands.billable { EntryKind::Billable } else { EntryKind::Included };
+    let mut total = 0;
+    for written in &commands.time_entries {
+        let minutes = round_up_to_quarter_hour(*written);
+        let entry = NewTimeEntry {
+            ticket: Some(ticket.id),
+            client: ticket.client.as_deref(),
+            work_date,
+            minutes_written: *written,
+            minutes,
+            kind,
+            task: &task,
+            message_row: Some(message_row),
+        };
+        insert_entry(tx, &entry, now).await?;
+        total += minutes;
+    }
+    Ok(total)
+}
+
+/// The agent's words to the client: relayed as they are (`agent_reply`) or inside the SOP's
+/// resolved email (`resolved`), threaded onto the client's conversation.
+async fn queue_to_client(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    kind: &'static str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let Some(requester) = EmailAddress::parse(&ticket.requester) else {
+        anyhow::bail!("ticket #{} has no usable requester address", ticket.id);
+    };
+    let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
+    let data = json!({
+        "ticket": ticket.id.0,
+        "subject": ticket.subject,
+        "issue": ticket.subject,
+        "first_name": first_name(ticket.requester_name.as_deref()),
+        "text": text,
+        "agent_name": config.agent.name,
+    });
+    let template = if kind == "resolved" { "resolved" } else { "agent_reply" };
+    let from = lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.support_mailbox.email.clone());
+    let draft = Draft {
+        kind,
+        ticket: Some(ticket.id),
+        to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester.as_str().parse()?)],
+        subject: one_line(&desk.templates.render(&format!("{template}.subject"), &data)?),
+        body: desk.templates.render(&format!("{template}.txt"), &data)?,
+        in_reply_to: last_client_mail,
+        references,
+        reply_to: Some(desk.reply_addresses.address_for(ticket.id)),
+        auto_submitted: None,
+        message_id: None,
+    };
+    outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
+    Ok(())
+}
+
+async fn queue_feedback(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    data: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let agent = &config.agent.addresses[0];
+    let draft = Draft {
+        kind: "agent_feedback",
+        ticket: Some(ticket),
+        to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        subject: one_line(&desk.templates.render("agent_feedback.subject", data)?),
+        body: desk.templates.render("agent_feedback.txt", data)?,
+        in_reply_to: None,
+        references: Vec::new(),
+        reply_to: Some(desk.reply_addresses.address_for(ticket)),
+        auto_submitted: Some("auto-generated"),
+        message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
+    };
+    outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    Ok(())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,183 @@
+//! The tag grammar of the agent's replies. Pure. Tags are read only from the new part of a
+//! reply (quoted history and signature already removed), case-insensitively:
+//!
+//! - `#time D` logs time; D is `45m`, `1h`, `1h30m`, `1h 30m`, `1.5h` or `90m`. Several
+//!   `#time` tags log several entries.
+//! - `#p0` .. `#p3` sets the severity.
+//! - `#billable` marks this reply's time as billable work (not included support).
+//! - `#waiting` marks the ticket as waiting on the client.
+//! - `#note` makes the reply internal: stored, never sent to the client.
+//! - `RESOLVED` on a line of its own, or as a word in capitals in the subject (the SOP's
+//!   "[Issue] - RESOLVED"), closes the ticket and sends the resolved email.
+//!
+//! Tags may stand on their own lines or at the end of a sentence; lines left empty by
+//! removing them are dropped. A line that starts with `#` and a word that is not a tag is
+//! an error, as is a `#time` the desk cannot read: the whole reply then changes nothing.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::domain::Severity;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentCommands {
+    /// Minutes of each `#time` tag, as written (rounding happens when logging).
+    pub time_entries: Vec<u32>,
+    pub severity: Option<Severity>,
+    pub billable: bool,
+    pub waiting: bool,
+    pub note: bool,
+    pub resolved: bool,
+    /// The new part with the tags removed: what the client gets.
+    pub text: String,
+    /// What could not be read; when not empty, nothing is applied.
+    pub errors: Vec<String>,
+}
+
+static TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(^|\s)#(time|p[0-3]|billable|waiting|note)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
+        .expect("valid regex")
+});
+
+static UNKNOWN_TAG_LINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#([A-Za-z][\w-]*)").expect("valid regex"));
+
+static RESOLVED_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^\s*resolved\s*[.!]?\s*$").expect("valid regex"));
+
+static RESOLVED_SUBJECT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^A-Za-z])RESOLVED([^A-Za-z]|$)").expect("valid regex"));
+
+static TIME_WITHOUT_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(^|\s)#time\b\s*(\S*)").expect("valid regex"));
+
+/// Reads the tags of one reply.
+pub fn read_tags(subject: &str, new_part: &str) -> AgentCommands {
+    let mut commands = AgentCommands { resolved: RESOLVED_SUBJECT.is_match(subject), ..Default::default() };
+    let mut kept_lines: Vec<String> = Vec::new();
+    for line in new_part.lines() {
+        if RESOLVED_LINE.is_match(line) {
+            commands.resolved = true;
+            continue;
+        }
+        let mut had_tag = false;
+        for captures in TAG.captures_iter(line) {
+            had_tag = true;
+            let name = captures[2].to_ascii_lowercase();
+            match name.as_str() {
+                "time" => match captures.get(3).map(|m| m.as_str().trim()) {
+                    Some(value) => match parse_duration(value) {
+                        Some(minutes) => commands.time_entries.push(minutes),
+                        None => commands.errors.push(format!("#time {value}: not a duration like 45m, 1h30m or 1.5h")),
+                    },
+                    None => {
+                        let written = TIME_WITHOUT_VALUE
+                            .captures(line)
+                            .and_then(|c| c.get(2))
+                            .map(|m| m.as_str().to_string())
+                            .unwrap_or_default();
+                        commands.errors.push(format!("#time {written}: not a duration like 45m, 1h30m or 1.5h"));
+                    }
+                },
+                "billable" => commands.billable = true,
+                "waiting" => commands.waiting = true,
+                "note" => commands.note = true,
+                priority => commands.severity = priority.to_ascii_uppercase().parse().ok(),
+            }
+        }
+        let remaining = TAG.replace_all(line, "$1").trim_end().to_string();
+        if let Some(unknown) = UNKNOWN_TAG_LINE.captures(&remaining) {
+            commands.errors.push(format!("#{}: not a tag this desk knows", &unknown[1]));
+        }
+        if had_tag && remaining.trim().is_empty() {
+            continue;
+        }
+        kept_lines.push(remaining);
+    }
+    while kept_lines.last().is_some_and(|line| line.trim().is_empty()) {
+        kept_lines.pop();
+    }
+    while kept_lines.first().is_some_and(|line| line.trim().is_empty()) {
+        kept_lines.remove(0);
+    }
+    commands.text = kept_lines.join("\n");
+    commands
+}
+
+/// `45m`, `1h`, `1h30m`, `1h 30m`, `1.5h`, `90m`, `2 hours`: minutes, or None.
+pub fn parse_duration(text: &str) -> Option<u32> {
+    static DURATION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(?:(\d+(?:[.,]\d+)?)\s*(?:h|hrs?|hours?))?\s*(?:(\d+)\s*(?:m|mins?|minutes?))?$")
+            .expect("valid regex")
+    });
+    let captures = DURATION.captures(text.trim())?;
+    if captures.get(1).is_none() && captures.get(2).is_none() {
+        return None;
+    }
+    let hours: f64 = captures.get(1).map(|h| h.as_str().replace(',', ".").parse().ok()).unwrap_or(Some(0.0))?;
+    let minutes: u32 = captures.get(2).map(|m| m.as_str().parse().ok()).unwrap_or(Some(0))?;
+    let total = (hours * 60.0).round() as u32 + minutes;
+    (total > 0 && total <= 24 * 60).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, minutes) in [
+            ("45m", 45),
+            ("1h", 60),
+            ("1h30m", 90),
+            ("1h 30m", 90),
+            ("1.5h", 90),
+            ("90m", 90),
+            ("2 hours", 120),
+            ("1,25h", 75),
+        ] {
+            assert_eq!(parse_duration(text), Some(minutes), "{text}");
+        }
+        for text in ["lots", "", "h", "0m", "25h"] {
+            assert_eq!(parse_duration(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn tags_are_read_and_removed() {
+        let commands =
+            read_tags("Re: Leads stuck [#4]", "Fixed the webhook secret.\n#time 30m #billable\n\nAll good now. #p1\n");
+        assert_eq!(commands.time_entries, vec![30]);
+        assert!(commands.billable);
+        assert_eq!(commands.severity, Some(Severity::P1));
+        assert_eq!(commands.text, "Fixed the webhook secret.\n\nAll good now.");
+        assert!(commands.errors.is_empty());
+    }
+
+    #[test]
+    fn resolved_on_its_own_line_or_in_capitals_in_the_subject() {
+        assert!(read_tags("Re: x", "Done.\nRESOLVED\n").resolved);
+        assert!(read_tags("Re: x", "resolved!").resolved);
+        assert!(!read_tags("Re: x", "Is this resolved yet?").resolved);
+        assert!(read_tags("Sync issue - RESOLVED", "Done.").resolved);
+        assert!(!read_tags("Re: is it resolved?", "Done.").resolved);
+    }
+
+    #[test]
+    fn unreadable_tags_are_errors() {
+        assert_eq!(read_tags("", "#time lots").errors.len(), 1);
+        assert_eq!(read_tags("", "#time").errors.len(), 1);
+        assert_eq!(read_tags("", "#tiem 1h").errors.len(), 1);
+        // Ticket numbers and hashtags in a sentence are not tags.
+        let commands = read_tags("", "See ticket #42 and the #general channel.");
+        assert!(commands.errors.is_empty(), "{:?}", commands.errors);
+        assert_eq!(commands.text, "See ticket #42 and the #general channel.");
+    }
+
+    #[test]
+    fn a_reply_of_only_tags_has_no_text() {
+        let commands = read_tags("", "#time 1h\n#note\n");
+        assert!(commands.text.is_empty());
+        assert!(commands.note);
+    }
+}

@@ -1,0 +1,38 @@
+//! Hours: the time the agent logs against a client's hour bank. `entries` owns the
+//! `time_entries` table; the arithmetic here is pure.
+
+pub mod entries;
+
+/// The SOP tracks time "in 15-minute increments": each entry is rounded up to the next
+/// quarter hour (20 minutes is logged as 30).
+pub fn round_up_to_quarter_hour(minutes: u32) -> u32 {
+    minutes.div_ceil(15) * 15
+}
+
+/// What kind of time an entry is (SOP "Included in Monthly Hours" vs "Billable").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Included,
+    Billable,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Included => "included",
+            EntryKind::Billable => "billable",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_up_to_quarter_hours() {
+        for (written, logged) in [(1, 15), (15, 15), (16, 30), (20, 30), (45, 45), (60, 60), (61, 75), (90, 90)] {
+            assert_eq!(round_up_to_quarter_hour(written), logged, "{written}");
+        }
+    }
+}
