@@ -132,3 +132,12 @@ CREATE TABLE time_entries (
 );
 CREATE INDEX time_entries_client_date ON time_entries (client, work_date);
 CREATE INDEX time_entries_ticket ON time_entries (ticket_id);
+
+-- The hour-bank emails sent to a client: 75% and 100% at most once per billing period.
+CREATE TABLE bank_alerts (
+    client TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    percent INTEGER NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (client, period_start, percent)
+);

@@ -138,6 +138,7 @@ async fn queue_notice(
         kind: if kind == "breach" { "sla_breach" } else { "sla_warning" },
         ticket: Some(ticket),
         to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        cc: Vec::new(),
         subject: desk.templates.render("sla_alert.subject", &data)?.split_whitespace().collect::<Vec<_>>().join(" "),
         body: desk.templates.render("sla_alert.txt", &data)?,
         in_reply_to: None,

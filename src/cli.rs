@@ -60,6 +60,47 @@ pub enum Command {
     },
     /// Validate the config and report every problem at once.
     Check,
+    /// The hour-tracking sheet and period statement per client (SOP "Hour Bank Management").
+    Hours {
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+        /// The billing period, named by the month it starts in (default: the current one).
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Write the sheet as CSV (for a spreadsheet or an invoice).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Log time that belongs to no ticket, e.g. `helpdesk time add Acme 30m "Monthly health check"`.
+    Time {
+        #[command(subcommand)]
+        command: TimeCommand,
+    },
+    /// Clients with their tier and this period's hours.
+    Clients {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TimeCommand {
+    /// Add a time entry for a client (rounded up to 15 minutes, like every entry).
+    Add {
+        client: String,
+        /// 45m, 1h, 1h30m, 1.5h
+        duration: String,
+        task: String,
+        /// Billable work, not included support.
+        #[arg(long)]
+        billable: bool,
+        /// The work date (YYYY-MM-DD, default today in the agent's timezone).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +213,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", tickets_table(&tickets));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Hours { client, period, json, csv } => {
+            let desk = open_desk(&cli.config).await?;
+            crate::hours::report::print_hours(&desk, client.as_deref(), period.as_deref(), json, csv, clock.now()).await
+        }
+        Command::Clients { json } => {
+            let desk = open_desk(&cli.config).await?;
+            crate::hours::report::print_clients(&desk, json, clock.now()).await
+        }
+        Command::Time { command: TimeCommand::Add { client, duration, task, billable, date } } => {
+            let desk = open_desk(&cli.config).await?;
+            crate::hours::report::add_time(&desk, &client, &duration, &task, billable, date, clock.now()).await
         }
         Command::Ticket { command: TicketCommand::Show { id, json } } => {
             let desk = open_desk(&cli.config).await?;

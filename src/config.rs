@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use toml::Value;
 
 use crate::domain::{EmailAddress, Severity, Tier};
+use crate::hours::bank::{BankRules, Rates};
 use crate::sla::{MeetingSchedule, SlaConfig, Span};
 use crate::triage::{TriageConfig, TriageRule};
 
@@ -31,7 +32,27 @@ pub struct Config {
     pub business_hours: BusinessHoursConfig,
     pub triage: TriageConfig,
     pub sla: SlaConfig,
+    pub hours: HoursConfig,
     pub templates_dir: Option<PathBuf>,
+}
+
+/// Hour banks (SOP "Hour Bank Management", "Rollover Policy", "Billable").
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoursConfig {
+    pub tiers: BTreeMap<Tier, BankRules>,
+    pub rates: Rates,
+}
+
+impl Default for HoursConfig {
+    fn default() -> HoursConfig {
+        HoursConfig {
+            tiers: [Tier::Starter, Tier::Growth, Tier::Enterprise]
+                .into_iter()
+                .map(|t| (t, BankRules::for_tier(t)))
+                .collect(),
+            rates: Rates::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +140,13 @@ pub struct ClientConfig {
     pub timezone: Option<Tz>,
     /// This client's own P3 meeting schedule (else the tier's).
     pub meeting: Option<MeetingSchedule>,
+    /// Included hours per period, when not the tier's.
+    pub included_minutes: Option<i64>,
+    /// The day of the month a billing period starts (1..31; 31 = the last day). Default 1.
+    pub period_anchor_day: u32,
+    /// Who gets the hour-bank emails and reports (else the requester of the ticket at hand).
+    pub report_to: Option<EmailAddress>,
+    pub contact_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -443,6 +471,7 @@ impl Reader<'_> {
         let business_hours = self.read_business_hours(root, agent.as_ref());
         let triage = self.read_triage(root);
         let sla = self.read_sla(root);
+        let hours = self.read_hours(root);
         let templates_dir = match self.section(root, "templates") {
             Some(table) => {
                 self.unknown_keys(table, "templates", &["dir"]);
@@ -467,6 +496,7 @@ impl Reader<'_> {
             business_hours: business_hours?,
             triage,
             sla,
+            hours,
             templates_dir,
         })
     }
@@ -653,7 +683,31 @@ impl Reader<'_> {
                 self.problem(&prefix, "must be a table");
                 continue;
             };
-            self.unknown_keys(table, &prefix, &["name", "tier", "domains", "contacts", "timezone", "meeting"]);
+            self.unknown_keys(
+                table,
+                &prefix,
+                &[
+                    "name",
+                    "tier",
+                    "domains",
+                    "contacts",
+                    "timezone",
+                    "meeting",
+                    "included_hours",
+                    "period_anchor_day",
+                    "report_to",
+                    "contact_name",
+                ],
+            );
+            let included_minutes = self.integer(table, &prefix, "included_hours", 0, 10_000).map(|h| h * 60);
+            let period_anchor_day = self.integer(table, &prefix, "period_anchor_day", 1, 31).unwrap_or(1) as u32;
+            let report_to = self.string(table, &prefix, "report_to").and_then(|raw| {
+                EmailAddress::parse(&raw).or_else(|| {
+                    self.problem(&format!("{prefix}.report_to"), format!("{raw:?} is not a mail address"));
+                    None
+                })
+            });
+            let contact_name = self.string(table, &prefix, "contact_name");
             let meeting = match table.get("meeting") {
                 Some(Value::Table(meeting)) => self.meeting(meeting, &format!("{prefix}.meeting")),
                 Some(_) => {
@@ -710,7 +764,18 @@ impl Reader<'_> {
                 }
             }
             if let (Some(name), Some(tier)) = (name, tier) {
-                clients.push(ClientConfig { name, tier, domains, contacts, timezone, meeting });
+                clients.push(ClientConfig {
+                    name,
+                    tier,
+                    domains,
+                    contacts,
+                    timezone,
+                    meeting,
+                    included_minutes,
+                    period_anchor_day,
+                    report_to,
+                    contact_name,
+                });
             }
         }
         clients
@@ -929,6 +994,49 @@ impl Reader<'_> {
                     }
                     (Err(err), _) => self.problem(&prefix, err),
                     (_, None) => self.problem(&prefix, "must be a table"),
+                }
+            }
+        }
+        config
+    }
+
+    fn read_hours(&mut self, root: &Table) -> HoursConfig {
+        let mut config = HoursConfig::default();
+        let Some(table) = self.section(root, "hours") else {
+            return config;
+        };
+        self.unknown_keys(
+            table,
+            "hours",
+            &["overage_rate_cents", "emergency_rate_cents", "billable_rate_cents", "tiers"],
+        );
+        let max_rate = 100_000_000;
+        if let Some(rate) = self.integer(table, "hours", "overage_rate_cents", 0, max_rate) {
+            config.rates.overage_cents_per_hour = rate;
+        }
+        if let Some(rate) = self.integer(table, "hours", "emergency_rate_cents", 0, max_rate) {
+            config.rates.emergency_cents_per_hour = rate;
+        }
+        if let Some(rate) = self.integer(table, "hours", "billable_rate_cents", 0, max_rate) {
+            config.rates.billable_cents_per_hour = rate;
+        }
+        if let Some(tiers) = self.section(table, "tiers") {
+            for (tier_name, rules) in tiers.iter() {
+                let prefix = format!("hours.tiers.{tier_name}");
+                let (Ok(tier), Some(rules)) = (tier_name.parse::<Tier>(), rules.as_table()) else {
+                    self.problem(&prefix, "expected [hours.tiers.starter|growth|enterprise] with hour keys");
+                    continue;
+                };
+                self.unknown_keys(rules, &prefix, &["included_hours", "rollover_max_hours", "bank_cap_hours"]);
+                let entry = config.tiers.get_mut(&tier).expect("every tier has defaults");
+                if let Some(hours) = self.integer(rules, &prefix, "included_hours", 0, 10_000) {
+                    entry.included_minutes = hours * 60;
+                }
+                if let Some(hours) = self.integer(rules, &prefix, "rollover_max_hours", 0, 10_000) {
+                    entry.rollover_max_minutes = hours * 60;
+                }
+                if let Some(hours) = self.integer(rules, &prefix, "bank_cap_hours", 0, 10_000) {
+                    entry.bank_cap_minutes = hours * 60;
                 }
             }
         }

@@ -14,7 +14,11 @@ use super::authenticity::{authenticate_agent_mail, Authenticity};
 use super::tags::{read_tags, AgentCommands};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
+use crate::domain::{Severity, Tier};
+use crate::hours::alerts::{after_time_logged, BankAlertContext};
+use crate::hours::bank::period_containing;
 use crate::hours::entries::{insert_entry, NewTimeEntry};
+use crate::hours::ledger::client_period;
 use crate::hours::{round_up_to_quarter_hour, EntryKind};
 use crate::inbound::parse::InboundMail;
 use crate::inbound::RawMail;
@@ -119,10 +123,29 @@ async fn log_time(
     arrived_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u32> {
-    let work_date = arrived_at.with_timezone(&desk.config.agent.timezone).date_naive();
+    if commands.time_entries.is_empty() {
+        return Ok(0);
+    }
+    let config = &desk.config;
+    let client = ticket.client.as_deref().and_then(|name| config.client(name));
+    let work_date = arrived_at.with_timezone(&config.agent.timezone).date_naive();
     let task_line = commands.text.lines().find(|line| !line.trim().is_empty()).unwrap_or(&ticket.subject);
     let task: String = task_line.trim().chars().take(200).collect();
-    let kind = if commands.billable { EntryKind::Billable } else { EntryKind::Included };
+    let severity = commands.severity.unwrap_or(ticket.severity);
+    // After-hours or weekend P0 work for STARTER and GROWTH is emergency time (SOP).
+    let emergency = client.is_some_and(|client| client.tier != Tier::Enterprise)
+        && severity == Severity::P0
+        && !sla::is_within_business_hours(arrived_at, &config.business_hours);
+    let kind = match (commands.billable, emergency) {
+        (true, _) => EntryKind::Billable,
+        (false, true) => EntryKind::Emergency,
+        (false, false) => EntryKind::Included,
+    };
+    let period = client.map(|client| period_containing(work_date, client.period_anchor_day));
+    let before = match (client, period) {
+        (Some(client), Some(period)) => Some(client_period(&mut *tx, config, client, period).await?),
+        _ => None,
+    };
     let mut total = 0;
     for written in &commands.time_entries {
         let minutes = round_up_to_quarter_hour(*written);
@@ -138,6 +161,11 @@ async fn log_time(
         };
         insert_entry(tx, &entry, now).await?;
         total += minutes;
+    }
+    if let (Some(client), Some(before)) = (client, before) {
+        let requester = EmailAddress::parse(&ticket.requester).map(|address| (address, ticket.requester_name.clone()));
+        let request = BankAlertContext { ticket: Some(ticket.id), request: &ticket.subject, requester };
+        after_time_logged(desk, tx, client, &before, request, now).await?;
     }
     Ok(total)
 }
@@ -171,6 +199,7 @@ async fn queue_to_client(
         kind,
         ticket: Some(ticket.id),
         to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester.as_str().parse()?)],
+        cc: Vec::new(),
         subject: one_line(&desk.templates.render(&format!("{template}.subject"), &data)?),
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
         in_reply_to: last_client_mail,
@@ -196,6 +225,7 @@ async fn queue_feedback(
         kind: "agent_feedback",
         ticket: Some(ticket),
         to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        cc: Vec::new(),
         subject: one_line(&desk.templates.render("agent_feedback.subject", data)?),
         body: desk.templates.render("agent_feedback.txt", data)?,
         in_reply_to: None,

@@ -1,7 +1,11 @@
 //! Hours: the time the agent logs against a client's hour bank. `entries` owns the
 //! `time_entries` table; the arithmetic here is pure.
 
+pub mod alerts;
+pub mod bank;
 pub mod entries;
+pub mod ledger;
+pub mod report;
 
 /// The SOP tracks time "in 15-minute increments": each entry is rounded up to the next
 /// quarter hour (20 minutes is logged as 30).
@@ -10,10 +14,14 @@ pub fn round_up_to_quarter_hour(minutes: u32) -> u32 {
 }
 
 /// What kind of time an entry is (SOP "Included in Monthly Hours" vs "Billable").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Emergency time is after-hours or weekend P0 work for STARTER and GROWTH, billed at the
+/// emergency rate (ENTERPRISE includes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     Included,
     Billable,
+    Emergency,
 }
 
 impl EntryKind {
@@ -21,6 +29,16 @@ impl EntryKind {
         match self {
             EntryKind::Included => "included",
             EntryKind::Billable => "billable",
+            EntryKind::Emergency => "emergency",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EntryKind> {
+        match text {
+            "included" => Some(EntryKind::Included),
+            "billable" => Some(EntryKind::Billable),
+            "emergency" => Some(EntryKind::Emergency),
+            _ => None,
         }
     }
 }

@@ -29,6 +29,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("agent_reply.txt", include_str!("../../templates/agent_reply.txt.hbs")),
     ("agent_feedback.subject", include_str!("../../templates/agent_feedback.subject.hbs")),
     ("agent_feedback.txt", include_str!("../../templates/agent_feedback.txt.hbs")),
+    ("hours_75.subject", include_str!("../../templates/hours_75.subject.hbs")),
+    ("hours_75.txt", include_str!("../../templates/hours_75.txt.hbs")),
+    ("hours_100.subject", include_str!("../../templates/hours_100.subject.hbs")),
+    ("hours_100.txt", include_str!("../../templates/hours_100.txt.hbs")),
 ];
 
 #[derive(Debug)]
@@ -79,6 +83,8 @@ pub struct Draft {
     pub kind: &'static str,
     pub ticket: Option<TicketId>,
     pub to: Vec<Mailbox>,
+    /// Copied (the agent, on mail to clients he must know about).
+    pub cc: Vec<Mailbox>,
     pub subject: String,
     pub body: String,
     pub in_reply_to: Option<MessageId>,
@@ -108,6 +114,9 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
     for recipient in &draft.to {
         builder = builder.to(recipient.clone());
+    }
+    for recipient in &draft.cc {
+        builder = builder.cc(recipient.clone());
     }
     if let Some(reply_to) = &draft.reply_to {
         builder = builder.reply_to(reply_to.parse().with_context(|| format!("bad Reply-To {reply_to}"))?);
@@ -173,6 +182,7 @@ mod tests {
             kind: "acknowledgement",
             ticket: Some(TicketId(7)),
             to: vec!["Jane <jane@acme.test>".parse().unwrap()],
+            cc: Vec::new(),
             subject: "Re: Leads stuck [#7]".into(),
             body: "Hey Jane".into(),
             in_reply_to: MessageId::parse("<m1@acme.test>"),

@@ -3,6 +3,7 @@
 
 mod agent;
 mod desk;
+mod hours;
 mod lab;
 mod pipeline;
 mod restart;

@@ -1,0 +1,111 @@
+//! The hour-bank emails: when logged time carries a client past 75% or 100% of its bank for
+//! the period, the SOP's "Support Hours Update" or "Support Hours Depleted" email goes to the
+//! client (its `report_to`, else the requester at hand) with the agent in copy, at most once
+//! per period and threshold (`bank_alerts`), in the transaction that logged the time.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::bank::{dollars, hours_text, period_containing, thresholds_crossed};
+use super::ledger::{client_period, record_bank_alert, ClientPeriod};
+use crate::config::ClientConfig;
+use crate::desk::Desk;
+use crate::domain::{EmailAddress, TicketId, Tier};
+use crate::outbound::compose::{build_mail, first_name, Draft};
+use crate::outbound::outbox;
+use crate::storage::Tx;
+
+/// What the time was for, and who asked.
+pub struct BankAlertContext<'a> {
+    pub ticket: Option<TicketId>,
+    pub request: &'a str,
+    pub requester: Option<(EmailAddress, Option<String>)>,
+}
+
+/// Compares the bank before the new entries (`before`) with now, and queues the email of the
+/// highest threshold crossed (one entry past both lines sends only the depleted email).
+pub async fn after_time_logged(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    client: &ClientConfig,
+    before: &ClientPeriod,
+    context: BankAlertContext<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let period = period_containing(before.period_start, client.period_anchor_day);
+    let after = client_period(&mut *tx, &desk.config, client, period).await?;
+    let used = |bank: &ClientPeriod| bank.statement.included_used_minutes + bank.statement.overage_minutes;
+    let crossed = thresholds_crossed(after.statement.available_minutes, used(before), used(&after));
+    let Some(percent) = crossed.last().copied() else { return Ok(()) };
+    let mut first_time = false;
+    for recorded in &crossed {
+        first_time |= record_bank_alert(&mut *tx, &client.name, &period, *recorded, now).await? && *recorded == percent;
+    }
+    if first_time {
+        queue_bank_alert(desk, tx, client, &after, percent, &context, now).await?;
+    }
+    Ok(())
+}
+
+/// The SOP's "Support Hours Update" (75%) or "Support Hours Depleted" (100%) email, to the
+/// client's report address (or the requester), with the agent in copy.
+async fn queue_bank_alert(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    client: &ClientConfig,
+    bank: &ClientPeriod,
+    percent: u8,
+    context: &BankAlertContext<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let (to, name) = match (&client.report_to, &context.requester) {
+        (Some(address), _) => (address.clone(), client.contact_name.clone()),
+        (None, Some((address, name))) => (address.clone(), name.clone()),
+        (None, None) => {
+            tracing::warn!(client = %client.name, percent, "hour-bank threshold crossed but the client has no report_to address");
+            return Ok(());
+        }
+    };
+    let statement = &bank.statement;
+    let upgrade = match client.tier {
+        Tier::Starter => Some(json!({"tier": "GROWTH", "price": "$1,200", "hours": 10})),
+        Tier::Growth => Some(json!({"tier": "ENTERPRISE", "price": "$2,500", "hours": 20})),
+        Tier::Enterprise => None,
+    };
+    let data = json!({
+        "client": client.name,
+        "first_name": first_name(name.as_deref()),
+        "used_hours": hours_text(statement.included_used_minutes + statement.overage_minutes).trim_end_matches('h'),
+        "available_hours": hours_text(statement.available_minutes).trim_end_matches('h'),
+        "remaining_hours": hours_text(statement.remaining_minutes).trim_end_matches('h'),
+        "overage_rate": dollars(config.hours.rates.overage_cents_per_hour).trim_end_matches(".00"),
+        "month": bank.period_start.format("%B").to_string(),
+        "refresh_date": bank.period_end.format("%B %-d").to_string(),
+        "request": format!("\"{}\"", context.request),
+        "upgrade": upgrade,
+        "agent_name": config.agent.name,
+    });
+    let template = if percent >= 100 { "hours_100" } else { "hours_75" };
+    let agent = &config.agent.addresses[0];
+    let draft = Draft {
+        kind: if percent >= 100 { "hours_depleted" } else { "hours_update" },
+        ticket: context.ticket,
+        to: vec![lettre::message::Mailbox::new(name, to.as_str().parse()?)],
+        cc: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        subject: one_line(&desk.templates.render(&format!("{template}.subject"), &data)?),
+        body: desk.templates.render(&format!("{template}.txt"), &data)?,
+        in_reply_to: None,
+        references: Vec::new(),
+        reply_to: context.ticket.map(|ticket| desk.reply_addresses.address_for(ticket)),
+        auto_submitted: Some("auto-generated"),
+        message_id: None,
+    };
+    outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    tracing::info!(client = %client.name, percent, "hour-bank email queued");
+    Ok(())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,216 @@
+//! The hour commands: `hours` (tracking sheet and statement, as a table, JSON or CSV),
+//! `clients` (this period's use per client) and `time add` (time on no ticket).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde_json::json;
+
+use super::alerts::{after_time_logged, BankAlertContext};
+use super::bank::{dollars, hours_text, period_containing, period_named};
+use super::entries::{insert_entry, NewTimeEntry};
+use super::ledger::{client_period, rules_for, ClientPeriod};
+use super::{round_up_to_quarter_hour, EntryKind};
+use crate::agent::tags::parse_duration;
+use crate::config::ClientConfig;
+use crate::desk::Desk;
+
+fn selected_clients<'c>(desk: &'c Desk, name: Option<&str>) -> anyhow::Result<Vec<&'c ClientConfig>> {
+    match name {
+        None => Ok(desk.config.clients.iter().collect()),
+        Some(name) => match desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+            Some(client) => Ok(vec![client]),
+            None => bail!("no client named {name:?} in the config"),
+        },
+    }
+}
+
+async fn bank_of(
+    desk: &Desk,
+    client: &ClientConfig,
+    period: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ClientPeriod> {
+    let today = now.with_timezone(&desk.config.agent.timezone).date_naive();
+    let period = match period {
+        Some(name) => period_named(name, client.period_anchor_day)
+            .with_context(|| format!("{name:?} is not a period like 2026-11"))?,
+        None => period_containing(today, client.period_anchor_day),
+    };
+    let mut conn = desk.db.acquire().await?;
+    client_period(&mut conn, &desk.config, client, period).await
+}
+
+pub async fn print_hours(
+    desk: &Desk,
+    client: Option<&str>,
+    period: Option<&str>,
+    json: bool,
+    csv: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExitCode> {
+    let mut banks = Vec::new();
+    for client in selected_clients(desk, client)? {
+        banks.push(bank_of(desk, client, period, now).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&banks)?);
+    } else if csv {
+        println!("Client,Period,Date,Ticket,Task,Time (h),Running Total (h),Kind,Notes");
+        for bank in &banks {
+            for line in &bank.sheet {
+                let fields = [
+                    bank.client.clone(),
+                    bank.period.clone(),
+                    line.date.to_string(),
+                    line.ticket.map(|t| t.to_string()).unwrap_or_default(),
+                    line.task.clone(),
+                    format!("{:.2}", line.minutes as f64 / 60.0),
+                    format!("{:.2}", line.running_total_minutes as f64 / 60.0),
+                    line.kind.as_str().to_string(),
+                    line.notes.clone(),
+                ];
+                println!("{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+            }
+        }
+    } else {
+        for bank in &banks {
+            print_sheet(bank, desk);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+fn print_sheet(bank: &ClientPeriod, desk: &Desk) {
+    let s = &bank.statement;
+    println!(
+        "{} ({}) - period {} ({} to {})",
+        bank.client,
+        bank.tier.to_uppercase(),
+        bank.period,
+        bank.period_start,
+        bank.period_end.pred_opt().unwrap_or(bank.period_end)
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["Date", "Task", "Time", "Running Total", "Notes"]);
+    for line in &bank.sheet {
+        table.add_row([
+            line.date.format("%-m/%-d").to_string(),
+            line.task.chars().take(60).collect::<String>(),
+            hours_text(line.minutes),
+            hours_text(line.running_total_minutes),
+            line.notes.clone(),
+        ]);
+    }
+    println!("{table}");
+    let rates = &desk.config.hours.rates;
+    println!(
+        "Included: {} ({} + {} rollover)   used {}   remaining {}",
+        hours_text(s.available_minutes),
+        hours_text(bank.included_minutes),
+        hours_text(bank.rollover_minutes),
+        hours_text(s.included_used_minutes),
+        hours_text(s.remaining_minutes)
+    );
+    println!(
+        "Overage: {} = {} (at {}/h)   Billable: {} = {}   Emergency: {} = {} (at {}/h)",
+        hours_text(s.overage_minutes),
+        dollars(s.overage_cents),
+        dollars(rates.overage_cents_per_hour),
+        hours_text(s.billable_minutes),
+        dollars(s.billable_cents),
+        hours_text(s.emergency_minutes),
+        dollars(s.emergency_cents),
+        dollars(rates.emergency_cents_per_hour)
+    );
+    println!("Total beyond the subscription: {}\n", dollars(s.total_beyond_subscription_cents));
+}
+
+pub async fn print_clients(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for client in &desk.config.clients {
+        let bank = bank_of(desk, client, None, now).await?;
+        let rules = rules_for(&desk.config, client);
+        rows.push(json!({
+            "name": client.name,
+            "tier": client.tier.as_str(),
+            "domains": client.domains,
+            "contacts": client.contacts,
+            "period": bank.period,
+            "included_minutes": rules.included_minutes,
+            "available_minutes": bank.statement.available_minutes,
+            "used_minutes": bank.statement.included_used_minutes,
+            "remaining_minutes": bank.statement.remaining_minutes,
+            "overage_minutes": bank.statement.overage_minutes,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(["Client", "Tier", "Period", "Bank", "Used", "Remaining", "Overage"]);
+        for row in &rows {
+            let minutes = |key: &str| hours_text(row[key].as_i64().unwrap_or(0));
+            table.add_row([
+                row["name"].as_str().unwrap_or("").to_string(),
+                row["tier"].as_str().unwrap_or("").to_uppercase(),
+                row["period"].as_str().unwrap_or("").to_string(),
+                minutes("available_minutes"),
+                minutes("used_minutes"),
+                minutes("remaining_minutes"),
+                minutes("overage_minutes"),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn add_time(
+    desk: &Desk,
+    client: &str,
+    duration: &str,
+    task: &str,
+    billable: bool,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExitCode> {
+    let client = selected_clients(desk, Some(client))?[0];
+    let Some(written) = parse_duration(duration) else {
+        bail!("{duration:?} is not a duration like 45m, 1h30m or 1.5h");
+    };
+    let work_date = date.unwrap_or_else(|| now.with_timezone(&desk.config.agent.timezone).date_naive());
+    let period = period_containing(work_date, client.period_anchor_day);
+    let mut tx = desk.db.begin().await?;
+    let before = client_period(&mut tx, &desk.config, client, period).await?;
+    let minutes = round_up_to_quarter_hour(written);
+    let kind = if billable { EntryKind::Billable } else { EntryKind::Included };
+    let entry = NewTimeEntry {
+        ticket: None,
+        client: Some(&client.name),
+        work_date,
+        minutes_written: written,
+        minutes,
+        kind,
+        task,
+        message_row: None,
+    };
+    insert_entry(&mut tx, &entry, now).await?;
+    let context = BankAlertContext { ticket: None, request: task, requester: None };
+    after_time_logged(desk, &mut tx, client, &before, context, now).await?;
+    tx.commit().await?;
+    println!("Logged {} ({}) for {} on {work_date}: {task}", hours_text(minutes as i64), kind.as_str(), client.name);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,79 @@
+//! The command line without mail servers: a config with a Maildir source and a folder for
+//! outgoing mail, as the demo uses.
+
+use std::process::Command;
+
+fn helpdesk(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .arg("--config")
+        .arg(dir.join("helpdesk.toml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const CONFIG: &str = r#"
+[maildir]
+path = "maildir"
+[outbox_dir]
+path = "outbox"
+from = "Support <support@example.test>"
+[agent]
+name = "Travis"
+addresses = ["travis@example.test"]
+timezone = "America/New_York"
+[[clients]]
+name = "Initech"
+tier = "starter"
+domains = ["initech.test"]
+report_to = "peter@initech.test"
+contact_name = "Peter Gibbons"
+"#;
+
+#[test]
+fn time_without_a_ticket_counts_against_the_bank_and_crosses_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    let now = "2026-11-20T15:00:00Z";
+    let out = helpdesk(dir.path(), &["--now", now, "time", "add", "Initech", "3h50m", "Monthly health check"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Logged 4h (included) for Initech"));
+
+    let out = helpdesk(dir.path(), &["--now", now, "clients", "--json"]);
+    let clients: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(clients[0]["available_minutes"], 300, "STARTER: 5 hours");
+    assert_eq!(clients[0]["used_minutes"], 240);
+    assert_eq!(clients[0]["remaining_minutes"], 60);
+
+    // 4h of 5h is 80%: the 75% email is queued for the report address; `run --once` sends it.
+    let out = helpdesk(dir.path(), &["--now", now, "run", "--once"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("Subject: Initech - Support Hours Update"));
+    assert!(sent[0].contains("To: \"Peter Gibbons\" <peter@initech.test>"));
+
+    let out = helpdesk(dir.path(), &["--now", now, "hours", "--period", "2026-11"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Monthly health check") && text.contains("remaining 1h"), "{text}");
+}
+
+#[test]
+fn check_reports_every_problem_with_its_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = CONFIG.replace("tier = \"starter\"", "tier = \"gold\"").replace("America/New_York", "Nowhere/City")
+        + "\n[imap]\nhost = \"x\"\n";
+    std::fs::write(dir.path().join("helpdesk.toml"), broken).unwrap();
+    let out = helpdesk(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in ["clients[0].tier", "agent.timezone", "imap"] {
+        assert!(text.contains(key), "{key} missing:\n{text}");
+    }
+    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    let out = helpdesk(dir.path(), &["check"]);
+    assert!(out.status.success());
+}
