@@ -14,6 +14,8 @@ CREATE TABLE tickets (
     severity_reason TEXT NOT NULL,
     -- Why the agent must look at this ticket himself (for example an unknown sender).
     attention TEXT,
+    -- client: a client wrote to support@; proactive: the agent wrote to a client first.
+    origin TEXT NOT NULL DEFAULT 'client' CHECK (origin IN ('client', 'proactive')),
     -- The server's arrival time of the first mail: both SLA clocks start here.
     opened_at TEXT NOT NULL,
     -- Due times are NULL for tickets with no client (no SLA applies).
@@ -140,4 +142,20 @@ CREATE TABLE bank_alerts (
     percent INTEGER NOT NULL,
     sent_at TEXT NOT NULL,
     PRIMARY KEY (client, period_start, percent)
+);
+
+-- Scores (0-10) from clients' replies to the resolved email.
+CREATE TABLE satisfaction_scores (
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+    client TEXT,
+    score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 10),
+    received_at TEXT NOT NULL
+);
+CREATE INDEX satisfaction_scores_received ON satisfaction_scores (received_at);
+
+-- The agent's daily summary: one row per local date, written with its outbox row.
+CREATE TABLE daily_summaries (
+    summary_date TEXT PRIMARY KEY,
+    covers_since TEXT NOT NULL,
+    sent_at TEXT NOT NULL
 );

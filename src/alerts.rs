@@ -146,6 +146,7 @@ async fn queue_notice(
         reply_to: Some(desk.reply_addresses.address_for(ticket)),
         auto_submitted: Some("auto-generated"),
         message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
+        html: None,
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;

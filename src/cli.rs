@@ -79,10 +79,38 @@ pub enum Command {
         #[command(subcommand)]
         command: TimeCommand,
     },
+    /// Reports: `report daily [--date D] [--send]` prints the agent's daily summary or sends it.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// The SOP's success metrics for a month (default: this month so far).
+    Metrics {
+        /// YYYY-MM
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Clients with their tier and this period's hours.
     Clients {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The daily summary for a date (default: the one due now).
+    Daily {
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Send it to the agent (once per date) instead of printing it.
+        #[arg(long)]
+        send: bool,
+        /// Print the HTML version instead of the text.
+        #[arg(long)]
+        html: bool,
     },
 }
 
@@ -217,6 +245,63 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hours { client, period, json, csv } => {
             let desk = open_desk(&cli.config).await?;
             crate::hours::report::print_hours(&desk, client.as_deref(), period.as_deref(), json, csv, clock.now()).await
+        }
+        Command::Report { command: ReportCommand::Daily { date, send, html } } => {
+            let desk = open_desk(&cli.config).await?;
+            let now = clock.now();
+            let date = date.unwrap_or_else(|| crate::reports::daily::due_summary_date(&desk.config, now));
+            if send {
+                let queued = crate::reports::daily::send_summary(&desk, date, now).await?;
+                let transport = crate::outbound::sender::Transport::from_config(&desk.config)?;
+                crate::outbound::sender::send_step(&desk.db, &transport, now).await?;
+                println!(
+                    "{}",
+                    if queued {
+                        format!("Summary for {date} sent.")
+                    } else {
+                        format!("The summary for {date} was already sent.")
+                    }
+                );
+            } else {
+                let since = now - chrono::Duration::days(1);
+                let summary = crate::reports::daily::build_summary(&desk, date, since, now).await?;
+                println!("Subject: {}\n", summary.subject);
+                println!("{}", if html { summary.html } else { summary.text });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Metrics { period, json } => {
+            let desk = open_desk(&cli.config).await?;
+            let now = clock.now();
+            let name =
+                period.unwrap_or_else(|| now.with_timezone(&desk.config.agent.timezone).format("%Y-%m").to_string());
+            let Some(month) = crate::hours::bank::period_named(&name, 1) else {
+                anyhow::bail!("{name:?} is not a month like 2026-11");
+            };
+            let metrics = crate::reports::daily::metrics_for(&desk, month, now, None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&metrics)?);
+            } else {
+                let mut table = Table::new();
+                table.load_preset(UTF8_FULL_CONDENSED);
+                table.set_header(["Metric", "Value", "Target", "", "Counted"]);
+                for m in &metrics.metrics {
+                    table.add_row([
+                        m.name.to_string(),
+                        m.value.map(|v| format!("{v}")).unwrap_or_else(|| "-".into()),
+                        m.target.to_string(),
+                        match m.met {
+                            Some(true) => "met",
+                            Some(false) => "BELOW",
+                            None => "",
+                        }
+                        .to_string(),
+                        m.counted.to_string(),
+                    ]);
+                }
+                println!("Success metrics for {}\n{table}", metrics.period);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Clients { json } => {
             let desk = open_desk(&cli.config).await?;

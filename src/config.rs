@@ -33,6 +33,7 @@ pub struct Config {
     pub triage: TriageConfig,
     pub sla: SlaConfig,
     pub hours: HoursConfig,
+    pub summary: SummaryConfig,
     pub templates_dir: Option<PathBuf>,
 }
 
@@ -147,6 +148,24 @@ pub struct ClientConfig {
     /// Who gets the hour-bank emails and reports (else the requester of the ticket at hand).
     pub report_to: Option<EmailAddress>,
     pub contact_name: Option<String>,
+    pub contract: Option<Contract>,
+}
+
+/// The client's contract, for renewal signals and the renewal rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contract {
+    pub start: NaiveDate,
+    pub annual: bool,
+    /// When the client cancelled (the contract then ends at the next renewal date).
+    pub cancelled_on: Option<NaiveDate>,
+}
+
+/// The agent's daily summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryConfig {
+    pub enabled: bool,
+    /// Local time (agent's timezone) the summary is due each day.
+    pub time: NaiveTime,
 }
 
 #[derive(Debug, Clone)]
@@ -446,6 +465,10 @@ impl Reader<'_> {
             "intake",
             "business_hours",
             "templates",
+            "triage",
+            "sla",
+            "hours",
+            "summary",
         ];
         for key in root.keys() {
             if !known_sections.contains(&key.as_str()) {
@@ -472,6 +495,7 @@ impl Reader<'_> {
         let triage = self.read_triage(root);
         let sla = self.read_sla(root);
         let hours = self.read_hours(root);
+        let summary = self.read_summary(root);
         let templates_dir = match self.section(root, "templates") {
             Some(table) => {
                 self.unknown_keys(table, "templates", &["dir"]);
@@ -497,6 +521,7 @@ impl Reader<'_> {
             triage,
             sla,
             hours,
+            summary,
             templates_dir,
         })
     }
@@ -697,8 +722,34 @@ impl Reader<'_> {
                     "period_anchor_day",
                     "report_to",
                     "contact_name",
+                    "contract_start",
+                    "contract_term",
+                    "cancelled_on",
                 ],
             );
+            let date = |reader: &mut Self, key: &str| {
+                reader.string(table, &prefix, key).and_then(|raw| {
+                    NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+                        .map_err(|_| {
+                            reader.problem(&format!("{prefix}.{key}"), format!("{raw:?} is not a date like 2026-01-15"))
+                        })
+                        .ok()
+                })
+            };
+            let contract_start = date(self, "contract_start");
+            let cancelled_on = date(self, "cancelled_on");
+            let annual = match self.string(table, &prefix, "contract_term").as_deref() {
+                None | Some("monthly") => false,
+                Some("annual") => true,
+                Some(other) => {
+                    self.problem(
+                        &format!("{prefix}.contract_term"),
+                        format!("expected monthly or annual, found {other:?}"),
+                    );
+                    false
+                }
+            };
+            let contract = contract_start.map(|start| Contract { start, annual, cancelled_on });
             let included_minutes = self.integer(table, &prefix, "included_hours", 0, 10_000).map(|h| h * 60);
             let period_anchor_day = self.integer(table, &prefix, "period_anchor_day", 1, 31).unwrap_or(1) as u32;
             let report_to = self.string(table, &prefix, "report_to").and_then(|raw| {
@@ -775,6 +826,7 @@ impl Reader<'_> {
                     period_anchor_day,
                     report_to,
                     contact_name,
+                    contract,
                 });
             }
         }
@@ -1043,6 +1095,24 @@ impl Reader<'_> {
         config
     }
 
+    fn read_summary(&mut self, root: &Table) -> SummaryConfig {
+        let mut config = SummaryConfig { enabled: true, time: NaiveTime::from_hms_opt(7, 30, 0).expect("valid time") };
+        let Some(table) = self.section(root, "summary") else {
+            return config;
+        };
+        self.unknown_keys(table, "summary", &["enabled", "time"]);
+        if let Some(enabled) = self.boolean(table, "summary", "enabled") {
+            config.enabled = enabled;
+        }
+        if let Some(raw) = self.string(table, "summary", "time") {
+            match NaiveTime::parse_from_str(&raw, "%H:%M") {
+                Ok(time) => config.time = time,
+                Err(_) => self.problem("summary.time", format!("{raw:?} is not a time like 07:30")),
+            }
+        }
+        config
+    }
+
     fn read_business_hours(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Option<BusinessHoursConfig> {
         let agent_timezone = agent.map(|agent| agent.timezone).unwrap_or(Tz::UTC);
         let mut config = BusinessHoursConfig {
@@ -1152,6 +1222,18 @@ contacts = ["ops@partner.test"]
         let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
         assert_eq!(imap.port, 2143);
         assert_eq!(config.agent.name, "Sam");
+    }
+
+    #[test]
+    fn every_documented_section_is_accepted() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/helpdesk.toml")).unwrap();
+        // The example comments most sections out; uncomment the section headers and check them.
+        let sections = "\n[triage]\n[sla]\nwarn_when_left = 0.2\n[hours]\n[summary]\ntime = \"08:00\"\n";
+        let with_sections = format!("{}{sections}", text.replace("[triage]", "").replace("[sla]", "").replace("[hours]", ""));
+        let config = Config::from_toml(&with_sections, &env(&[("HELPDESK_IMAP_PASSWORD", "x")]), Path::new("."));
+        assert!(config.is_ok(), "{}", config.unwrap_err());
+        let example = Config::from_toml(&text, &env(&[("HELPDESK_IMAP_PASSWORD", "x")]), Path::new("."));
+        assert!(example.is_ok(), "examples/helpdesk.toml must load: {}", example.unwrap_err());
     }
 
     #[test]

@@ -136,6 +136,16 @@ async fn record_new_mail(
                 tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, ?outcome, %reason, "agent mail on ticket");
                 return Ok(IntakeOutcome::AddedToTicket { ticket });
             }
+            // "How did I do? 0-10": a reply that is just a score is recorded, reopens nothing.
+            if from_client_side && !status.open {
+                if let Some(score) = bare_score(&mail.new_part()) {
+                    let message = NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base };
+                    store::insert_message(tx, &message, now).await?;
+                    store::record_satisfaction(tx, ticket, status.client.as_deref(), score, raw.arrived_at).await?;
+                    tracing::info!(ticket = ticket.0, score, "satisfaction score recorded");
+                    return Ok(IntakeOutcome::AddedToTicket { ticket });
+                }
+            }
             let window = Duration::days(config.sla.reopen_window_days);
             if from_client_side
                 && !status.open
@@ -177,6 +187,11 @@ async fn record_new_mail(
             store::insert_message(tx, &new_message, now).await?;
             tracing::info!(message_id = ?mail.message_id, from = sender_text, %automated, "automated mail held aside: no ticket, no reply");
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
+        }
+        (ThreadDecision::New { reason }, None)
+            if sender == Sender::Agent && proactive_recipient(config, mail).is_some() =>
+        {
+            open_proactive_ticket(desk, tx, mail, raw, &reason, base, now).await
         }
         (ThreadDecision::New { reason }, None) if sender == Sender::Agent => {
             let hold_reason = format!("agent mail about no ticket; {reason}");
@@ -234,6 +249,8 @@ async fn open_ticket(
             opened_at: raw.arrived_at,
             due,
             related_ticket,
+            origin: "client",
+            first_response_at: None,
         },
         now,
     )
@@ -271,6 +288,7 @@ async fn open_ticket(
                 reply_to: Some(desk.reply_addresses.address_for(ticket)),
                 auto_submitted: Some("auto-replied"),
                 message_id: None,
+                html: None,
             };
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
             acknowledged = true;
@@ -312,6 +330,7 @@ async fn open_ticket(
                 agent,
                 config.support_address().domain(),
             )),
+            html: None,
         };
         outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }
@@ -345,4 +364,72 @@ fn mailbox(address: &EmailAddress, name: Option<&str>) -> lettre::message::Mailb
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A reply whose whole new part is a score from 0 to 10 ("9", "10/10", "8 out of 10").
+pub fn bare_score(new_part: &str) -> Option<u8> {
+    static SCORE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*(\d{1,2})\s*(/\s*10|out of 10)?\s*[.!]?\s*$").expect("valid regex")
+    });
+    let score: u8 = SCORE.captures(new_part)?[1].parse().ok()?;
+    (score <= 10).then_some(score)
+}
+
+/// The client a mail from the agent is addressed to (To, then Cc), if any.
+fn proactive_recipient<'c>(
+    config: &'c crate::config::Config,
+    mail: &InboundMail,
+) -> Option<(EmailAddress, &'c crate::config::ClientConfig)> {
+    mail.recipients.iter().find_map(|address| match identify_sender(config, Some(address)) {
+        Sender::Client(client) => Some((address.clone(), client)),
+        _ => None,
+    })
+}
+
+/// The agent wrote to a client with support@ in Cc or Bcc (the SOP's "Heads up" email): a
+/// proactive ticket. His mail is its first response; no acknowledgement, no notification.
+async fn open_proactive_ticket(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    raw: &RawMail,
+    thread_reason: &str,
+    base: NewMessage<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<IntakeOutcome> {
+    let config = &desk.config;
+    let (requester, client) = proactive_recipient(config, mail).expect("checked by the caller");
+    let triage = classify(&config.triage, Some(client.tier), &mail.subject, &mail.new_part());
+    let due = sla::due_times(
+        &config.sla,
+        client.tier,
+        triage.severity,
+        raw.arrived_at,
+        &config.business_hours,
+        client.meeting.as_ref(),
+    );
+    let subject = base_subject(&mail.subject);
+    let ticket = store::insert_ticket(
+        tx,
+        &NewTicket {
+            client: Some(&client.name),
+            requester: requester.as_str(),
+            requester_name: None,
+            subject: &subject,
+            severity: triage.severity,
+            severity_reason: &triage.reason,
+            attention: None,
+            opened_at: raw.arrived_at,
+            due: Some(due),
+            related_ticket: None,
+            origin: "proactive",
+            first_response_at: Some(raw.arrived_at),
+        },
+        now,
+    )
+    .await?;
+    let reason = format!("proactive: the agent wrote to {requester} ({}); {thread_reason}", client.name);
+    store::insert_message(tx, &NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base }, now).await?;
+    tracing::info!(ticket = ticket.0, client = %client.name, "proactive ticket opened from the agent's mail");
+    Ok(IntakeOutcome::NewTicket { ticket, acknowledged: false })
 }

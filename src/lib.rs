@@ -22,6 +22,8 @@ pub mod domain;
 pub mod inbound;
 /// One mail in, one committed ticket change out (with its outgoing mail queued).
 pub mod intake;
+/// The daily summary, success metrics, upsell and renewal signals.
+pub mod reports;
 /// Outgoing mail: templates, the outbox table, and delivery.
 pub mod outbound;
 /// The service loop: poll or IDLE, intake, send; `run --once`.

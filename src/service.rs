@@ -22,6 +22,7 @@ use crate::inbound::{imap, maildir};
 use crate::intake::{record_mail, IntakeOutcome};
 use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
+use crate::reports::daily::daily_summary_step;
 
 /// Messages taken in before the sender gets a turn.
 const INGEST_BATCH: usize = 100;
@@ -97,6 +98,9 @@ async fn run_maildir(
 /// The periodic work after intake: SLA alerts, then delivery of everything due.
 async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport, clock: Clock) -> anyhow::Result<()> {
     report.alerts += sla_alert_step(desk, clock.now()).await?;
+    if daily_summary_step(desk, clock.now()).await? {
+        report.alerts += 1;
+    }
     let sent = send_step(&desk.db, transport, clock.now()).await?;
     report.sent += sent.sent;
     report.retry_later += sent.retry_later;

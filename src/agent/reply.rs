@@ -207,6 +207,7 @@ async fn queue_to_client(
         reply_to: Some(desk.reply_addresses.address_for(ticket.id)),
         auto_submitted: None,
         message_id: None,
+        html: None,
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     Ok(())
@@ -233,6 +234,7 @@ async fn queue_feedback(
         reply_to: Some(desk.reply_addresses.address_for(ticket)),
         auto_submitted: Some("auto-generated"),
         message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
+        html: None,
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     Ok(())

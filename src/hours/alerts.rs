@@ -100,6 +100,7 @@ async fn queue_bank_alert(
         reply_to: context.ticket.map(|ticket| desk.reply_addresses.address_for(ticket)),
         auto_submitted: Some("auto-generated"),
         message_id: None,
+        html: None,
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tracing::info!(client = %client.name, percent, "hour-bank email queued");

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
 use crate::domain::{EmailAddress, MessageId, TicketId};
@@ -33,20 +33,29 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("hours_75.txt", include_str!("../../templates/hours_75.txt.hbs")),
     ("hours_100.subject", include_str!("../../templates/hours_100.subject.hbs")),
     ("hours_100.txt", include_str!("../../templates/hours_100.txt.hbs")),
+    ("daily_summary.subject", include_str!("../../templates/daily_summary.subject.hbs")),
+    ("daily_summary.txt", include_str!("../../templates/daily_summary.txt.hbs")),
+    ("daily_summary.html", include_str!("../../templates/daily_summary.html.hbs")),
 ];
 
 #[derive(Debug)]
 pub struct Templates {
-    registry: Handlebars<'static>,
+    /// Plain-text templates: nothing is escaped.
+    text: Handlebars<'static>,
+    /// `*.html` templates: every value is HTML-escaped.
+    html: Handlebars<'static>,
 }
 
 impl Templates {
     /// The built-in templates, with `NAME.hbs` files from `override_dir` taking their place.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Templates> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
+        let mut text_registry = Handlebars::new();
+        text_registry.set_strict_mode(true);
+        text_registry.register_escape_fn(handlebars::no_escape);
+        let mut html_registry = Handlebars::new();
+        html_registry.set_strict_mode(true);
         for (name, text) in BUILT_IN {
+            let registry = if name.ends_with(".html") { &mut html_registry } else { &mut text_registry };
             let override_file = override_dir.map(|dir| dir.join(format!("{name}.hbs")));
             let text = match override_file.filter(|file| file.is_file()) {
                 Some(file) => std::fs::read_to_string(&file)
@@ -57,11 +66,12 @@ impl Templates {
                 .register_template_string(name, text)
                 .with_context(|| format!("template {name} does not compile"))?;
         }
-        Ok(Templates { registry })
+        Ok(Templates { text: text_registry, html: html_registry })
     }
 
     pub fn render(&self, name: &str, data: &serde_json::Value) -> anyhow::Result<String> {
-        self.registry.render(name, data).with_context(|| format!("cannot render template {name}"))
+        let registry = if name.ends_with(".html") { &self.html } else { &self.text };
+        registry.render(name, data).with_context(|| format!("cannot render template {name}"))
     }
 }
 
@@ -94,6 +104,8 @@ pub struct Draft {
     pub auto_submitted: Option<&'static str>,
     /// A ready Message-ID (the signed ids of mail to the agent); else a new random one.
     pub message_id: Option<MessageId>,
+    /// An HTML alternative to `body` (multipart/alternative).
+    pub html: Option<String>,
 }
 
 /// A Message-ID the desk will recognise as its own when it comes back in a reply.
@@ -131,10 +143,11 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
     if let Some(value) = draft.auto_submitted {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
     }
-    let message = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(draft.body)
-        .with_context(|| format!("cannot build the {} mail", draft.kind))?;
+    let message = match draft.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(draft.body, html)),
+        None => builder.header(ContentType::TEXT_PLAIN).body(draft.body),
+    }
+    .with_context(|| format!("cannot build the {} mail", draft.kind))?;
     let recipients = draft.to.iter().filter_map(|mailbox| EmailAddress::parse(mailbox.email.as_ref())).collect();
     Ok(OutgoingMail {
         kind: draft.kind,
@@ -190,6 +203,7 @@ mod tests {
             reply_to: Some("support+t7-abc@example.test".into()),
             auto_submitted: Some("auto-replied"),
             message_id: None,
+            html: None,
         };
         let mail = build_mail(&from, draft, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw).unwrap();

@@ -22,13 +22,18 @@ pub struct NewTicket<'a> {
     pub opened_at: DateTime<Utc>,
     pub due: Option<DueTimes>,
     pub related_ticket: Option<TicketId>,
+    /// `client` or `proactive` (the agent wrote first).
+    pub origin: &'a str,
+    /// Set for proactive tickets: the agent's own mail is the first response.
+    pub first_response_at: Option<DateTime<Utc>>,
 }
 
 pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (client, requester, requester_name, subject, severity, severity_reason, attention,
-                              opened_at, first_response_due_at, resolution_due_at, related_ticket_id, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                              opened_at, first_response_due_at, resolution_due_at, related_ticket_id, origin,
+                              first_response_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(ticket.client)
     .bind(ticket.requester)
@@ -41,6 +46,8 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     .bind(ticket.due.map(|due| time_to_db(due.first_response)))
     .bind(ticket.due.map(|due| time_to_db(due.resolution)))
     .bind(ticket.related_ticket.map(|t| t.0))
+    .bind(ticket.origin)
+    .bind(ticket.first_response_at.map(time_to_db))
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
     .await?;
@@ -299,6 +306,23 @@ pub async fn client_thread_ids(
     let keep_from = ids.len().saturating_sub(20);
     ids = ids.split_off(keep_from);
     Ok((last_client, ids))
+}
+
+pub async fn record_satisfaction(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    client: Option<&str>,
+    score: u8,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO satisfaction_scores (ticket_id, client, score, received_at) VALUES (?, ?, ?, ?)")
+        .bind(ticket.0)
+        .bind(client)
+        .bind(score as i64)
+        .bind(time_to_db(at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The agent's first reply to the client stops the response clock.

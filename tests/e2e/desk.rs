@@ -21,7 +21,18 @@ impl TestDesk {
         TestDesk::with_extra_config(lab, "")
     }
 
+    /// A desk that also sends the daily summary (off in the other tests, so that they can
+    /// count the agent's mail).
+    pub fn with_daily_summary(lab: &MailLab) -> TestDesk {
+        TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n")
+    }
+
     pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
+        let extra = if extra.contains("[summary]") {
+            extra.to_string()
+        } else {
+            format!("[summary]\nenabled = false\n{extra}")
+        };
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             r#"[database]

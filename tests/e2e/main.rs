@@ -8,3 +8,4 @@ mod lab;
 mod pipeline;
 mod restart;
 mod sla;
+mod summary;

@@ -27,14 +27,18 @@ async fn killed_mid_batch_and_restarted_every_mail_is_on_one_ticket_with_one_ack
         .stderr(std::fs::File::create(desk.dir.path().join("first.log")).unwrap())
         .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
     let db = loop {
         if desk.dir.path().join("helpdesk.db").exists() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             break desk.db().await;
         }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the desk exited ({status}) before opening its database:\n{}", desk.log("first.log"));
+        }
+        assert!(Instant::now() < deadline, "the desk never opened its database: {}", desk.log("first.log"));
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
     let killed_at = loop {
         let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(&db).await.unwrap_or(0);
         if tickets >= 40 {

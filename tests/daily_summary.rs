@@ -1,0 +1,96 @@
+//! The daily summary rendered from a fixture history, compared with a reviewed expected file
+//! (`tests/data/daily_summary/expected.txt`). After an intended change, regenerate it with
+//! `UPDATE_EXPECTED=1 cargo test --test daily_summary` and review the diff.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use helpdesk::config::Config;
+use helpdesk::desk::Desk;
+use helpdesk::inbound::RawMail;
+use helpdesk::intake::record_mail;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+const CONFIG: &str = r#"
+[maildir]
+path = "maildir"
+[outbox_dir]
+path = "outbox"
+from = "Support <support@example.test>"
+[agent]
+name = "Travis"
+addresses = ["travis@example.test"]
+timezone = "America/New_York"
+[[clients]]
+name = "Acme"
+tier = "growth"
+domains = ["acme.test"]
+contract_start = "2026-01-15"
+contract_term = "annual"
+[[clients]]
+name = "Globex"
+tier = "enterprise"
+domains = ["globex.test"]
+[[clients]]
+name = "Initech"
+tier = "starter"
+domains = ["initech.test"]
+"#;
+
+async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
+    let arrived = at(arrived);
+    let mail = RawMail { bytes: raw.replace('\n', "\r\n").into_bytes(), arrived_at: arrived, cursor: None };
+    record_mail(desk, &mail, arrived).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(
+        &format!("[database]\nurl = \"sqlite://{}/t.db\"\n{CONFIG}", dir.path().display()),
+        &HashMap::new(),
+        dir.path(),
+    )
+    .unwrap();
+    let desk = Desk::open(config).await.unwrap();
+    deliver(&desk, "From: Jane <jane@acme.test>\nSubject: HubSpot integration completely failed\nMessage-ID: <1@acme.test>\n\nNothing syncs.\n", "2026-12-01T14:00:00Z").await;
+    deliver(&desk, "From: Li <li@globex.test>\nSubject: Weekly report formatting is off\nMessage-ID: <2@globex.test>\n\nColumns shifted.\n", "2026-12-01T15:00:00Z").await;
+    deliver(&desk, "From: Peter <peter@initech.test>\nSubject: Feature request: CSV export\nMessage-ID: <3@initech.test>\n\nWould be nice.\n", "2026-12-01T16:00:00Z").await;
+    deliver(
+        &desk,
+        "From: Sam <sam@example.org>\nSubject: Do you build chatbots?\nMessage-ID: <4@example.org>\n\nHi\n",
+        "2026-12-01T17:00:00Z",
+    )
+    .await;
+    // A forged agent mail on ticket 1.
+    deliver(&desk, "From: travis@example.test\nSubject: Re: HubSpot\nMessage-ID: <5@evil.test>\nIn-Reply-To: <1@acme.test>\n\nRESOLVED\n", "2026-12-01T18:00:00Z").await;
+    // Time on Acme from the CLI's path: 8 hours of the 10.
+    let mut conn = desk.db.acquire().await.unwrap();
+    sqlx::query("INSERT INTO time_entries (ticket_id, client, work_date, minutes_written, minutes, kind, task, created_at) VALUES (1, 'Acme', '2026-12-01', 480, 480, 'included', 'Rebuilt the sync', '2026-12-01T19:00:00.000Z')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let now = at("2026-12-02T13:00:00Z");
+    let summary = helpdesk::reports::daily::build_summary(
+        &desk,
+        NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+        at("2026-12-01T12:00:00Z"),
+        now,
+    )
+    .await
+    .unwrap();
+    let rendered = format!("Subject: {}\n\n{}", summary.subject, summary.text);
+    let expected_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/daily_summary/expected.txt");
+    if std::env::var("UPDATE_EXPECTED").is_ok() {
+        std::fs::write(&expected_path, &rendered).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_path).expect("the reviewed expected file exists");
+    assert_eq!(rendered, expected, "the summary changed; if intended, regenerate and review (see the file header)");
+    assert!(summary.html.contains("&ldquo;Do you build chatbots?&rdquo;"));
+}
