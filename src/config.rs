@@ -1229,7 +1229,8 @@ contacts = ["ops@partner.test"]
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/helpdesk.toml")).unwrap();
         // The example comments most sections out; uncomment the section headers and check them.
         let sections = "\n[triage]\n[sla]\nwarn_when_left = 0.2\n[hours]\n[summary]\ntime = \"08:00\"\n";
-        let with_sections = format!("{}{sections}", text.replace("[triage]", "").replace("[sla]", "").replace("[hours]", ""));
+        let with_sections =
+            format!("{}{sections}", text.replace("[triage]", "").replace("[sla]", "").replace("[hours]", ""));
         let config = Config::from_toml(&with_sections, &env(&[("HELPDESK_IMAP_PASSWORD", "x")]), Path::new("."));
         assert!(config.is_ok(), "{}", config.unwrap_err());
         let example = Config::from_toml(&text, &env(&[("HELPDESK_IMAP_PASSWORD", "x")]), Path::new("."));

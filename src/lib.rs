@@ -1,41 +1,42 @@
-//! helpdesk: an email-native helpdesk. The modules follow a mail's path through the desk.
+//! helpdesk: an email-native helpdesk. The modules are listed in the order a mail travels
+//! through the desk: from the edge values and config, through intake, to what goes out.
 
-/// The agent's replies: tags, authenticity, and what a reply does to its ticket.
-pub mod agent;
-/// Time logged against clients' hour banks.
-pub mod hours;
-/// SLA warnings and breach notices to the agent, each sent once.
-pub mod alerts;
-/// The command line.
-pub mod cli;
+/// Values parsed once at the edge: addresses, Message-IDs, tiers, severities.
+pub mod domain;
 /// Where "now" comes from: the system clock, or a fixed `--now`.
 pub mod clock;
 /// The typed config, its environment overrides and its validation.
 pub mod config;
-/// The demo: a bundled Maildir of client mail run through the whole pipeline.
-pub mod demo;
-/// What every stage needs, opened once: config, database, templates, reply-address signer.
-pub mod desk;
-/// Values parsed once at the edge: addresses, Message-IDs, tiers, severities.
-pub mod domain;
-/// Where mail enters: the IMAP and Maildir sources, parsing, automated-mail detection.
-pub mod inbound;
-/// One mail in, one committed ticket change out (with its outgoing mail queued).
-pub mod intake;
-/// The daily summary, success metrics, upsell and renewal signals.
-pub mod reports;
-/// Outgoing mail: templates, the outbox table, and delivery.
-pub mod outbound;
-/// The service loop: poll or IDLE, intake, send; `run --once`.
-pub mod service;
-/// SLA clocks: response and resolution due times on the business calendar, clock states.
-pub mod sla;
 /// The database connection, migrations and the shared time format.
 pub mod storage;
+/// What every stage needs, opened once: config, database, templates, HMAC signers.
+pub mod desk;
+/// Where mail enters: the IMAP and Maildir sources, parsing, quotes, automated-mail detection.
+pub mod inbound;
 /// Who sent a mail, which ticket it belongs to, and the ticket tables.
 pub mod tickets;
 /// Severity from keyword rules and the sender's tier.
 pub mod triage;
+/// SLA clocks: response and resolution due times on the business calendar, clock states.
+pub mod sla;
+/// One mail in, one committed ticket change out (with its outgoing mail queued).
+pub mod intake;
+/// The agent's replies: tags, authenticity, and what a reply does to its ticket.
+pub mod agent;
+/// Time logged against clients' hour banks, statements and the 75%/100% emails.
+pub mod hours;
+/// SLA warnings and breach notices to the agent, each sent once.
+pub mod alerts;
+/// The daily summary, success metrics, upsell and renewal signals.
+pub mod reports;
+/// Outgoing mail: templates, the outbox table, and delivery.
+pub mod outbound;
+/// The service loop: IDLE or polling, intake, alerts, summary, sending; `run --once`.
+pub mod service;
+/// The demo: a bundled Maildir of client mail run through the whole pipeline.
+pub mod demo;
+/// The command line.
+pub mod cli;
 
 #[cfg(test)]
 mod testing;
