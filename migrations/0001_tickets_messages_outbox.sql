@@ -159,3 +159,17 @@ CREATE TABLE daily_summaries (
     covers_since TEXT NOT NULL,
     sent_at TEXT NOT NULL
 );
+
+-- Client reports (weekly, monthly, quarterly): prepared once per client, kind and period,
+-- sent to the agent as a draft; his #send reply (or auto_send) sends them to the client.
+CREATE TABLE client_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('weekly', 'monthly', 'quarterly')),
+    period TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('draft', 'sent')),
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    observations TEXT,
+    UNIQUE (client, kind, period)
+);

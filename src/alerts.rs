@@ -147,6 +147,7 @@ async fn queue_notice(
         auto_submitted: Some("auto-generated"),
         message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
         html: None,
+        images: Vec::new(),
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;

@@ -112,6 +112,28 @@ pub enum ReportCommand {
         #[arg(long)]
         html: bool,
     },
+    /// A client's weekly report (ENTERPRISE, GROWTH check-in).
+    Weekly(ClientReportArgs),
+    /// A client's monthly report (GROWTH, ENTERPRISE).
+    Monthly(ClientReportArgs),
+    /// A client's quarterly report (STARTER).
+    Quarterly(ClientReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClientReportArgs {
+    #[arg(long)]
+    pub client: String,
+    /// 2026-W48, 2026-11 or 2026-Q4 (default: the last complete one).
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Prepare it (once per client, kind and period) and send the draft to the agent, or to the
+    /// client when the client is set to auto-send.
+    #[arg(long)]
+    pub send: bool,
+    /// Print the HTML version instead of the text.
+    #[arg(long)]
+    pub html: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +292,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report { command: ReportCommand::Weekly(args) } => {
+            client_report(&cli.config, "weekly", args, clock).await
+        }
+        Command::Report { command: ReportCommand::Monthly(args) } => {
+            client_report(&cli.config, "monthly", args, clock).await
+        }
+        Command::Report { command: ReportCommand::Quarterly(args) } => {
+            client_report(&cli.config, "quarterly", args, clock).await
+        }
         Command::Metrics { period, json } => {
             let desk = open_desk(&cli.config).await?;
             let now = clock.now();
@@ -360,6 +391,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn client_report(
+    config_path: &std::path::Path,
+    kind: &str,
+    args: ClientReportArgs,
+    clock: Clock,
+) -> anyhow::Result<ExitCode> {
+    use crate::reports::client::{last_complete_period, parse_period, prepare_report, preview, ReportKind};
+    let desk = open_desk(config_path).await?;
+    let now = clock.now();
+    let kind = ReportKind::parse(kind).expect("the subcommand names a kind");
+    let Some(client) = desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(&args.client)) else {
+        anyhow::bail!("no client named {:?} in the config", args.client);
+    };
+    let period = match &args.period {
+        Some(text) => {
+            parse_period(kind, text).with_context(|| format!("{text:?} is not a {} period", kind.as_str()))?
+        }
+        None => last_complete_period(kind, now.with_timezone(&desk.config.agent.timezone).date_naive()),
+    };
+    if args.send {
+        let prepared = prepare_report(&desk, client, kind, &period, now).await?;
+        let transport = crate::outbound::sender::Transport::from_config(&desk.config)?;
+        crate::outbound::sender::send_step(&desk.db, &transport, now).await?;
+        match prepared {
+            Some(id) => println!("Report {id} ({} {} {}) prepared and sent.", client.name, kind.as_str(), period.name),
+            None => {
+                println!("The {} report of {} for {} was already prepared.", kind.as_str(), client.name, period.name)
+            }
+        }
+    } else {
+        let report = preview(&desk, client, kind, &period, now).await?;
+        println!("Subject: {}\n", report.subject);
+        println!("{}", if args.html { report.html } else { report.text });
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn open_desk(config_path: &std::path::Path) -> anyhow::Result<Desk> {

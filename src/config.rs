@@ -149,6 +149,8 @@ pub struct ClientConfig {
     pub report_to: Option<EmailAddress>,
     pub contact_name: Option<String>,
     pub contract: Option<Contract>,
+    /// Send this client's reports without waiting for the agent's `#send`.
+    pub auto_send_reports: bool,
 }
 
 /// The client's contract, for renewal signals and the renewal rate.
@@ -725,8 +727,10 @@ impl Reader<'_> {
                     "contract_start",
                     "contract_term",
                     "cancelled_on",
+                    "auto_send_reports",
                 ],
             );
+            let auto_send_reports = self.boolean(table, &prefix, "auto_send_reports").unwrap_or(false);
             let date = |reader: &mut Self, key: &str| {
                 reader.string(table, &prefix, key).and_then(|raw| {
                     NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
@@ -827,6 +831,7 @@ impl Reader<'_> {
                     report_to,
                     contact_name,
                     contract,
+                    auto_send_reports,
                 });
             }
         }
@@ -1227,7 +1232,9 @@ contacts = ["ops@partner.test"]
     #[test]
     fn the_example_config_loads_with_every_section() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/helpdesk.toml")).unwrap();
-        for section in ["[imap]", "[smtp]", "[agent]", "[business_hours]", "[triage]", "[sla]", "[hours]", "[summary]", "[intake]"] {
+        for section in
+            ["[imap]", "[smtp]", "[agent]", "[business_hours]", "[triage]", "[sla]", "[hours]", "[summary]", "[intake]"]
+        {
             assert!(text.lines().any(|line| line.starts_with(section)), "{section} is not in the example");
         }
         let example = Config::from_toml(&text, &env(&[("HELPDESK_IMAP_PASSWORD", "x")]), Path::new("."));

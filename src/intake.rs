@@ -20,6 +20,7 @@ use crate::inbound::parse::{parse_mail, InboundMail};
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
+use crate::reports::client::answer_draft;
 use crate::sla;
 use crate::storage::Tx;
 use crate::tickets::identify::{identify_sender, Sender};
@@ -114,6 +115,16 @@ async fn record_new_mail(
         raw: &raw.bytes,
     };
 
+    // The agent answering a report draft (#send) is about a report, not a ticket.
+    if let (None, Sender::Agent, Some(agent)) = (&automated, sender, mail.from.as_ref()) {
+        if let Some(report) = desk.agent_message_ids.report_answered(mail, agent) {
+            let outcome = answer_draft(desk, tx, report, &mail.new_part(), now).await?;
+            let reason = format!("answer to report draft {report}: {outcome}");
+            store::insert_message(tx, &NewMessage { thread_reason: &reason, ..base }, now).await?;
+            tracing::info!(report, %outcome, "agent answered a report draft");
+            return Ok(IntakeOutcome::HeldAside { reason });
+        }
+    }
     match (decision, &automated) {
         (ThreadDecision::Existing { ticket, reason }, _) => {
             let status =
@@ -289,6 +300,7 @@ async fn open_ticket(
                 auto_submitted: Some("auto-replied"),
                 message_id: None,
                 html: None,
+                images: Vec::new(),
             };
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
             acknowledged = true;
@@ -331,6 +343,7 @@ async fn open_ticket(
                 config.support_address().domain(),
             )),
             html: None,
+            images: Vec::new(),
         };
         outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }

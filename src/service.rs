@@ -22,6 +22,7 @@ use crate::inbound::{imap, maildir};
 use crate::intake::{record_mail, IntakeOutcome};
 use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
+use crate::reports::client::client_reports_step;
 use crate::reports::daily::daily_summary_step;
 
 /// Messages taken in before the sender gets a turn.
@@ -101,6 +102,7 @@ async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport, 
     if daily_summary_step(desk, clock.now()).await? {
         report.alerts += 1;
     }
+    report.alerts += client_reports_step(desk, clock.now()).await?;
     let sent = send_step(&desk.db, transport, clock.now()).await?;
     report.sent += sent.sent;
     report.retry_later += sent.retry_later;

@@ -50,6 +50,21 @@ impl AgentMessageIds {
             .expect("a generated Message-ID is valid")
     }
 
+    /// A Message-ID for a report draft sent to `agent` (the `#send` reply must carry it).
+    pub fn signed_report_id(&self, report: i64, agent: &EmailAddress, domain: &str) -> MessageId {
+        // Reports and tickets never share a signature: reports sign the negative number.
+        self.signed_message_id(TicketId(-report), agent, domain)
+    }
+
+    /// The report draft a reply answers, when it carries a correctly signed draft id.
+    pub fn report_answered(&self, mail: &InboundMail, agent: &EmailAddress) -> Option<i64> {
+        mail.referenced_ids().iter().find_map(|id| {
+            let local = id.as_str().split('@').next()?;
+            let number: i64 = local.split('.').nth(1)?.strip_prefix("t-")?.parse().ok()?;
+            self.verify(id, TicketId(-number), agent).then_some(number)
+        })
+    }
+
     /// Whether `id` is a signed id of a mail to `agent` about `ticket`.
     pub fn verify(&self, id: &MessageId, ticket: TicketId, agent: &EmailAddress) -> bool {
         let Some((local, _domain)) = id.as_str().rsplit_once('@') else { return false };

@@ -208,6 +208,7 @@ async fn queue_to_client(
         auto_submitted: None,
         message_id: None,
         html: None,
+        images: Vec::new(),
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     Ok(())
@@ -235,6 +236,7 @@ async fn queue_feedback(
         auto_submitted: Some("auto-generated"),
         message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
         html: None,
+        images: Vec::new(),
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     Ok(())

@@ -101,6 +101,7 @@ async fn queue_bank_alert(
         auto_submitted: Some("auto-generated"),
         message_id: None,
         html: None,
+        images: Vec::new(),
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tracing::info!(client = %client.name, percent, "hour-bank email queued");

@@ -53,7 +53,7 @@ impl InboundMail {
     /// structure when the mail has no plain-text part).
     pub fn new_part(&self) -> String {
         match &self.html_only {
-            Some(_html) => super::quotes::new_part(&self.text), // HTML-aware stripping: pending
+            Some(html) => super::quotes::new_part_of_html(html),
             None => super::quotes::new_part(&self.text),
         }
     }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use crate::domain::{EmailAddress, MessageId, TicketId};
@@ -36,6 +36,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("daily_summary.subject", include_str!("../../templates/daily_summary.subject.hbs")),
     ("daily_summary.txt", include_str!("../../templates/daily_summary.txt.hbs")),
     ("daily_summary.html", include_str!("../../templates/daily_summary.html.hbs")),
+    ("client_report.txt", include_str!("../../templates/client_report.txt.hbs")),
+    ("client_report.html", include_str!("../../templates/client_report.html.hbs")),
 ];
 
 #[derive(Debug)]
@@ -106,6 +108,36 @@ pub struct Draft {
     pub message_id: Option<MessageId>,
     /// An HTML alternative to `body` (multipart/alternative).
     pub html: Option<String>,
+    /// Images the HTML shows by `cid:` (multipart/related).
+    pub images: Vec<InlineImage>,
+}
+
+/// A PNG shown inside the HTML as `<img src="cid:CONTENT_ID">`.
+#[derive(Debug, Clone)]
+pub struct InlineImage {
+    pub content_id: String,
+    pub png: Vec<u8>,
+}
+
+impl Draft {
+    /// An empty draft of `kind`; fill in the rest with struct update syntax.
+    pub fn new(kind: &'static str) -> Draft {
+        Draft {
+            kind,
+            ticket: None,
+            to: Vec::new(),
+            cc: Vec::new(),
+            subject: String::new(),
+            body: String::new(),
+            in_reply_to: None,
+            references: Vec::new(),
+            reply_to: None,
+            auto_submitted: None,
+            message_id: None,
+            html: None,
+            images: Vec::new(),
+        }
+    }
 }
 
 /// A Message-ID the desk will recognise as its own when it comes back in a reply.
@@ -144,7 +176,16 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
     }
     let message = match draft.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(draft.body, html)),
+        Some(html) if draft.images.is_empty() => builder.multipart(MultiPart::alternative_plain_html(draft.body, html)),
+        Some(html) => {
+            let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+            for image in &draft.images {
+                let png = ContentType::parse("image/png").expect("valid content type");
+                related =
+                    related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png));
+            }
+            builder.multipart(MultiPart::alternative().singlepart(SinglePart::plain(draft.body)).multipart(related))
+        }
         None => builder.header(ContentType::TEXT_PLAIN).body(draft.body),
     }
     .with_context(|| format!("cannot build the {} mail", draft.kind))?;
@@ -204,6 +245,7 @@ mod tests {
             auto_submitted: Some("auto-replied"),
             message_id: None,
             html: None,
+            images: Vec::new(),
         };
         let mail = build_mail(&from, draft, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw).unwrap();

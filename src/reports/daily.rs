@@ -363,6 +363,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
             config.support_address().domain(),
         )),
         html: Some(summary.html),
+        images: Vec::new(),
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now)
         .await

@@ -67,6 +67,8 @@ domains = ["acme.test"]
 name = "Globex"
 tier = "enterprise"
 domains = ["globex.test"]
+report_to = "li@globex.test"
+contact_name = "Li Chen"
 
 [[clients]]
 name = "Initech"

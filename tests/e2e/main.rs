@@ -6,6 +6,7 @@ mod desk;
 mod hours;
 mod lab;
 mod pipeline;
+mod reports;
 mod restart;
 mod sla;
 mod summary;

@@ -1,0 +1,474 @@
+//! Client reports, per tier as the SOP says: STARTER quarterly, GROWTH monthly plus the weekly
+//! health check-in, ENTERPRISE weekly plus monthly. Each holds what the desk knows: tickets
+//! opened and resolved by severity, first response and resolution against the SLA, incidents
+//! (P0/P1) and how they ended, hours used against the bank, and the agent's observations.
+//! The HTML version carries two charts (tickets over the period, hour-bank burn) as inline
+//! PNG images. Reports are prepared once (`client_reports`), sent to the agent as a draft,
+//! and go to the client when he answers `#send` (or at once for `auto_send_reports` clients).
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Datelike, Duration, IsoWeek, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use serde_json::json;
+use sqlx::Row;
+
+use super::charts::{bar_chart, burn_chart};
+use crate::config::{ClientConfig, Config};
+use crate::desk::Desk;
+use crate::domain::{EmailAddress, Tier};
+use crate::hours::bank::{hours_text, period_containing};
+use crate::hours::ledger::client_period;
+use crate::outbound::compose::{build_mail, first_name, Draft, InlineImage};
+use crate::outbound::outbox;
+use crate::sla::{clock_state, ClockState};
+use crate::storage::{time_from_db, time_to_db, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Weekly,
+    Monthly,
+    Quarterly,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Weekly => "weekly",
+            ReportKind::Monthly => "monthly",
+            ReportKind::Quarterly => "quarterly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReportKind> {
+        match text {
+            "weekly" => Some(ReportKind::Weekly),
+            "monthly" => Some(ReportKind::Monthly),
+            "quarterly" => Some(ReportKind::Quarterly),
+            _ => None,
+        }
+    }
+
+    /// The SOP's reports for a tier.
+    pub fn for_tier(tier: Tier) -> &'static [ReportKind] {
+        match tier {
+            Tier::Starter => &[ReportKind::Quarterly],
+            Tier::Growth => &[ReportKind::Weekly, ReportKind::Monthly],
+            Tier::Enterprise => &[ReportKind::Weekly, ReportKind::Monthly],
+        }
+    }
+}
+
+/// A report period: `start` inclusive, `end` exclusive, local dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportPeriod {
+    pub name: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+fn week_period(week: IsoWeek) -> ReportPeriod {
+    let start = NaiveDate::from_isoywd_opt(week.year(), week.week(), Weekday::Mon).expect("valid week");
+    ReportPeriod { name: format!("{}-W{:02}", week.year(), week.week()), start, end: start + Duration::days(7) }
+}
+
+fn month_period(year: i32, month: u32) -> ReportPeriod {
+    let start = NaiveDate::from_ymd_opt(year, month, 1).expect("valid month");
+    let end =
+        if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) }
+            .expect("valid month");
+    ReportPeriod { name: format!("{year}-{month:02}"), start, end }
+}
+
+fn quarter_period(year: i32, quarter: u32) -> ReportPeriod {
+    let start = NaiveDate::from_ymd_opt(year, (quarter - 1) * 3 + 1, 1).expect("valid quarter");
+    let end = if quarter == 4 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, quarter * 3 + 1, 1)
+    }
+    .expect("valid quarter");
+    ReportPeriod { name: format!("{year}-Q{quarter}"), start, end }
+}
+
+/// "2026-W48", "2026-11", "2026-Q4".
+pub fn parse_period(kind: ReportKind, text: &str) -> Option<ReportPeriod> {
+    match kind {
+        ReportKind::Weekly => {
+            let (year, week) = text.split_once("-W")?;
+            let start = NaiveDate::from_isoywd_opt(year.parse().ok()?, week.parse().ok()?, Weekday::Mon)?;
+            Some(week_period(start.iso_week()))
+        }
+        ReportKind::Monthly => {
+            let (year, month) = text.split_once('-')?;
+            let month: u32 = month.parse().ok()?;
+            let year: i32 = year.parse().ok()?;
+            (1..=12).contains(&month).then(|| month_period(year, month))
+        }
+        ReportKind::Quarterly => {
+            let (year, quarter) = text.split_once("-Q")?;
+            let quarter: u32 = quarter.parse().ok()?;
+            let year: i32 = year.parse().ok()?;
+            (1..=4).contains(&quarter).then(|| quarter_period(year, quarter))
+        }
+    }
+}
+
+/// The last complete period of `kind` before `today`.
+pub fn last_complete_period(kind: ReportKind, today: NaiveDate) -> ReportPeriod {
+    match kind {
+        ReportKind::Weekly => week_period((today - Duration::days(7)).iso_week()),
+        ReportKind::Monthly => {
+            let previous = today.with_day(1).expect("day 1") - Duration::days(1);
+            month_period(previous.year(), previous.month())
+        }
+        ReportKind::Quarterly => {
+            let quarter_start = NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).expect("valid");
+            let previous = quarter_start - Duration::days(1);
+            quarter_period(previous.year(), previous.month0() / 3 + 1)
+        }
+    }
+}
+
+fn local_midnight(config: &Config, date: NaiveDate) -> DateTime<Utc> {
+    config
+        .agent
+        .timezone
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
+}
+
+/// A rendered report.
+pub struct RenderedReport {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub images: Vec<InlineImage>,
+}
+
+/// Builds a client's report for a period from what the desk stored.
+pub async fn build_report(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    client: &ClientConfig,
+    kind: ReportKind,
+    period: &ReportPeriod,
+    observations: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RenderedReport> {
+    let config = &desk.config;
+    let start = local_midnight(config, period.start);
+    let end = local_midnight(config, period.end);
+    let rows = sqlx::query(
+        "SELECT id, subject, severity, status, opened_at, first_response_due_at, first_response_at,
+                resolution_due_at, closed_at FROM tickets WHERE client = ? AND opened_at < ? AND (opened_at >= ? OR closed_at >= ?)
+         ORDER BY id",
+    )
+    .bind(&client.name)
+    .bind(time_to_db(end))
+    .bind(time_to_db(start))
+    .bind(time_to_db(start))
+    .fetch_all(&mut **tx)
+    .await?;
+    let time = |row: &sqlx::sqlite::SqliteRow, name: &str| {
+        row.get::<Option<String>, _>(name).and_then(|t| time_from_db(&t).ok())
+    };
+    let mut opened = [0i64; 4];
+    let mut resolved = [0i64; 4];
+    let (mut response_met, mut response_decided, mut resolution_met, mut resolution_decided) = (0, 0, 0, 0);
+    let mut incidents = Vec::new();
+    let weeks = ((period.end - period.start).num_days() + 6) / 7;
+    let buckets = if kind == ReportKind::Weekly { 7 } else { weeks.max(1) };
+    let mut per_bucket = vec![0i64; buckets as usize];
+    for row in &rows {
+        let severity: String = row.get("severity");
+        let index = severity[1..].parse::<usize>().unwrap_or(2).min(3);
+        let opened_at = time(row, "opened_at").unwrap_or(now);
+        let closed_at = time(row, "closed_at");
+        let in_period = |at: DateTime<Utc>| at >= start && at < end;
+        if in_period(opened_at) {
+            opened[index] += 1;
+            let day = (opened_at.with_timezone(&config.agent.timezone).date_naive() - period.start).num_days();
+            let bucket = if kind == ReportKind::Weekly { day } else { day / 7 };
+            if let Some(slot) = per_bucket.get_mut(bucket as usize) {
+                *slot += 1;
+            }
+            if let Some(due) = time(row, "first_response_due_at") {
+                match clock_state(opened_at, due, time(row, "first_response_at"), end.min(now), 0.0) {
+                    ClockState::Met => (response_met, response_decided) = (response_met + 1, response_decided + 1),
+                    ClockState::Breached => response_decided += 1,
+                    _ => {}
+                }
+            }
+        }
+        if closed_at.is_some_and(in_period) {
+            resolved[index] += 1;
+            if let Some(due) = time(row, "resolution_due_at") {
+                resolution_decided += 1;
+                if closed_at.is_some_and(|closed| closed <= due) {
+                    resolution_met += 1;
+                }
+            }
+        }
+        if index <= 1 && in_period(opened_at) {
+            let outcome = match closed_at {
+                Some(closed) => format!("resolved {}", closed.with_timezone(&config.agent.timezone).format("%b %-d")),
+                None => "still open".to_string(),
+            };
+            incidents.push(json!({"id": row.get::<i64, _>("id"), "severity": severity, "subject": row.get::<String, _>("subject"), "outcome": outcome}));
+        }
+    }
+    // Hours: the billing period holding the report's last day, and its burn over the report.
+    let last_day = period.end - Duration::days(1);
+    let bank = client_period(tx, config, client, period_containing(last_day, client.period_anchor_day)).await?;
+    let mut cumulative = Vec::new();
+    let mut used = 0;
+    let mut day = period.start;
+    while day < period.end {
+        used += bank.sheet.iter().filter(|line| line.date == day).map(|line| line.minutes).sum::<i64>();
+        cumulative.push(used);
+        day += Duration::days(1);
+    }
+    let statement = &bank.statement;
+    let percent = |met: i64, decided: i64| {
+        if decided > 0 {
+            format!("{}% ({met} of {decided})", met * 100 / decided)
+        } else {
+            "no tickets to measure".into()
+        }
+    };
+    let title = match kind {
+        ReportKind::Weekly => format!("{} - Week of {} Summary", client.name, period.start.format("%b %-d")),
+        ReportKind::Monthly => format!("{} - Monthly Report, {}", client.name, period.start.format("%B %Y")),
+        ReportKind::Quarterly => format!("{} - Quarterly Report, {}", client.name, period.name.replace('-', " ")),
+    };
+    let data = json!({
+        "title": title,
+        "kind": kind.as_str(),
+        "client": client.name,
+        "first_name": first_name(client.contact_name.as_deref()),
+        "period_label": format!("{} to {}", period.start.format("%b %-d"), last_day.format("%b %-d, %Y")),
+        "opened_total": opened.iter().sum::<i64>(),
+        "opened": {"P0": opened[0], "P1": opened[1], "P2": opened[2], "P3": opened[3]},
+        "resolved_total": resolved.iter().sum::<i64>(),
+        "resolved": {"P0": resolved[0], "P1": resolved[1], "P2": resolved[2], "P3": resolved[3]},
+        "first_response": percent(response_met, response_decided),
+        "resolution": percent(resolution_met, resolution_decided),
+        "incidents": incidents,
+        "hours_used": hours_text(statement.included_used_minutes + statement.overage_minutes),
+        "hours_available": hours_text(statement.available_minutes),
+        "hours_left": hours_text(statement.remaining_minutes),
+        "billing_period": bank.period,
+        "observations": observations.map(str::trim).filter(|text| !text.is_empty()),
+        "agent_name": config.agent.name,
+        "chart_unit": if kind == ReportKind::Weekly { "day" } else { "week" },
+    });
+    let images = vec![
+        InlineImage { content_id: "tickets-chart".into(), png: bar_chart(&per_bucket)? },
+        InlineImage { content_id: "hours-chart".into(), png: burn_chart(&cumulative, statement.available_minutes)? },
+    ];
+    Ok(RenderedReport {
+        subject: title,
+        text: desk.templates.render("client_report.txt", &data)?,
+        html: desk.templates.render("client_report.html", &data)?,
+        images,
+    })
+}
+
+fn report_recipient(client: &ClientConfig) -> Option<lettre::message::Mailbox> {
+    let address = client.report_to.as_ref()?;
+    Some(lettre::message::Mailbox::new(client.contact_name.clone(), address.as_str().parse().ok()?))
+}
+
+/// Prepares the report once; sends the draft to the agent, or the report to the client for
+/// auto-send clients. Returns the report id when it was newly prepared.
+pub async fn prepare_report(
+    desk: &Desk,
+    client: &ClientConfig,
+    kind: ReportKind,
+    period: &ReportPeriod,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<i64>> {
+    let config = &desk.config;
+    let mut tx = desk.db.begin().await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO client_reports (client, kind, period, status, created_at) VALUES (?, ?, ?, 'draft', ?)
+         ON CONFLICT (client, kind, period) DO NOTHING RETURNING id",
+    )
+    .bind(&client.name)
+    .bind(kind.as_str())
+    .bind(&period.name)
+    .bind(time_to_db(now))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
+    let agent = config.agent.addresses[0].clone();
+    let agent_mailbox = lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?);
+    let auto_send = client.auto_send_reports && client.report_to.is_some();
+    let draft = if auto_send {
+        sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ? WHERE id = ?")
+            .bind(time_to_db(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Draft {
+            kind: "client_report",
+            to: vec![report_recipient(client).context("auto_send_reports needs report_to")?],
+            cc: vec![agent_mailbox],
+            subject: report.subject,
+            body: report.text,
+            html: Some(report.html),
+            images: report.images,
+            ..Draft::new("client_report")
+        }
+    } else {
+        let note = match &client.report_to {
+            Some(to) => format!("DRAFT for {to}. Reply with #send to send it; any text you write above #send is added as observations and next steps.\n\n"),
+            None => format!("DRAFT. {} has no report_to address: set one in the config, then reply with #send.\n\n", client.name),
+        };
+        Draft {
+            kind: "report_draft",
+            to: vec![agent_mailbox],
+            subject: format!("[Draft report] {}", report.subject),
+            body: format!("{note}{}", report.text),
+            html: Some(report.html),
+            images: report.images,
+            auto_submitted: Some("auto-generated"),
+            message_id: Some(desk.agent_message_ids.signed_report_id(id, &agent, config.support_address().domain())),
+            ..Draft::new("report_draft")
+        }
+    };
+    outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    tx.commit().await?;
+    tracing::info!(client = %client.name, kind = kind.as_str(), period = %period.name, auto_send, "client report prepared");
+    Ok(Some(id))
+}
+
+/// The agent answered a draft: with `#send`, the report (with his text as observations) goes
+/// to the client. Runs inside the intake transaction. Returns what happened, for the log.
+pub async fn answer_draft(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    report_id: i64,
+    new_part: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let row = sqlx::query("SELECT client, kind, period, status FROM client_reports WHERE id = ?")
+        .bind(report_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { bail!("report {report_id} does not exist") };
+    let (client_name, kind, period_name, status): (String, String, String, String) =
+        (row.get("client"), row.get("kind"), row.get("period"), row.get("status"));
+    let wants_send = new_part.lines().any(|line| line.trim().eq_ignore_ascii_case("#send"));
+    if !wants_send {
+        return Ok("reply to a report draft without #send: nothing sent".into());
+    }
+    if status == "sent" {
+        return Ok("report already sent".into());
+    }
+    let client = desk.config.client(&client_name).context("the report's client is no longer configured")?;
+    let kind = ReportKind::parse(&kind).context("unknown report kind")?;
+    let period = parse_period(kind, &period_name).context("bad report period")?;
+    let Some(recipient) = report_recipient(client) else {
+        return Ok(format!("{client_name} has no report_to address: not sent"));
+    };
+    let observations: String =
+        new_part.lines().filter(|line| !line.trim().eq_ignore_ascii_case("#send")).collect::<Vec<_>>().join("\n");
+    let report = build_report(desk, tx, client, kind, &period, Some(&observations), now).await?;
+    let config = &desk.config;
+    let agent_mailbox =
+        lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.agent.addresses[0].as_str().parse()?);
+    let from = lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.support_mailbox.email.clone());
+    let draft = Draft {
+        kind: "client_report",
+        to: vec![recipient],
+        cc: vec![agent_mailbox],
+        subject: report.subject,
+        body: report.text,
+        html: Some(report.html),
+        images: report.images,
+        ..Draft::new("client_report")
+    };
+    outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
+    sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ?, observations = ? WHERE id = ?")
+        .bind(time_to_db(now))
+        .bind(&observations)
+        .bind(report_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(format!("report {report_id} sent to {client_name}"))
+}
+
+/// The scheduler's step: each client's due reports, prepared once. Weekly reports on Mondays
+/// (the week before), monthly ones from the 1st (the month before; the SOP's "first week"),
+/// quarterly ones from the first day of a quarter (the quarter before), all after the daily
+/// summary's time.
+pub async fn client_reports_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let config = &desk.config;
+    let local = now.with_timezone(&config.agent.timezone);
+    if local.time() < config.summary.time {
+        return Ok(0);
+    }
+    let today = local.date_naive();
+    let mut prepared = 0;
+    for client in &config.clients {
+        for kind in ReportKind::for_tier(client.tier) {
+            let due_today = match kind {
+                ReportKind::Weekly => today.weekday() == Weekday::Mon,
+                ReportKind::Monthly => today.day() <= 7,
+                ReportKind::Quarterly => today.day() <= 7 && today.month0().is_multiple_of(3),
+            };
+            if !due_today {
+                continue;
+            }
+            let period = last_complete_period(*kind, today);
+            if prepare_report(desk, client, *kind, &period, now).await?.is_some() {
+                prepared += 1;
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+/// For the CLI: the report text for a client and period, without recording anything.
+pub async fn preview(
+    desk: &Desk,
+    client: &ClientConfig,
+    kind: ReportKind,
+    period: &ReportPeriod,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RenderedReport> {
+    let mut tx = desk.db.begin().await?;
+    let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
+    tx.rollback().await?;
+    Ok(report)
+}
+
+/// Whether `address` may receive reports (used by tests and the CLI).
+pub fn has_report_address(client: &ClientConfig) -> Option<&EmailAddress> {
+    client.report_to.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(last_complete_period(ReportKind::Weekly, date("2026-11-30")).name, "2026-W48");
+        assert_eq!(last_complete_period(ReportKind::Weekly, date("2026-11-30")).start, date("2026-11-23"));
+        assert_eq!(last_complete_period(ReportKind::Monthly, date("2026-12-01")).name, "2026-11");
+        assert_eq!(last_complete_period(ReportKind::Monthly, date("2027-01-03")).name, "2026-12");
+        assert_eq!(last_complete_period(ReportKind::Quarterly, date("2027-01-02")).name, "2026-Q4");
+        let q4 = parse_period(ReportKind::Quarterly, "2026-Q4").unwrap();
+        assert_eq!((q4.start, q4.end), (date("2026-10-01"), date("2027-01-01")));
+        assert_eq!(parse_period(ReportKind::Weekly, "2026-W48").unwrap().start, date("2026-11-23"));
+        assert_eq!(parse_period(ReportKind::Monthly, "2026-13"), None);
+    }
+}
