@@ -32,6 +32,7 @@ CREATE TABLE tickets (
 );
 CREATE INDEX tickets_status ON tickets (status, opened_at);
 CREATE INDEX tickets_client ON tickets (client, opened_at);
+CREATE INDEX tickets_opened ON tickets (opened_at);
 
 -- Every mail the desk has taken in, on a ticket or held aside (automated mail that threads
 -- to no ticket has ticket_id NULL). The raw bytes are kept: nothing is ever dropped.

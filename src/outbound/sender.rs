@@ -8,22 +8,97 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::outbox::{self, PendingMail};
-use crate::config::{Config, DeliveryConfig, TlsMode};
+use crate::config::{Config, DeliveryConfig, SmtpConfig, TlsMode};
 use crate::storage::Db;
 
 /// After this many attempts a transiently failing mail is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 12;
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Box<SmtpSender>),
     Folder(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// One SMTP connection, opened on first use, reused for every mail, reopened after an error.
+/// The socket has TCP_NODELAY: lettre writes a message and its final `.` in two writes, and
+/// with Nagle's algorithm each mail would wait ~40 ms for the server's delayed ACK.
+pub struct SmtpSender {
+    config: SmtpConfig,
+    hello: ClientId,
+    connection: tokio::sync::Mutex<Option<AsyncSmtpConnection>>,
+}
+
+impl SmtpSender {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+        let smtp = &self.config;
+        let timeout = Duration::from_secs(30);
+        let text = |err: lettre::transport::smtp::Error| err.to_string();
+        let mut connection = match smtp.tls {
+            // Implicit TLS goes through lettre's own connector (Nagle stays on there).
+            TlsMode::Tls => {
+                let parameters = TlsParameters::new(smtp.host.clone()).map_err(text)?;
+                let address = (smtp.host.as_str(), smtp.port);
+                AsyncSmtpConnection::connect_tokio1(address, Some(timeout), &self.hello, Some(parameters), None)
+                    .await
+                    .map_err(text)?
+            }
+            TlsMode::None | TlsMode::StartTls => {
+                let tcp =
+                    tokio::time::timeout(timeout, tokio::net::TcpStream::connect((smtp.host.as_str(), smtp.port)))
+                        .await
+                        .map_err(|_| "timed out connecting".to_string())?
+                        .map_err(|err| err.to_string())?;
+                tcp.set_nodelay(true).ok();
+                let mut connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await.map_err(text)?;
+                if smtp.tls == TlsMode::StartTls {
+                    let parameters = TlsParameters::new(smtp.host.clone()).map_err(text)?;
+                    connection.starttls(parameters, &self.hello).await.map_err(text)?;
+                }
+                connection
+            }
+        };
+        if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
+            let credentials = Credentials::new(username.clone(), password.expose_secret().to_string());
+            connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(text)?;
+        }
+        Ok(connection)
+    }
+
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
+        let mut slot = self.connection.lock().await;
+        // A kept connection may have been closed by the server while idle: one fresh retry.
+        for attempt in 0..2 {
+            let reused = slot.as_ref().is_some_and(|connection| !connection.has_broken());
+            if !reused {
+                *slot =
+                    Some(self.connect().await.map_err(|err| SendError::Transient(format!("cannot connect: {err}")))?);
+            }
+            let connection = slot.as_mut().expect("connected above");
+            match connection.send(envelope, raw).await {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    // After any error the session state is unknown: start afresh next time.
+                    *slot = None;
+                    if err.is_permanent() {
+                        return Err(SendError::Permanent(err.to_string()));
+                    }
+                    if !(reused && attempt == 0) {
+                        return Err(SendError::Transient(err.to_string()));
+                    }
+                    tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting once");
+                }
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
 }
 
 /// Whether a failed delivery is worth another try.
@@ -45,22 +120,11 @@ impl Transport {
             }
             DeliveryConfig::Smtp(smtp) => {
                 let helo = smtp.helo_name.clone().unwrap_or_else(|| config.support_address().domain().to_string());
-                let tls_parameters = || TlsParameters::new(smtp.host.clone()).context("cannot set up TLS for SMTP");
-                let tls = match smtp.tls {
-                    TlsMode::None => Tls::None,
-                    TlsMode::StartTls => Tls::Required(tls_parameters()?),
-                    TlsMode::Tls => Tls::Wrapper(tls_parameters()?),
-                };
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-                    .port(smtp.port)
-                    .tls(tls)
-                    .hello_name(ClientId::Domain(helo))
-                    .timeout(Some(Duration::from_secs(30)));
-                if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
-                    builder =
-                        builder.credentials(Credentials::new(username.clone(), password.expose_secret().to_string()));
-                }
-                Ok(Transport::Smtp(builder.build()))
+                Ok(Transport::Smtp(Box::new(SmtpSender {
+                    config: smtp.clone(),
+                    hello: ClientId::Domain(helo),
+                    connection: tokio::sync::Mutex::new(None),
+                })))
             }
         }
     }
@@ -81,13 +145,7 @@ impl Transport {
                 .await
                 .map(|_| ())
                 .map_err(|err| SendError::Transient(err.to_string())),
-            Transport::Smtp(smtp) => smtp.send_raw(&envelope, &mail.raw).await.map(|_| ()).map_err(|err| {
-                if err.is_permanent() {
-                    SendError::Permanent(err.to_string())
-                } else {
-                    SendError::Transient(err.to_string())
-                }
-            }),
+            Transport::Smtp(smtp) => smtp.send(&envelope, &mail.raw).await,
         }
     }
 }

@@ -43,16 +43,18 @@ pub async fn build_summary(
 ) -> anyhow::Result<Summary> {
     let config = &desk.config;
     let db = &desk.db;
-    let tickets: Vec<_> = store::list_tickets(db, StatusFilter::All)
+    // Only open tickets and the new ones are read: the summary's cost does not grow with the
+    // number of closed tickets in the history.
+    let tickets: Vec<_> = store::list_tickets(db, StatusFilter::Open)
         .await?
         .into_iter()
         .map(|t| t.with_sla_state(now, &config.sla))
         .collect();
 
     let since_text = time_to_db(since);
-    let new_tickets: Vec<Value> = tickets
+    let new_tickets: Vec<Value> = store::tickets_opened_since(db, since)
+        .await?
         .iter()
-        .filter(|t| t.opened_at >= since_text)
         .map(|t| {
             json!({"id": t.id, "client": t.client.clone().unwrap_or_else(|| "(unknown sender)".into()),
                    "severity": t.severity, "subject": t.subject, "requester": t.requester})

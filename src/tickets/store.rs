@@ -456,6 +456,17 @@ pub async fn list_tickets(db: &Db, filter: StatusFilter) -> anyhow::Result<Vec<T
     Ok(rows.iter().map(summary_from_row).collect())
 }
 
+/// Tickets opened at or after `since` (any status), oldest first.
+pub async fn tickets_opened_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<TicketSummary>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.opened_at >= ? ORDER BY t.opened_at, t.id"
+    )))
+    .bind(time_to_db(since))
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(summary_from_row).collect())
+}
+
 pub async fn ticket_with_messages(
     db: &Db,
     ticket: TicketId,
