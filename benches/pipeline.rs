@@ -444,7 +444,7 @@ async fn cost_at(tickets: usize) -> (f64, f64, f64) {
     for i in 0..50 {
         // A reply to one of the 200 open tickets (a reply to a long-closed one opens a new ticket).
         let t = tickets - (i * 37) % 200;
-        let domain = if t % 2 == 0 { "acme.test" } else { "globex.test" };
+        let domain = if t.is_multiple_of(2) { "acme.test" } else { "globex.test" };
         let raw = format!("From: user{}@{domain}\r\nSubject: Re: Problem number {t}\r\nMessage-ID: <new{i}@bench.test>\r\nIn-Reply-To: <t{t}m9@bench.test>\r\nReferences: <t{t}m0@bench.test> <t{t}m9@bench.test>\r\n\r\nStill broken.\r\n", t % 500);
         let mail = RawMail { bytes: raw.into_bytes(), arrived_at: now, cursor: None };
         let started = Instant::now();
