@@ -93,7 +93,12 @@ fn realistic_mails(count: usize) -> Vec<(String, String)> {
     (0..count)
         .map(|i| {
             let from = format!("user{}@{}", i % 400, domains[i % 3]);
-            let thread = if i >= 10 && i % 5 == 0 { format!("In-Reply-To: <m{}@bench.test>\nReferences: <m{}@bench.test>\n", i - 10, i - 10) } else { String::new() };
+// Every fifth mail replies to a mail of the same client (the same domain) 15 mails earlier.
+            let thread = if i >= 15 && i % 5 == 0 {
+                format!("In-Reply-To: <m{}@bench.test>\nReferences: <m{}@bench.test>\n", i - 15, i - 15)
+            } else {
+                String::new()
+            };
             let body = format!("Hi Travis,\n\nSince this morning we see a problem with {}.\nIt affects about {} leads.\n\nThanks,\nUser {}\n", subjects[i % subjects.len()], i % 97, i % 400);
             let mime = if i % 20 == 7 {
                 format!("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n{body}\n--b\nContent-Type: application/pdf; name=\"log.pdf\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"log.pdf\"\n\n{attachment}\n--b--\n")

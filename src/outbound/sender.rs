@@ -1,7 +1,8 @@
 //! Delivers outbox rows: over SMTP with lettre, or as `.eml` files into a folder (lettre's
-//! file transport). `send_step` is the one public step: it tries every due row once, marks
-//! each `sent` right after the server accepted it, retries transient failures with
-//! exponential backoff, and records permanent ones (5xx) as `failed` without retrying.
+//! file transport). `send_step` is the one public step: it tries every due row once (over
+//! several SMTP connections at once, each recipient's mail in order), marks each `sent` right
+//! after the server accepted it, retries transient failures with exponential backoff, and
+//! records permanent ones (5xx) as `failed` without retrying.
 
 use std::time::Duration;
 
@@ -32,8 +33,13 @@ pub enum Transport {
 pub struct SmtpSender {
     config: SmtpConfig,
     hello: ClientId,
-    connection: tokio::sync::Mutex<Option<AsyncSmtpConnection>>,
+    /// One kept connection per lane; lanes send at the same time.
+    connections: Vec<tokio::sync::Mutex<Option<AsyncSmtpConnection>>>,
 }
+
+/// Parallel SMTP connections. Mail to the same recipients always takes the same lane, so
+/// each recipient still gets its mail in the order it was queued.
+pub const SMTP_LANES: usize = 4;
 
 impl SmtpSender {
     async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
@@ -72,8 +78,8 @@ impl SmtpSender {
         Ok(connection)
     }
 
-    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
-        let mut slot = self.connection.lock().await;
+    async fn send(&self, lane: usize, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
+        let mut slot = self.connections[lane % self.connections.len()].lock().await;
         // A kept connection may have been closed by the server while idle: one fresh retry.
         for attempt in 0..2 {
             let reused = slot.as_ref().is_some_and(|connection| !connection.has_broken());
@@ -123,13 +129,21 @@ impl Transport {
                 Ok(Transport::Smtp(Box::new(SmtpSender {
                     config: smtp.clone(),
                     hello: ClientId::Domain(helo),
-                    connection: tokio::sync::Mutex::new(None),
+                    connections: (0..SMTP_LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
                 })))
             }
         }
     }
 
-    async fn deliver(&self, mail: &PendingMail) -> Result<(), SendError> {
+    /// How many mails can be in flight at once.
+    pub fn lanes(&self) -> usize {
+        match self {
+            Transport::Smtp(_) => SMTP_LANES,
+            Transport::Folder(_) => 1,
+        }
+    }
+
+    async fn deliver(&self, lane: usize, mail: &PendingMail) -> Result<(), SendError> {
         let from: Address =
             mail.envelope_from.parse().map_err(|err| SendError::Permanent(format!("bad sender: {err}")))?;
         let to: Vec<Address> = mail
@@ -145,7 +159,7 @@ impl Transport {
                 .await
                 .map(|_| ())
                 .map_err(|err| SendError::Transient(err.to_string())),
-            Transport::Smtp(smtp) => smtp.send(&envelope, &mail.raw).await,
+            Transport::Smtp(smtp) => smtp.send(lane, &envelope, &mail.raw).await,
         }
     }
 }
@@ -163,49 +177,88 @@ pub fn retry_delay(attempts: i64) -> chrono::Duration {
     chrono::Duration::seconds(seconds)
 }
 
-/// Tries every due outbox row once. Stops early when the SMTP server is unreachable, leaving
-/// the rest for the next step (their order is kept).
+/// Tries every due outbox row once, over the transport's lanes at the same time (each lane
+/// in queue order). When a lane meets a transient failure (the server is probably down), the
+/// rest of the queue is postponed in order for the next step.
 pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
     let mut report = SendReport::default();
     loop {
-        let batch = outbox::due(db, now, 100).await?;
+        let batch = outbox::due(db, now, 200).await?;
         if batch.is_empty() {
             return Ok(report);
         }
+        let lanes = transport.lanes();
+        let mut shards: Vec<Vec<PendingMail>> = vec![Vec::new(); lanes];
         for mail in batch {
-            match transport.deliver(&mail).await {
-                Ok(()) => {
-                    outbox::mark_sent(db, mail.id, Utc::now()).await?;
-                    tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, "sent");
-                    report.sent += 1;
-                }
-                Err(SendError::Permanent(error)) => {
-                    outbox::mark_failed(db, mail.id, &error).await?;
-                    tracing::error!(outbox = mail.id, kind = %mail.kind, to = ?mail.recipients, %error, "delivery failed permanently; not retrying");
-                    report.failed += 1;
-                }
-                Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
-                    outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
-                        .await?;
-                    tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
-                    report.failed += 1;
-                }
-                Err(SendError::Transient(error)) => {
-                    let next = now + retry_delay(mail.attempts);
-                    outbox::mark_retry(db, mail.id, next, &error).await?;
-                    tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, next_attempt = %next, "delivery failed; will retry");
-                    report.retry_later += 1;
-                    // The server is probably down: keep the rest queued in order for later.
-                    let rest = outbox::due(db, now, i64::MAX).await?;
-                    for later in rest {
-                        outbox::mark_retry_without_attempt(db, later.id, next).await?;
-                        report.retry_later += 1;
-                    }
-                    return Ok(report);
-                }
+            let lane = lane_of(&mail.recipients, lanes);
+            shards[lane].push(mail);
+        }
+        let results = futures::future::join_all(
+            shards.into_iter().enumerate().map(|(lane, mails)| send_lane(db, transport, lane, mails, now)),
+        )
+        .await;
+        let mut postpone_until = None;
+        for result in results {
+            let (lane_report, stopped) = result?;
+            report.sent += lane_report.sent;
+            report.failed += lane_report.failed;
+            report.retry_later += lane_report.retry_later;
+            postpone_until = postpone_until.max(stopped);
+        }
+        if let Some(next) = postpone_until {
+            for later in outbox::due(db, now, i64::MAX).await? {
+                outbox::mark_retry_without_attempt(db, later.id, next).await?;
+                report.retry_later += 1;
+            }
+            return Ok(report);
+        }
+    }
+}
+
+fn lane_of(recipients: &[String], lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    recipients.hash(&mut hasher);
+    (hasher.finish() % lanes.max(1) as u64) as usize
+}
+
+/// Sends one lane's mails in order; stops at the first transient failure and says until when
+/// the rest should wait.
+async fn send_lane(
+    db: &Db,
+    transport: &Transport,
+    lane: usize,
+    mails: Vec<PendingMail>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(SendReport, Option<DateTime<Utc>>)> {
+    let mut report = SendReport::default();
+    for mail in mails {
+        match transport.deliver(lane, &mail).await {
+            Ok(()) => {
+                outbox::mark_sent(db, mail.id, Utc::now()).await?;
+                tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, "sent");
+                report.sent += 1;
+            }
+            Err(SendError::Permanent(error)) => {
+                outbox::mark_failed(db, mail.id, &error).await?;
+                tracing::error!(outbox = mail.id, kind = %mail.kind, to = ?mail.recipients, %error, "delivery failed permanently; not retrying");
+                report.failed += 1;
+            }
+            Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
+                outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}")).await?;
+                tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
+                report.failed += 1;
+            }
+            Err(SendError::Transient(error)) => {
+                let next = now + retry_delay(mail.attempts);
+                outbox::mark_retry(db, mail.id, next, &error).await?;
+                tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, next_attempt = %next, "delivery failed; will retry");
+                report.retry_later += 1;
+                return Ok((report, Some(next)));
             }
         }
     }
+    Ok((report, None))
 }
 
 #[cfg(test)]
