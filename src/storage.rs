@@ -21,6 +21,9 @@ pub async fn open(url: &str) -> anyhow::Result<Db> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
+        // 16 MiB of page cache per connection (SQLite's default is 2 MiB): keeps the upper
+        // levels of the big indexes (messages, message_refs, outbox) in memory as they grow.
+        .pragma("cache_size", "-16384")
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
