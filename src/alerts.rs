@@ -137,9 +137,9 @@ async fn queue_notice(
     let draft = Draft {
         kind: if kind == "breach" { "sla_breach" } else { "sla_warning" },
         ticket: Some(ticket),
-        to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        to: vec![config.agent_mailbox()],
         cc: Vec::new(),
-        subject: desk.templates.render("sla_alert.subject", &data)?.split_whitespace().collect::<Vec<_>>().join(" "),
+        subject: desk.templates.render_line("sla_alert.subject", &data)?,
         body: desk.templates.render("sla_alert.txt", &data)?,
         in_reply_to: None,
         references: Vec::new(),

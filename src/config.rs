@@ -233,6 +233,17 @@ impl Config {
         EmailAddress::parse(self.support_mailbox.email.as_ref()).expect("validated at load")
     }
 
+    /// The agent as a recipient: his name and first address (where notifications go).
+    pub fn agent_mailbox(&self) -> lettre::message::Mailbox {
+        let address = self.agent.addresses[0].as_str().parse().expect("validated at load");
+        lettre::message::Mailbox::new(Some(self.agent.name.clone()), address)
+    }
+
+    /// The From of mail written in the agent's words: his name on the support address.
+    pub fn agent_via_support(&self) -> lettre::message::Mailbox {
+        lettre::message::Mailbox::new(Some(self.agent.name.clone()), self.support_mailbox.email.clone())
+    }
+
     pub fn is_agent(&self, address: &EmailAddress) -> bool {
         self.agent.addresses.contains(address)
     }

@@ -292,7 +292,7 @@ async fn open_ticket(
                 ticket: Some(ticket),
                 to: vec![mailbox(&requester, mail.from_name.as_deref())],
                 cc: Vec::new(),
-                subject: one_line(&desk.templates.render("acknowledgement.subject", &data)?),
+                subject: desk.templates.render_line("acknowledgement.subject", &data)?,
                 body: desk.templates.render("acknowledgement.txt", &data)?,
                 in_reply_to: mail.message_id.clone(),
                 references: threading_references(mail),
@@ -329,9 +329,9 @@ async fn open_ticket(
         let draft = Draft {
             kind: "agent_notification",
             ticket: Some(ticket),
-            to: vec![mailbox(agent, Some(&config.agent.name))],
+            to: vec![config.agent_mailbox()],
             cc: Vec::new(),
-            subject: one_line(&desk.templates.render("agent_new_ticket.subject", &data)?),
+            subject: desk.templates.render_line("agent_new_ticket.subject", &data)?,
             body: desk.templates.render("agent_new_ticket.txt", &data)?,
             in_reply_to: mail.message_id.clone(),
             references: threading_references(mail),
@@ -373,10 +373,6 @@ fn threading_references(mail: &InboundMail) -> Vec<crate::domain::MessageId> {
 fn mailbox(address: &EmailAddress, name: Option<&str>) -> lettre::message::Mailbox {
     let address = address.as_str().parse().unwrap_or_else(|_| "invalid@invalid".parse().expect("valid address"));
     lettre::message::Mailbox::new(name.map(str::to_string), address)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A reply whose whole new part is a score from 0 to 10 ("9", "10/10", "8 out of 10").

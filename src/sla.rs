@@ -317,6 +317,15 @@ fn last_day_of_month(year: i32, month: u32) -> u32 {
     (first_of_next - Duration::days(1)).day()
 }
 
+/// The start of a local date in `timezone`, in UTC (midnight read as UTC if it does not exist).
+pub fn local_midnight(timezone: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
+    timezone
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|time| time.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
+}
+
 /// Local wall time to UTC: in a DST gap the first valid instant after it, in a fold the
 /// earlier of the two.
 fn local_to_utc(local: NaiveDateTime, calendar: &BusinessHoursConfig) -> DateTime<Utc> {

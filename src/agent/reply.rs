@@ -194,13 +194,13 @@ async fn queue_to_client(
         "agent_name": config.agent.name,
     });
     let template = if kind == "resolved" { "resolved" } else { "agent_reply" };
-    let from = lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.support_mailbox.email.clone());
+    let from = config.agent_via_support();
     let draft = Draft {
         kind,
         ticket: Some(ticket.id),
         to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester.as_str().parse()?)],
         cc: Vec::new(),
-        subject: one_line(&desk.templates.render(&format!("{template}.subject"), &data)?),
+        subject: desk.templates.render_line(&format!("{template}.subject"), &data)?,
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
         in_reply_to: last_client_mail,
         references,
@@ -226,9 +226,9 @@ async fn queue_feedback(
     let draft = Draft {
         kind: "agent_feedback",
         ticket: Some(ticket),
-        to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        to: vec![config.agent_mailbox()],
         cc: Vec::new(),
-        subject: one_line(&desk.templates.render("agent_feedback.subject", data)?),
+        subject: desk.templates.render_line("agent_feedback.subject", data)?,
         body: desk.templates.render("agent_feedback.txt", data)?,
         in_reply_to: None,
         references: Vec::new(),
@@ -240,8 +240,4 @@ async fn queue_feedback(
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     Ok(())
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -87,13 +87,12 @@ async fn queue_bank_alert(
         "agent_name": config.agent.name,
     });
     let template = if percent >= 100 { "hours_100" } else { "hours_75" };
-    let agent = &config.agent.addresses[0];
     let draft = Draft {
         kind: if percent >= 100 { "hours_depleted" } else { "hours_update" },
         ticket: context.ticket,
         to: vec![lettre::message::Mailbox::new(name, to.as_str().parse()?)],
-        cc: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
-        subject: one_line(&desk.templates.render(&format!("{template}.subject"), &data)?),
+        cc: vec![config.agent_mailbox()],
+        subject: desk.templates.render_line(&format!("{template}.subject"), &data)?,
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
         in_reply_to: None,
         references: Vec::new(),
@@ -106,8 +105,4 @@ async fn queue_bank_alert(
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tracing::info!(client = %client.name, percent, "hour-bank email queued");
     Ok(())
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -7,19 +7,19 @@
 //! and go to the client when he answers `#send` (or at once for `auto_send_reports` clients).
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Datelike, Duration, IsoWeek, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, IsoWeek, NaiveDate, Utc, Weekday};
 use serde_json::json;
 use sqlx::Row;
 
 use super::charts::{bar_chart, burn_chart};
-use crate::config::{ClientConfig, Config};
+use crate::config::ClientConfig;
 use crate::desk::Desk;
-use crate::domain::{EmailAddress, Tier};
+use crate::domain::Tier;
 use crate::hours::bank::{hours_text, period_containing};
 use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, first_name, Draft, InlineImage};
 use crate::outbound::outbox;
-use crate::sla::{clock_state, ClockState};
+use crate::sla::{clock_state, local_midnight, ClockState};
 use crate::storage::{time_from_db, time_to_db, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,16 +128,6 @@ pub fn last_complete_period(kind: ReportKind, today: NaiveDate) -> ReportPeriod 
     }
 }
 
-fn local_midnight(config: &Config, date: NaiveDate) -> DateTime<Utc> {
-    config
-        .agent
-        .timezone
-        .from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
-}
-
 /// A rendered report.
 pub struct RenderedReport {
     pub subject: String,
@@ -157,8 +147,8 @@ pub async fn build_report(
     now: DateTime<Utc>,
 ) -> anyhow::Result<RenderedReport> {
     let config = &desk.config;
-    let start = local_midnight(config, period.start);
-    let end = local_midnight(config, period.end);
+    let start = local_midnight(config.agent.timezone, period.start);
+    let end = local_midnight(config.agent.timezone, period.end);
     let rows = sqlx::query(
         "SELECT id, subject, severity, status, opened_at, first_response_due_at, first_response_at,
                 resolution_due_at, closed_at FROM tickets WHERE client = ? AND opened_at < ? AND (opened_at >= ? OR closed_at >= ?)
@@ -304,7 +294,7 @@ pub async fn prepare_report(
     let Some(id) = id else { return Ok(None) };
     let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
     let agent = config.agent.addresses[0].clone();
-    let agent_mailbox = lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?);
+    let agent_mailbox = config.agent_mailbox();
     let auto_send = client.auto_send_reports && client.report_to.is_some();
     let draft = if auto_send {
         sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ? WHERE id = ?")
@@ -378,9 +368,8 @@ pub async fn answer_draft(
         new_part.lines().filter(|line| !line.trim().eq_ignore_ascii_case("#send")).collect::<Vec<_>>().join("\n");
     let report = build_report(desk, tx, client, kind, &period, Some(&observations), now).await?;
     let config = &desk.config;
-    let agent_mailbox =
-        lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.agent.addresses[0].as_str().parse()?);
-    let from = lettre::message::Mailbox::new(Some(config.agent.name.clone()), config.support_mailbox.email.clone());
+    let agent_mailbox = config.agent_mailbox();
+    let from = config.agent_via_support();
     let draft = Draft {
         kind: "client_report",
         to: vec![recipient],
@@ -444,11 +433,6 @@ pub async fn preview(
     let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
     tx.rollback().await?;
     Ok(report)
-}
-
-/// Whether `address` may receive reports (used by tests and the CLI).
-pub fn has_report_address(client: &ClientConfig) -> Option<&EmailAddress> {
-    client.report_to.as_ref()
 }
 
 #[cfg(test)]

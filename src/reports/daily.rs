@@ -4,7 +4,7 @@
 //! the desk was down for is covered by the next summary, which is sent late, once.
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -17,6 +17,7 @@ use crate::hours::bank::{hours_text, period_containing, period_named, Period};
 use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
+use crate::sla::local_midnight;
 use crate::storage::{time_from_db, time_to_db, Db};
 use crate::tickets::store::{self, StatusFilter};
 
@@ -217,8 +218,7 @@ pub async fn build_summary(
         "metrics_period": metrics.period,
         "metrics": metric_rows,
     });
-    let subject =
-        desk.templates.render("daily_summary.subject", &data)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let subject = desk.templates.render_line("daily_summary.subject", &data)?;
     let text = desk.templates.render("daily_summary.txt", &data)?;
     let html = desk.templates.render("daily_summary.html", &data)?;
     Ok(Summary { data, subject, text, html })
@@ -232,8 +232,8 @@ pub async fn metrics_for(
     bank: Option<(i64, i64)>,
 ) -> anyhow::Result<super::metrics::Metrics> {
     let config = &desk.config;
-    let start = local_midnight(config, period.start);
-    let end = local_midnight(config, period.end);
+    let start = local_midnight(config.agent.timezone, period.start);
+    let end = local_midnight(config.agent.timezone, period.end);
     let rows = sqlx::query(
         "SELECT origin, first_response_due_at, first_response_at, resolution_due_at, closed_at FROM tickets
          WHERE client IS NOT NULL AND opened_at >= ? AND opened_at < ?",
@@ -294,16 +294,6 @@ pub async fn metrics_for(
     }))
 }
 
-fn local_midnight(config: &Config, date: NaiveDate) -> DateTime<Utc> {
-    config
-        .agent
-        .timezone
-        .from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|time| time.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
-}
-
 /// The date whose summary is due at `now`: today once the configured time has passed, else
 /// yesterday.
 pub fn due_summary_date(config: &Config, now: DateTime<Utc>) -> NaiveDate {
@@ -351,7 +341,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let draft = Draft {
         kind: "daily_summary",
         ticket: None,
-        to: vec![lettre::message::Mailbox::new(Some(config.agent.name.clone()), agent.as_str().parse()?)],
+        to: vec![config.agent_mailbox()],
         cc: Vec::new(),
         subject: summary.subject,
         body: summary.text,
