@@ -480,7 +480,7 @@ async fn cost_at(tickets: usize) -> (f64, f64, f64) {
         let t = tickets - (i * 37) % 200;
         let domain = if t.is_multiple_of(2) { "acme.test" } else { "globex.test" };
         let raw = format!("From: user{}@{domain}\r\nSubject: Re: Problem number {t}\r\nMessage-ID: <new{i}@bench.test>\r\nIn-Reply-To: <t{t}m9@bench.test>\r\nReferences: <t{t}m0@bench.test> <t{t}m9@bench.test>\r\n\r\nStill broken.\r\n", t % 500);
-        let mail = RawMail { bytes: raw.into_bytes(), arrived_at: now, cursor: None };
+        let mail = RawMail::new(raw.into_bytes(), now);
         let started = Instant::now();
         let outcome = record_mail(&desk, &mail, now).await.unwrap();
         ingest.push(started.elapsed().as_secs_f64() * 1000.0);

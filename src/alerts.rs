@@ -88,7 +88,7 @@ async fn queue_notice(
     severity: &str,
 ) -> anyhow::Result<bool> {
     let config = &desk.config;
-    let mut tx = desk.db.begin().await?;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
     let inserted = sqlx::query(
         "INSERT INTO sla_notices (ticket_id, clock, kind, due_at, sent_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (ticket_id, clock, kind) DO NOTHING",

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use chrono_tz::Tz;
@@ -22,6 +23,8 @@ use crate::triage::{TriageConfig, TriageRule};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
+    /// How long a write waits for another process's lock before it fails (and is retried).
+    pub database_busy_timeout: Duration,
     pub source: SourceConfig,
     pub delivery: DeliveryConfig,
     /// The desk's own From: header, for example `Support <support@example.test>`.
@@ -489,14 +492,18 @@ impl Reader<'_> {
             }
         }
 
-        let database_url = match self.section(root, "database") {
+        let (database_url, busy_timeout_secs) = match self.section(root, "database") {
             Some(table) => {
-                self.unknown_keys(table, "database", &["url"]);
-                self.string(table, "database", "url")
+                self.unknown_keys(table, "database", &["url", "busy_timeout_secs"]);
+                (
+                    self.string(table, "database", "url"),
+                    self.integer(table, "database", "busy_timeout_secs", 0, 3600).map(|secs| secs as u64),
+                )
             }
-            None => None,
-        }
-        .unwrap_or_else(|| "sqlite://helpdesk.db".to_string());
+            None => (None, None),
+        };
+        let database_url = database_url.unwrap_or_else(|| "sqlite://helpdesk.db".to_string());
+        let database_busy_timeout = Duration::from_secs(busy_timeout_secs.unwrap_or(30));
         let database_url = self.database_url(database_url);
 
         let source = self.read_source(root);
@@ -524,6 +531,7 @@ impl Reader<'_> {
 
         Some(Config {
             database_url,
+            database_busy_timeout,
             source: source?,
             delivery: delivery?,
             support_mailbox: from?,

@@ -16,7 +16,7 @@ use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
-use crate::inbound::parse::{parse_mail, InboundMail};
+use crate::inbound::parse::{mark_body_not_read, parse_mail, InboundMail};
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
@@ -47,11 +47,15 @@ pub enum IntakeOutcome {
 }
 
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
-    let mail = parse_mail(&raw.bytes, desk.config.intake.max_message_bytes);
+    let max_bytes = desk.config.intake.max_message_bytes;
+    let mut mail = parse_mail(&raw.bytes, max_bytes);
+    if let Some(size) = raw.headers_only_of {
+        mark_body_not_read(&mut mail, size, max_bytes);
+    }
     if let Some(problem) = &mail.problem {
         tracing::warn!(message_id = ?mail.message_id, %problem, "mail read with a problem; keeping it");
     }
-    let mut tx = desk.db.begin().await?;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
     let outcome = if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
         tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
         IntakeOutcome::Duplicate
@@ -324,6 +328,7 @@ async fn open_ticket(
             "acknowledged": acknowledged,
             "attachments": mail.attachments.iter().map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)).collect::<Vec<_>>().join("; "),
             "body": mail.text,
+            "problem": mail.problem,
         });
         let agent = &config.agent.addresses[0];
         let draft = Draft {

@@ -20,10 +20,12 @@ use crate::config::{ImapConfig, SourceConfig};
 use crate::desk::Desk;
 use crate::inbound::{imap, maildir};
 use crate::intake::{record_mail, IntakeOutcome};
+use crate::outbound::failures::delivery_failure_step;
 use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
 use crate::reports::client::client_reports_step;
 use crate::reports::daily::daily_summary_step;
+use crate::storage::database_problem;
 
 /// Messages taken in before the sender gets a turn.
 const INGEST_BATCH: usize = 100;
@@ -107,6 +109,13 @@ async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport, 
     report.sent += sent.sent;
     report.retry_later += sent.retry_later;
     report.failed += sent.failed;
+    // Notices about mail that just failed go out in the same pass.
+    if delivery_failure_step(desk, clock.now()).await? > 0 {
+        let sent = send_step(&desk.db, transport, clock.now()).await?;
+        report.sent += sent.sent;
+        report.retry_later += sent.retry_later;
+        report.failed += sent.failed;
+    }
     Ok(())
 }
 
@@ -124,18 +133,32 @@ async fn run_imap(
         if *shutdown.borrow() {
             return Ok(report);
         }
-        let result = imap_session(desk, config, transport, once, clock, shutdown.clone(), &mut report).await;
+        let result =
+            imap_session(desk, config, transport, once, clock, shutdown.clone(), &mut report, &mut failures).await;
         match result {
             Ok(()) => return Ok(report),
-            Err(err) if once => return Err(err),
+            Err(err) if once => {
+                return Err(match database_problem(&err) {
+                    Some(problem) => err.context(format!("{problem}; nothing was lost, run again once it is fixed")),
+                    None => err,
+                })
+            }
             Err(err) => {
                 failures += 1;
                 let delay = reconnect_delay(failures);
-                tracing::error!(
-                    error = format!("{err:#}"),
-                    retry_in_secs = delay.as_secs(),
-                    "IMAP connection lost; reconnecting"
-                );
+                match database_problem(&err) {
+                    Some(problem) => tracing::error!(
+                        problem,
+                        error = format!("{err:#}"),
+                        retry_in_secs = delay.as_secs(),
+                        "database unavailable: the mail in hand stays unprocessed on the server; retrying"
+                    ),
+                    None => tracing::error!(
+                        error = format!("{err:#}"),
+                        retry_in_secs = delay.as_secs(),
+                        "IMAP session ended by an error; reconnecting"
+                    ),
+                }
                 // Mail queued meanwhile still goes out while IMAP is down.
                 if let Err(send_err) = add_sends(&mut report, desk, transport, clock).await {
                     tracing::error!(error = format!("{send_err:#}"), "sending failed");
@@ -154,7 +177,9 @@ pub fn reconnect_delay(failures: u32) -> Duration {
     Duration::from_secs((1u64 << failures.saturating_sub(1).min(6)).min(60))
 }
 
-/// One connection's life: returns Ok when done (once, or shutdown), Err when the connection broke.
+/// One connection's life: returns Ok when done (once, or shutdown), Err when the connection
+/// broke or a pass failed. `failures` (for the backoff) is reset after the first good pass.
+#[allow(clippy::too_many_arguments)]
 async fn imap_session(
     desk: &Desk,
     config: &ImapConfig,
@@ -163,6 +188,7 @@ async fn imap_session(
     clock: Clock,
     shutdown: watch::Receiver<bool>,
     report: &mut PassReport,
+    failures: &mut u32,
 ) -> anyhow::Result<()> {
     let mut connection = imap::connect(config).await?;
     let stop_flag = shutdown.clone();
@@ -171,6 +197,7 @@ async fn imap_session(
         let handled = imap::ingest_step(desk, &mut connection, config, INGEST_BATCH, clock, &stop).await?;
         report.mails += handled;
         add_sends(report, desk, transport, clock).await?;
+        *failures = 0;
         if stop() {
             connection.session.logout().await.ok();
             return Ok(());

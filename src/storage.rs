@@ -8,30 +8,82 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 
 pub type Db = SqlitePool;
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
 
 /// Connects (creating the file if needed), turns on WAL, and migrates.
-pub async fn open(url: &str) -> anyhow::Result<Db> {
+pub async fn open(url: &str, busy_timeout: Duration) -> anyhow::Result<Db> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("database.url {url:?} is not a SQLite URL"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30))
+        .busy_timeout(busy_timeout)
         // 16 MiB of page cache per connection (SQLite's default is 2 MiB): keeps the upper
         // levels of the big indexes (messages, message_refs, outbox) in memory as they grow.
         .pragma("cache_size", "-16384")
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // When a COMMIT fails (SQLITE_FULL on a full disk), SQLite rolls the transaction back
+        // itself, sqlx's own ROLLBACK then fails, and sqlx still counts the connection as inside
+        // a transaction: every later BEGIN on it would fail. Such a connection is closed
+        // instead of reused (the ping lets a pending rollback finish first).
+        .before_acquire(|connection, _| {
+            Box::pin(async move {
+                if connection.is_in_transaction() {
+                    connection.ping().await?;
+                }
+                Ok(!connection.is_in_transaction())
+            })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open database {url}"))?;
     sqlx::migrate!("./migrations").run(&pool).await.context("cannot apply database migrations")?;
     Ok(pool)
+}
+
+/// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a writer
+/// waits (up to the busy timeout) instead of failing later on a stale snapshot.
+pub async fn begin_write(db: &Db) -> anyhow::Result<Tx<'static>> {
+    db.begin_with("BEGIN IMMEDIATE").await.context("cannot start a database transaction")
+}
+
+/// Forces committed transactions to disk. Commits run with `synchronous = NORMAL` in WAL
+/// mode: they survive a crash of the desk at once, and a crash of the machine only once the
+/// WAL is synced. The IMAP source calls this before it flags or moves mail on the server, so
+/// even a power cut cannot leave a mail marked processed whose ticket change is gone.
+pub async fn make_durable(db: &Db) -> anyhow::Result<()> {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(db).await.context("WAL checkpoint failed")?;
+    Ok(())
+}
+
+/// What is wrong with the database, when an error comes from it in a way the user can fix:
+/// another process holding the lock, a full disk, a read-only or unreachable file. `None`
+/// for every other error.
+pub fn database_problem(err: &anyhow::Error) -> Option<String> {
+    let sqlx_error = err.chain().find_map(|cause| cause.downcast_ref::<sqlx::Error>())?;
+    match sqlx_error {
+        sqlx::Error::Database(db_error) => {
+            // SQLite reports extended result codes; the primary code is the low byte.
+            let code: i64 = db_error.code()?.parse().ok()?;
+            let problem = match code & 0xff {
+                5 | 6 => "the database is busy or locked by another process",
+                13 => "the disk holding the database is full",
+                8 => "the database file is read-only",
+                10 => "the database file cannot be read or written (I/O error)",
+                14 => "the database file cannot be opened",
+                _ => return None,
+            };
+            Some(format!("{problem} ({})", db_error.message()))
+        }
+        sqlx::Error::PoolTimedOut => Some("no database connection became free in time".to_string()),
+        sqlx::Error::Io(io) => Some(format!("the database file cannot be read or written: {io}")),
+        _ => None,
+    }
 }
 
 /// The one way times are written to the database.

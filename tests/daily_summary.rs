@@ -43,7 +43,7 @@ domains = ["initech.test"]
 
 async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
     let arrived = at(arrived);
-    let mail = RawMail { bytes: raw.replace('\n', "\r\n").into_bytes(), arrived_at: arrived, cursor: None };
+    let mail = RawMail::new(raw.replace('\n', "\r\n").into_bytes(), arrived);
     record_mail(desk, &mail, arrived).await.unwrap();
 }
 

@@ -62,9 +62,7 @@ async fn tickets_for(mbox: &str, count: usize) -> Vec<Option<i64>> {
     let arrived = Utc.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).unwrap();
     for message in mbox_messages(mbox).into_iter().take(count) {
         let raw = format!("From: user@domain.test\r\n{message}");
-        record_mail(&desk, &RawMail { bytes: raw.into_bytes(), arrived_at: arrived, cursor: None }, arrived)
-            .await
-            .unwrap();
+        record_mail(&desk, &RawMail::new(raw.into_bytes(), arrived), arrived).await.unwrap();
     }
     sqlx::query_scalar("SELECT ticket_id FROM messages ORDER BY id").fetch_all(&desk.db).await.unwrap()
 }
@@ -112,7 +110,7 @@ async fn two_different_replies_to_one_unseen_mail_share_a_ticket() {
     let now = Utc.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).unwrap();
     for (id, text) in [("r1@domain.test", "first"), ("r2@domain.test", "second")] {
         let raw = format!("From: user@domain.test\r\nMessage-ID: <{id}>\r\nReferences: <a@b>\r\n\r\n{text}\r\n");
-        record_mail(&desk, &RawMail { bytes: raw.into_bytes(), arrived_at: now, cursor: None }, now).await.unwrap();
+        record_mail(&desk, &RawMail::new(raw.into_bytes(), now), now).await.unwrap();
     }
     let tickets: Vec<Option<i64>> =
         sqlx::query_scalar("SELECT ticket_id FROM messages ORDER BY id").fetch_all(&desk.db).await.unwrap();

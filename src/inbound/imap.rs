@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::config::{ImapConfig, ProcessedAction, TlsMode};
 use crate::desk::Desk;
 use crate::intake::record_mail;
+use crate::storage::make_durable;
 
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapIo for T {}
@@ -141,28 +142,7 @@ pub async fn ingest_step(
     uids.truncate(max_messages);
     let mut handled = 0;
     for batch in uids.chunks(FETCH_BATCH) {
-        let set = batch.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        let fetches: Vec<_> = connection
-            .session
-            .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
-            .await
-            .context("UID FETCH failed")?
-            .try_collect()
-            .await
-            .context("reading fetched mail failed")?;
-        let mut mails: Vec<(u32, RawMail)> = fetches
-            .iter()
-            .filter_map(|fetch| {
-                let uid = fetch.uid?;
-                let arrived_at: DateTime<Utc> =
-                    fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
-                let bytes = fetch.body().unwrap_or_default().to_vec();
-                let cursor =
-                    SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
-                Some((uid, RawMail { bytes, arrived_at, cursor: Some(cursor) }))
-            })
-            .collect();
-        drop(fetches);
+        let mut mails = fetch_batch(connection, batch, desk.config.intake.max_message_bytes).await?;
         mails.sort_by_key(|(uid, _)| *uid);
         let mut committed = Vec::new();
         for (uid, mail) in &mails {
@@ -175,12 +155,72 @@ pub async fn ingest_step(
             committed.push(*uid);
             handled += 1;
         }
+        // The server is told only once the ticket changes are on disk, not just committed.
+        if !committed.is_empty() {
+            make_durable(&desk.db).await?;
+        }
         mark_processed(connection, config, &committed).await?;
         if stop() {
             break;
         }
     }
     Ok(handled)
+}
+
+/// Fetches a batch of messages in full, except those over `max_bytes` (by RFC822.SIZE, asked
+/// first): of those only the headers are fetched, so one huge mail costs no memory.
+async fn fetch_batch(
+    connection: &mut MailboxConnection,
+    uids: &[u32],
+    max_bytes: usize,
+) -> anyhow::Result<Vec<(u32, RawMail)>> {
+    let uid_set = |uids: &[u32]| uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let sizes: Vec<(u32, usize)> = connection
+        .session
+        .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+        .await
+        .context("UID FETCH RFC822.SIZE failed")?
+        .try_collect::<Vec<_>>()
+        .await
+        .context("reading message sizes failed")?
+        .iter()
+        .filter_map(|fetch| Some((fetch.uid?, fetch.size.unwrap_or(0) as usize)))
+        .collect();
+    let (oversized, whole): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, size)| *size > max_bytes);
+    let mut mails = Vec::new();
+    let plans =
+        [("(UID INTERNALDATE BODY.PEEK[])", &whole, false), ("(UID INTERNALDATE BODY.PEEK[HEADER])", &oversized, true)];
+    for (query, chosen, headers_only) in plans {
+        if chosen.is_empty() {
+            continue;
+        }
+        let set = uid_set(&chosen.iter().map(|(uid, _)| *uid).collect::<Vec<_>>());
+        let fetches: Vec<_> = connection
+            .session
+            .uid_fetch(&set, query)
+            .await
+            .context("UID FETCH failed")?
+            .try_collect()
+            .await
+            .context("reading fetched mail failed")?;
+        for fetch in &fetches {
+            let Some(uid) = fetch.uid else { continue };
+            let full_size = chosen.iter().find(|(chosen_uid, _)| *chosen_uid == uid).map(|(_, size)| *size);
+            let headers_only_of = if headers_only { full_size } else { None };
+            let bytes = match headers_only_of {
+                Some(size) => {
+                    tracing::warn!(uid, size, max_bytes, "mail over the size limit: fetching only its headers");
+                    fetch.header().unwrap_or_default().to_vec()
+                }
+                None => fetch.body().unwrap_or_default().to_vec(),
+            };
+            let arrived_at: DateTime<Utc> =
+                fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+            let cursor = SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
+            mails.push((uid, RawMail { bytes, arrived_at, cursor: Some(cursor), headers_only_of }));
+        }
+    }
+    Ok(mails)
 }
 
 /// Flags or moves messages whose ticket change has committed. A failure here loses nothing:

@@ -35,7 +35,7 @@ pub fn read_file(path: &Path) -> anyhow::Result<RawMail> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let arrived_at: DateTime<Utc> =
         std::fs::metadata(path).and_then(|meta| meta.modified()).map(DateTime::from).unwrap_or_else(|_| Utc::now());
-    Ok(RawMail { bytes, arrived_at, cursor: None })
+    Ok(RawMail::new(bytes, arrived_at))
 }
 
 /// Moves a processed file from `new/` to `cur/` with the Seen flag.

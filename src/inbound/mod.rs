@@ -19,6 +19,15 @@ pub struct RawMail {
     /// The server's arrival time (IMAP INTERNALDATE, or the Maildir file's mtime).
     pub arrived_at: DateTime<Utc>,
     pub cursor: Option<SourceCursor>,
+    /// Set when the source fetched only the headers of an oversized mail: its full size.
+    pub headers_only_of: Option<usize>,
+}
+
+impl RawMail {
+    /// A whole mail that is not tied to a mailbox position (Maildir files, tests, tools).
+    pub fn new(bytes: Vec<u8>, arrived_at: DateTime<Utc>) -> RawMail {
+        RawMail { bytes, arrived_at, cursor: None, headers_only_of: None }
+    }
 }
 
 /// The position of a message in an IMAP mailbox, stored with the ticket change.

@@ -71,22 +71,125 @@ impl InboundMail {
     }
 }
 
-/// Reads one message. Mails over `max_bytes` have only their headers parsed.
+/// More nested messages than this, and only the headers are parsed (see `nesting_markers`).
+const MAX_NESTED_MESSAGES: usize = 1_000;
+
+/// Reads one message. Mails over `max_bytes`, and mails nesting more than
+/// `MAX_NESTED_MESSAGES` messages, have only their headers parsed.
 pub fn parse_mail(raw: &[u8], max_bytes: usize) -> InboundMail {
     let oversized = raw.len() > max_bytes;
+    let too_deep = !oversized && nesting_markers(raw, 3) > MAX_NESTED_MESSAGES;
     let parser = MessageParser::default();
-    let parsed = if oversized { parser.parse_headers(raw) } else { parser.parse(raw) };
+    let parsed = if oversized || too_deep { parser.parse_headers(raw) } else { parser.parse(raw) };
     let mut mail = match parsed {
-        Some(message) => from_message(&message),
+        Some(message) => {
+            let mail = from_message(&message);
+            drop_iteratively(message);
+            mail
+        }
         None => unreadable(raw),
     };
     if oversized {
+        mark_body_not_read(&mut mail, raw.len(), max_bytes);
+    }
+    if too_deep {
         mail.html_only = None;
-        mail.problem = Some(format!("{} bytes is over the {} byte limit: body not read", raw.len(), max_bytes));
-        mail.text = format!("[This mail is {} bytes, over the desk's limit; read the stored original.]", raw.len());
+        mail.problem = Some(format!("more than {MAX_NESTED_MESSAGES} nested messages: body not read"));
+        mail.text = "[This mail nests more messages than the desk reads; read the stored original.]".into();
     }
     mail.dedupe_key = dedupe_key(&mail, raw);
     mail
+}
+
+/// An upper bound of how deep mail-parser would nest messages in `raw`: the `message/...`
+/// and `digest` (whose parts are messages) markers, also inside base64 bodies, which
+/// mail-parser decodes and parses again (`levels` deep). mail-parser builds each nested
+/// `message/rfc822` part as a tree node and copies (`into_owned`) and drops that tree
+/// recursively: 20,000 levels (1.4 MB, under the size limit) overflow the stack and abort the
+/// process, on every restart again, since the mail is never recorded.
+fn nesting_markers(raw: &[u8], levels: u8) -> usize {
+    // A quoted-printable soft line break can split a marker ("mess=\r\nage/rfc822").
+    let has_soft_breaks = raw.windows(2).any(|window| window == b"=\n" || window == b"=\r");
+    let mut markers = if has_soft_breaks { count_markers(&without_soft_breaks(raw)) } else { count_markers(raw) };
+    if markers == 0 || levels == 0 {
+        return markers;
+    }
+    // Runs of lines made only of base64 characters, each decoded and counted.
+    let is_base64 =
+        |line: &[u8]| !line.is_empty() && line.iter().all(|byte| byte.is_ascii_alphanumeric() || b"+/=".contains(byte));
+    let mut run: Vec<u8> = Vec::new();
+    let lines = raw.split(|&byte| byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    for line in lines.chain([&b""[..]]) {
+        if is_base64(line) {
+            run.extend_from_slice(line);
+        } else if !run.is_empty() {
+            if let Some(decoded) = mail_parser::decoders::base64::base64_decode(&run) {
+                markers += nesting_markers(&decoded, levels - 1);
+            }
+            run.clear();
+            if markers > MAX_NESTED_MESSAGES {
+                break;
+            }
+        }
+    }
+    markers
+}
+
+/// How often `message/` or `digest` occurs, in any case.
+fn count_markers(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let marker = match byte {
+            b'/' => index >= 7 && bytes[index - 7..index].eq_ignore_ascii_case(b"message"),
+            b'd' | b'D' => bytes.get(index..index + 6).is_some_and(|word| word.eq_ignore_ascii_case(b"digest")),
+            _ => false,
+        };
+        count += usize::from(marker);
+    }
+    count
+}
+
+fn without_soft_breaks(raw: &[u8]) -> Vec<u8> {
+    let mut joined = Vec::with_capacity(raw.len());
+    let mut index = 0;
+    while index < raw.len() {
+        match &raw[index..] {
+            [b'=', b'\n', ..] => index += 2,
+            [b'=', b'\r', b'\n', ..] => index += 3,
+            [byte, ..] => {
+                joined.push(*byte);
+                index += 1;
+            }
+            [] => break,
+        }
+    }
+    joined
+}
+
+/// Records that a mail of `size` bytes was over the limit, so only its headers were read (the
+/// IMAP source then fetches only the headers; the original stays in the mailbox).
+pub fn mark_body_not_read(mail: &mut InboundMail, size: usize, max_bytes: usize) {
+    mail.html_only = None;
+    mail.problem = Some(format!("{size} bytes is over the {max_bytes} byte limit: body not read"));
+    mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is in the support mailbox.]");
+}
+
+/// Drops a parsed message without recursion. mail-parser keeps each attached
+/// `message/rfc822` inside its parent's part, so a mail of 20,000 nested forwards (1.4 MB,
+/// well under the size limit) is a tree that deep, and the default recursive drop overflows
+/// the stack and aborts the whole process: on every restart again, as the mail is never
+/// recorded. The nested messages are taken out onto a heap stack and dropped one by one.
+fn drop_iteratively(message: Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if matches!(part.body, PartType::Message(_)) {
+                if let PartType::Message(inner) = std::mem::take(&mut part.body) {
+                    pending.push(inner);
+                }
+            }
+        }
+    }
 }
 
 fn unreadable(raw: &[u8]) -> InboundMail {
@@ -113,8 +216,8 @@ fn unreadable(raw: &[u8]) -> InboundMail {
 fn from_message(message: &Message<'_>) -> InboundMail {
     let first_address = |value: Option<&Address<'_>>| -> (Option<EmailAddress>, Option<String>) {
         let Some(addr) = value.and_then(|address| address.first()) else { return (None, None) };
-        let address = addr.address().and_then(EmailAddress::parse);
-        let name = addr.name().map(|name| name.trim().to_string()).filter(|name| !name.is_empty());
+        let address = addr.address().and_then(usable_address);
+        let name = addr.name().map(one_line).filter(|name| !name.is_empty());
         (address, name)
     };
     let (from, from_name) = first_address(message.from());
@@ -122,13 +225,13 @@ fn from_message(message: &Message<'_>) -> InboundMail {
 
     let mut recipients: Vec<EmailAddress> = Vec::new();
     for address in message.to().into_iter().chain(message.cc()) {
-        recipients.extend(address.iter().filter_map(|addr| addr.address()).filter_map(EmailAddress::parse));
+        recipients.extend(address.iter().filter_map(|addr| addr.address()).filter_map(usable_address));
     }
     let headers: Vec<(String, String)> =
         message.headers_raw().map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string())).collect();
     for (name, value) in &headers {
         if name == "delivered-to" || name == "x-original-to" {
-            recipients.extend(EmailAddress::parse(value));
+            recipients.extend(usable_address(value));
         }
     }
     recipients.dedup();
@@ -174,6 +277,22 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         dedupe_key: String::new(),
         problem: None,
     }
+}
+
+/// A display name on one line. An encoded word can carry CR, LF, NUL and other control
+/// characters (`=?utf-8?Q?Jane=0D=0ABcc:_x?=`); the name goes into the To header of the
+/// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
+/// so each control character becomes a space.
+fn one_line(name: &str) -> String {
+    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An address the desk can write back to. Bytes that were not valid UTF-8 arrive as U+FFFD
+/// (mail-parser decodes them lossily): such an address is not the one the sender typed, so it
+/// is not used (a From without a usable address makes the mail automated: kept, never answered).
+fn usable_address(raw: &str) -> Option<EmailAddress> {
+    EmailAddress::parse(raw).filter(|address| !address.as_str().contains(char::REPLACEMENT_CHARACTER))
 }
 
 fn message_ids(value: &HeaderValue<'_>) -> Vec<MessageId> {
@@ -265,6 +384,78 @@ mod tests {
         assert_eq!(first.dedupe_key, second.dedupe_key);
         let other = parse_mail(body.replace("body", "other body").as_bytes(), 1 << 20);
         assert_ne!(first.dedupe_key, other.dedupe_key);
+    }
+
+    #[test]
+    fn deeply_nested_forwards_do_not_overflow_the_stack() {
+        let mut raw = String::from("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\n\r\n");
+        for level in 0..50_000 {
+            raw.push_str(&format!("From: l{level}@x.test\r\nContent-Type: message/rfc822\r\n\r\n"));
+        }
+        raw.push_str("From: bottom@x.test\r\n\r\nbottom\r\n");
+        // Run on a thread with a small (256 KiB) stack: the recursive drop needed far more.
+        let mail = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_mail(raw.as_bytes(), usize::MAX))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(mail.subject, "deep");
+    }
+
+    #[test]
+    fn display_names_are_one_line() {
+        let raw = b"From: =?utf-8?Q?Jane=0D=0ABcc:_evil@x.test=00?= <jane@acme.test>\r\nSubject: x\r\n\r\nbody\r\n";
+        let mail = parse_mail(raw, 1 << 20);
+        assert_eq!(mail.from_name.as_deref(), Some("Jane Bcc: evil@x.test"));
+    }
+
+    #[test]
+    fn too_many_nested_messages_are_not_parsed_even_in_base64() {
+        let mut inner = String::new();
+        for level in 0..20_000 {
+            inner.push_str(&format!("From: l{level}@x.test\r\nContent-Type: message/rfc822\r\n\r\n"));
+        }
+        inner.push_str("From: bottom@x.test\r\n\r\nbottom\r\n");
+        let plain = format!("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\n\r\n{inner}");
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut encoded = String::new();
+        for (index, chunk) in inner.as_bytes().chunks(3).enumerate() {
+            let n = (chunk[0] as u32) << 16
+                | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+                | *chunk.get(2).unwrap_or(&0) as u32;
+            for k in 0..4 {
+                encoded.push(if k <= chunk.len() { ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char } else { '=' });
+            }
+            if index % 19 == 18 {
+                encoded.push_str("\r\n");
+            }
+        }
+        let wrapped = format!("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n");
+        for raw in [plain, wrapped] {
+            // mail-parser's own recursion needed megabytes of stack here; 256 KiB is enough now.
+            let mail = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || parse_mail(raw.as_bytes(), usize::MAX))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(mail.subject, "deep");
+            assert!(mail.problem.unwrap().contains("nested messages"));
+        }
+        assert_eq!(count_markers(&without_soft_breaks(b"Content-Type: mess=\r\nage/rfc822; Digest")), 2);
+        // A forward of a forward is read as usual.
+        let normal = "From: a@acme.test\r\nSubject: fwd\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@x.test\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@x.test\r\n\r\nhi\r\n";
+        assert_eq!(parse_mail(normal.as_bytes(), usize::MAX).problem, None);
+    }
+
+    #[test]
+    fn an_address_with_unreadable_bytes_is_not_used() {
+        let raw = b"From: \xff\xfe@acme.test\r\nTo: ok@acme.test, \xff@acme.test\r\nSubject: x\r\n\r\nbody\r\n";
+        let mail = parse_mail(raw, 1 << 20);
+        assert_eq!(mail.from, None);
+        let recipients: Vec<&str> = mail.recipients.iter().map(|r| r.as_str()).collect();
+        assert_eq!(recipients, ["ok@acme.test"]);
     }
 
     #[test]

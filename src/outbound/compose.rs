@@ -23,6 +23,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("agent_new_ticket.txt", include_str!("../../templates/agent_new_ticket.txt.hbs")),
     ("sla_alert.subject", include_str!("../../templates/sla_alert.subject.hbs")),
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
+    ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),
+    ("delivery_failure.txt", include_str!("../../templates/delivery_failure.txt.hbs")),
     ("resolved.subject", include_str!("../../templates/resolved.subject.hbs")),
     ("resolved.txt", include_str!("../../templates/resolved.txt.hbs")),
     ("agent_reply.subject", include_str!("../../templates/agent_reply.subject.hbs")),
@@ -156,16 +158,16 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
     let envelope_from = EmailAddress::parse(from.email.as_ref()).context("the From address is not valid")?;
     let message_id = draft.message_id.clone().unwrap_or_else(|| new_message_id(draft.ticket, envelope_from.domain()));
     let mut builder = Message::builder()
-        .from(from.clone())
+        .from(writable(from))
         .subject(draft.subject.clone())
         .message_id(Some(message_id.bracketed()))
         .date(SystemTime::from(now))
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
     for recipient in &draft.to {
-        builder = builder.to(recipient.clone());
+        builder = builder.to(writable(recipient));
     }
     for recipient in &draft.cc {
-        builder = builder.cc(recipient.clone());
+        builder = builder.cc(writable(recipient));
     }
     if let Some(reply_to) = &draft.reply_to {
         builder = builder.reply_to(reply_to.parse().with_context(|| format!("bad Reply-To {reply_to}"))?);
@@ -204,6 +206,17 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         subject: draft.subject,
         raw: message.formatted(),
     })
+}
+
+/// The mailbox with its display name on one line. Names come from clients' mail (stored on
+/// the ticket); lettre cannot write CR or LF in a name and panics on one, so every control
+/// character becomes a space (text headers such as Subject are RFC 2047-encoded by lettre).
+fn writable(mailbox: &Mailbox) -> Mailbox {
+    let name = mailbox.name.as_deref().map(|name| {
+        let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+    });
+    Mailbox::new(name.filter(|name| !name.is_empty()), mailbox.email.clone())
 }
 
 /// "Jane" from "Jane Roe", "there" when the sender gave no name.
@@ -265,6 +278,28 @@ mod tests {
         }
         assert!(mail.message_id.as_str().starts_with("helpdesk.t7."));
         assert!(mail.message_id.as_str().ends_with("@example.test"));
+    }
+
+    #[test]
+    fn line_breaks_in_names_and_subjects_add_no_header() {
+        let from: Mailbox = "Support <support@example.test>".parse().unwrap();
+        let hostile = "Jane\r\nBcc: evil@x.test\r\nContent-Type: text/html\0";
+        let draft = Draft {
+            to: vec![Mailbox::new(Some(hostile.into()), "jane@acme.test".parse().unwrap())],
+            cc: vec![Mailbox::new(Some(hostile.into()), "ops@acme.test".parse().unwrap())],
+            subject: hostile.into(),
+            body: hostile.into(),
+            ..Draft::new("acknowledgement")
+        };
+        let mail = build_mail(&from, draft, Utc::now()).unwrap();
+        let text = String::from_utf8(mail.raw).unwrap();
+        let headers = &text[..text.find("\r\n\r\n").unwrap()];
+        assert!(!headers.contains("\r\nBcc:") && !headers.contains("\r\nContent-Type: text/html"), "{headers}");
+        let parsed = mail_parser::MessageParser::default().parse(text.as_bytes()).unwrap();
+        assert!(parsed.bcc().is_none());
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!(to.name(), Some("Jane Bcc: evil@x.test Content-Type: text/html"));
+        assert_eq!(to.address(), Some("jane@acme.test"));
     }
 
     #[test]

@@ -235,8 +235,12 @@ async fn send_lane(
     for mail in mails {
         match transport.deliver(lane, &mail).await {
             Ok(()) => {
+                // From the server's "250 OK" to this commit is the only window in which a
+                // crash sends a mail twice: keep it to the one UPDATE, and log its length.
+                let accepted = std::time::Instant::now();
                 outbox::mark_sent(db, mail.id, Utc::now()).await?;
-                tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, "sent");
+                let recorded_us = accepted.elapsed().as_micros() as u64;
+                tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, recorded_us, "sent");
                 report.sent += 1;
             }
             Err(SendError::Permanent(error)) => {

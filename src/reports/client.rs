@@ -280,7 +280,7 @@ pub async fn prepare_report(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<i64>> {
     let config = &desk.config;
-    let mut tx = desk.db.begin().await?;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO client_reports (client, kind, period, status, created_at) VALUES (?, ?, ?, 'draft', ?)
          ON CONFLICT (client, kind, period) DO NOTHING RETURNING id",
@@ -429,7 +429,7 @@ pub async fn preview(
     period: &ReportPeriod,
     now: DateTime<Utc>,
 ) -> anyhow::Result<RenderedReport> {
-    let mut tx = desk.db.begin().await?;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
     let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
     tx.rollback().await?;
     Ok(report)

@@ -325,7 +325,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let summary = build_summary(desk, date, since, now).await?;
     let config = &desk.config;
     let agent = &config.agent.addresses[0];
-    let mut tx = desk.db.begin().await?;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
     let inserted = sqlx::query(
         "INSERT INTO daily_summaries (summary_date, covers_since, sent_at) VALUES (?, ?, ?) ON CONFLICT (summary_date) DO NOTHING",
     )

@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 
 pub const LAB_DOMAINS: &[&str] = &["example.test", "acme.test", "globex.test", "initech.test", "stranger.test"];
 pub const PASSWORD: &str = "secret";
+/// Postfix refuses mail to this address with a permanent error (550).
+pub const REJECTED_RECIPIENT: &str = "rejected@initech.test";
 
 pub struct MailLab {
     pub dir: PathBuf,
@@ -108,6 +110,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions = check_recipient_access texthash:{d}/pf/conf/rejected_recipients, permit_mynetworks, reject
 virtual_mailbox_domains = {domains}
 virtual_mailbox_maps = static:ok
 virtual_transport = lmtp:unix:{d}/run/lmtp
@@ -154,8 +157,9 @@ postlog   unix-dgram n - n - 1 postlogd
 "
             ),
         );
+        write(&dir.join("pf/conf/rejected_recipients"), &format!("{REJECTED_RECIPIENT} 550 5.1.1 no such user here\n"));
         // Postfix pauses ~300 ms per config file changed in the last second: backdate them.
-        for file in ["pf/conf/main.cf", "pf/conf/master.cf", "dovecot.conf"] {
+        for file in ["pf/conf/main.cf", "pf/conf/master.cf", "pf/conf/rejected_recipients", "dovecot.conf"] {
             assert!(Command::new("touch")
                 .args(["-d", "2 minutes ago"])
                 .arg(dir.join(file))
@@ -187,7 +191,7 @@ postlog   unix-dgram n - n - 1 postlogd
         assert!(status.success(), "dovecot failed to start: {}", self.logs());
     }
 
-    fn start_postfix(&self) {
+    pub fn start_postfix(&self) {
         let status = Command::new("postfix")
             .arg("-c")
             .arg(self.dir.join("pf/conf"))
@@ -200,9 +204,32 @@ postlog   unix-dgram n - n - 1 postlogd
         assert!(status.success(), "postfix failed to start: {}", self.logs());
     }
 
-    /// Stops Dovecot (IMAP and LMTP) and waits until it is gone.
+    /// Stops Dovecot (IMAP and LMTP) and waits until it is gone, open IMAP sessions included
+    /// (as a server restart or crash would end them).
     pub fn stop_dovecot(&self) {
+        let master = std::fs::read_to_string(self.dir.join("run/master.pid")).unwrap_or_default();
+        let children = Command::new("pgrep").args(["-P", master.trim()]).output().map(|o| o.stdout).unwrap_or_default();
         stop_by_pid_file(&self.dir.join("run/master.pid"));
+        for child in String::from_utf8_lossy(&children).split_whitespace() {
+            let _ = Command::new("kill").arg(child).status();
+        }
+    }
+
+    /// Stops Postfix (the SMTP port closes; queued mail stays queued) and waits until it is gone.
+    pub fn stop_postfix(&self) {
+        stop_by_pid_file(&self.dir.join("pf/queue/pid/master.pid"));
+    }
+
+    /// Starts Postfix again after `stop_postfix` and waits for its SMTP port.
+    pub fn restart_postfix(&self) {
+        self.start_postfix();
+        self.wait_until_listening(self.smtp_port);
+    }
+
+    /// Starts Dovecot again after `stop_dovecot` and waits for its IMAP port.
+    pub fn restart_dovecot(&self) {
+        self.start_dovecot();
+        self.wait_until_listening(self.imap_port);
     }
 
     fn wait_until_listening(&self, port: u16) {

@@ -3,9 +3,11 @@
 
 mod agent;
 mod desk;
+mod faults;
 mod hours;
 mod lab;
 mod pipeline;
+mod proxy;
 mod reports;
 mod restart;
 mod sla;

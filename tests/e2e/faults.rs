@@ -1,0 +1,439 @@
+//! Faults against the real servers: the SMTP server down and back, a permanent rejection,
+//! the IMAP connection cut mid-fetch and Dovecot restarted during IDLE, a UIDVALIDITY reset,
+//! the database locked by another process, a full disk under the database, and a mail over
+//! the size limit. Each test prints its figures.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, SqlitePool};
+
+use super::desk::{body, header, TestDesk, AGENT, SUPPORT};
+use super::lab::{MailLab, REJECTED_RECIPIENT};
+use super::proxy::CuttingProxy;
+
+fn client_mail(from: &str, subject: &str, message_id: &str, text: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 30 Nov 2026 10:00:00 -0500\r\n\r\n{text}\r\n"
+    )
+}
+
+async fn count(db: &SqlitePool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
+}
+
+/// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
+async fn wait_for_count(db: &SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let n = count(db, sql).await;
+        if n >= expected || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the desk's log contains `text`.
+async fn wait_for_log(desk: &TestDesk, log: &str, text: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !desk.log(log).contains(text) {
+        assert!(Instant::now() < deadline, "the log never said {text:?}:\n{}", desk.log(log));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the desk exits cleanly on SIGTERM: {status}");
+}
+
+/// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
+async fn assert_exactly_once(db: &SqlitePool, mails: i64) {
+    let per_message: Vec<(String, i64)> =
+        sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    assert_eq!(per_message.len() as i64, mails, "every mail is on a ticket");
+    assert!(per_message.iter().all(|(_, n)| *n == 1), "no mail recorded twice: {per_message:?}");
+    let doubled = count(
+        db,
+        "SELECT COUNT(*) FROM tickets t WHERE (SELECT COUNT(*) FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'acknowledgement') != 1",
+    )
+    .await;
+    assert_eq!(doubled, 0, "one acknowledgement per ticket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_is_reported_once() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    lab.stop_postfix();
+    // Mail reaches the mailbox while the SMTP server is down (straight into IMAP).
+    const QUEUED: usize = 5;
+    for i in 0..QUEUED {
+        let mail = client_mail("ops@acme.test", &format!("Outage problem {i}"), &format!("o{i}@acme.test"), "Help");
+        lab.append(SUPPORT, mail.as_bytes()).await;
+    }
+    let rejected = client_mail(REJECTED_RECIPIENT, "Printer on fire", "r1@initech.test", "Help");
+    lab.append(SUPPORT, rejected.as_bytes()).await;
+
+    let child = desk.spawn_run_with_env("run.log", &[]);
+    let db = loop {
+        if desk.dir.path().join("helpdesk.db").exists() {
+            break desk.db().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let tickets = wait_for_count(&db, "SELECT COUNT(*) FROM tickets", 6, 30).await;
+    assert_eq!(tickets, 6, "{}", desk.log("run.log"));
+    wait_for_log(&desk, "run.log", "delivery failed; will retry", 30).await;
+    let sent_while_down = count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await;
+    assert_eq!(sent_while_down, 0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    lab.restart_postfix();
+    let restarted = Instant::now();
+
+    // The retry falls due 30 s after the failure; the desk wakes for it by itself.
+    let acks_sent = wait_for_count(
+        &db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND recipients = 'ops@acme.test' AND status = 'sent'",
+        QUEUED as i64,
+        90,
+    )
+    .await;
+    assert_eq!(acks_sent, QUEUED as i64, "the queue went out once the server was back: {}", desk.log("run.log"));
+    let recovery = restarted.elapsed();
+    let failure_notices =
+        wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_failure' AND status = 'sent'", 1, 30)
+            .await;
+    assert_eq!(failure_notices, 1, "the agent was told once: {}", desk.log("run.log"));
+
+    // In order: each recipient's mail was handed to the server in queue order.
+    let sent_order: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, sent_at FROM outbox WHERE recipients = 'ops@acme.test' AND kind = 'acknowledgement' ORDER BY id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(sent_order.windows(2).all(|pair| pair[0].1 <= pair[1].1), "sent in queue order: {sent_order:?}");
+    let received = lab.wait_for_mails("ops@acme.test", QUEUED).await;
+    assert_eq!(received.len(), QUEUED, "nothing lost");
+
+    // The permanent rejection: recorded once, not retried, shown to the agent.
+    let (status, attempts, error): (String, i64, String) = sqlx::query_as(
+        "SELECT status, attempts, last_error FROM outbox WHERE kind = 'acknowledgement' AND recipients = ?",
+    )
+    .bind(REJECTED_RECIPIENT)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.contains("550"), "{error}");
+    let agent_mail = lab.wait_for_mails(AGENT, 7).await;
+    let notice = agent_mail
+        .iter()
+        .find(|raw| header(raw, "Subject").is_some_and(|subject| subject.contains("Undeliverable")))
+        .expect("the agent got a delivery failure notice");
+    assert!(body(notice).contains("550"), "{}", body(notice));
+    assert!(body(notice).contains(REJECTED_RECIPIENT));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts_later: i64 =
+        sqlx::query_scalar("SELECT attempts FROM outbox WHERE kind = 'acknowledgement' AND recipients = ?")
+            .bind(REJECTED_RECIPIENT)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(attempts_later, attempts, "a permanent failure is not retried");
+    let notices_later = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_failure'").await;
+    assert_eq!(notices_later, 1, "reported once");
+    stop(child);
+    println!(
+        "smtp outage: {QUEUED} acknowledgements queued while down, {acks_sent} sent in order {:.1} s after the server came back, 0 lost; 1 permanent rejection (550) recorded after {attempts} attempt, 1 notice to the agent",
+        recovery.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_repeat_nothing() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let proxy = CuttingProxy::start(lab.imap_port).await;
+    const FIRST: usize = 20;
+    const DURING_RESTART: usize = 5;
+    let filler = "All the leads from the form are stuck in the queue again.\r\n".repeat(150);
+    for i in 0..FIRST {
+        let from = format!("user{i}@acme.test");
+        lab.send(&from, SUPPORT, &client_mail(&from, &format!("Cut problem {i}"), &format!("c{i}@acme.test"), &filler))
+            .await;
+    }
+    lab.wait_for_support_mail(FIRST).await;
+
+    // The first connection is cut after 40 kB from the server: inside the first FETCH.
+    proxy.cut_next_after(40_000);
+    let port = proxy.port.to_string();
+    let child = desk.spawn_run_with_env(
+        "run.log",
+        &[("HELPDESK_IMAP__PORT", port.as_str()), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")],
+    );
+    wait_for_log(&desk, "run.log", "IMAP connected", 30).await;
+    let db = desk.db().await;
+    let tickets = wait_for_count(&db, "SELECT COUNT(*) FROM tickets", FIRST as i64, 60).await;
+    assert_eq!(tickets, FIRST as i64, "{}", desk.log("run.log"));
+    assert_eq!(proxy.cuts(), 1, "the connection was cut mid-fetch");
+
+    // Now idling: restart Dovecot; mail sent meanwhile waits in Postfix's queue.
+    wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", 2 * FIRST as i64, 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lab.stop_dovecot();
+    for i in 0..DURING_RESTART {
+        let from = format!("late{i}@globex.test");
+        lab.send(
+            &from,
+            SUPPORT,
+            &client_mail(&from, &format!("Late problem {i}"), &format!("l{i}@globex.test"), "Help"),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    lab.restart_dovecot();
+    let all = (FIRST + DURING_RESTART) as i64;
+    let tickets = wait_for_count(&db, "SELECT COUNT(*) FROM tickets", all, 60).await;
+    assert_eq!(tickets, all, "{}", desk.log("run.log"));
+    let acks =
+        wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", all, 60)
+            .await;
+    assert_eq!(acks, all, "{}", desk.log("run.log"));
+    stop(child);
+
+    assert_exactly_once(&db, all).await;
+    let mut received_twice = 0;
+    for i in 0..FIRST {
+        received_twice += usize::from(lab.wait_for_mails(&format!("user{i}@acme.test"), 1).await.len() > 1);
+    }
+    for i in 0..DURING_RESTART {
+        received_twice += usize::from(lab.wait_for_mails(&format!("late{i}@globex.test"), 1).await.len() > 1);
+    }
+    assert_eq!(received_twice, 0);
+    let log = desk.log("run.log");
+    let reconnects = log.matches("IMAP session ended by an error; reconnecting").count();
+    assert!(reconnects >= 2, "one reconnect after the cut, at least one after the restart:\n{log}");
+    println!(
+        "imap faults: {all} mails, 1 connection cut mid-fetch, 1 Dovecot restart during IDLE, {reconnects} reconnects ({} connections), 0 lost, 0 duplicates",
+        proxy.connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_uidvalidity_reset_with_the_same_mails_creates_no_duplicates() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let mails: Vec<String> = (0..5)
+        .map(|i| {
+            client_mail(&format!("u{i}@acme.test"), &format!("Reset problem {i}"), &format!("u{i}@acme.test"), "Help")
+        })
+        .collect();
+    let mut session = lab.imap(SUPPORT).await;
+    session.create("Support").await.unwrap();
+    for mail in &mails {
+        session.append("Support", None, None, mail.as_bytes()).await.unwrap();
+    }
+    let first_validity = session.select("Support").await.unwrap().uid_validity;
+    let run_on_support = || {
+        let output = desk.command(&["run", "--once"]).env("HELPDESK_IMAP__MAILBOX", "Support").output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    run_on_support();
+    let db = desk.db().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 5);
+
+    // The mailbox is deleted and recreated with the same mails (as a restore would), plus one new.
+    session.select("INBOX").await.unwrap();
+    session.delete("Support").await.unwrap();
+    session.create("Support").await.unwrap();
+    for mail in &mails {
+        session.append("Support", None, None, mail.as_bytes()).await.unwrap();
+    }
+    let new_mail = client_mail("new@acme.test", "A new problem", "new@acme.test", "Help");
+    session.append("Support", None, None, new_mail.as_bytes()).await.unwrap();
+    let second_validity = session.select("Support").await.unwrap().uid_validity;
+    session.logout().await.ok();
+    assert_ne!(first_validity, second_validity, "the recreated mailbox has a new UIDVALIDITY");
+    let log = run_on_support();
+    assert!(log.contains("UIDVALIDITY changed"), "{log}");
+
+    let skipped = log.matches("already recorded; skipping duplicate").count();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 6);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 6);
+    assert_exactly_once(&db, 6).await;
+    println!(
+        "uidvalidity reset: {first_validity:?} -> {second_validity:?}, 6 mails rescanned, {skipped} recognised as already recorded, 1 new ticket, 0 duplicates"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_locked_by_another_process_makes_the_desk_wait_and_lose_nothing() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_extra_config(&lab, "");
+    desk.run_once(); // creates the database
+    let path = desk.dir.path().join("helpdesk.db");
+    let mut locker = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+    let locked_at = Instant::now();
+
+    const MAILS: usize = 5;
+    for i in 0..MAILS {
+        let from = format!("lock{i}@acme.test");
+        lab.send(&from, SUPPORT, &client_mail(&from, &format!("Lock problem {i}"), &format!("k{i}@acme.test"), "Help"))
+            .await;
+    }
+    lab.wait_for_support_mail(MAILS).await;
+
+    // `run --once` fails at once with a clear message (after the configured wait).
+    let once = desk.command(&["run", "--once"]).env("HELPDESK_DATABASE__BUSY_TIMEOUT_SECS", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert!(!once.status.success());
+    assert!(stderr.contains("busy or locked by another process"), "{stderr}");
+    assert!(stderr.contains("nothing was lost"), "{stderr}");
+
+    // The watching desk keeps retrying with backoff.
+    let child = desk.spawn_run_with_env("run.log", &[("HELPDESK_DATABASE__BUSY_TIMEOUT_SECS", "1")]);
+    wait_for_log(&desk, "run.log", "database unavailable", 30).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    let held = locked_at.elapsed();
+    drop(locker);
+
+    let db = desk.db().await;
+    let acks =
+        wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", 5, 60)
+            .await;
+    assert_eq!(acks, MAILS as i64, "{}", desk.log("run.log"));
+    stop(child);
+    assert_exactly_once(&db, MAILS as i64).await;
+    let retries = desk.log("run.log").matches("database unavailable").count();
+    println!(
+        "database locked: held {:.1} s by another process, {retries} failed passes logged and retried, then {MAILS} of {MAILS} mails recorded and acknowledged once",
+        held.as_secs_f64()
+    );
+}
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a small tmpfs needs root (scripts/test runs as root)");
+        SmallDisk(path)
+    }
+
+    /// Writes a file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_once_space_is_freed() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let disk = SmallDisk::mount(desk.dir.path().join("dbdisk"), "32m");
+    let db_path = disk.0.join("helpdesk.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let child = desk.spawn_run_with_env(
+        "run.log",
+        &[("HELPDESK_DATABASE__URL", url.as_str()), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")],
+    );
+    wait_for_log(&desk, "run.log", "IMAP connected", 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let filler = disk.fill();
+
+    const MAILS: usize = 5;
+    let text = "The export log follows.\r\n".repeat(4000);
+    for i in 0..MAILS {
+        let from = format!("disk{i}@acme.test");
+        lab.send(&from, SUPPORT, &client_mail(&from, &format!("Disk problem {i}"), &format!("d{i}@acme.test"), &text))
+            .await;
+    }
+    wait_for_log(&desk, "run.log", "the disk holding the database is full", 60).await;
+    let db = SqlitePool::connect(&url).await.unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 0, "nothing half-recorded");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::remove_file(&filler).unwrap();
+
+    let acks =
+        wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", 5, 90)
+            .await;
+    assert_eq!(acks, MAILS as i64, "{}", desk.log("run.log"));
+    stop(child);
+    assert_exactly_once(&db, MAILS as i64).await;
+    for i in 0..MAILS {
+        assert_eq!(lab.wait_for_mails(&format!("disk{i}@acme.test"), 1).await.len(), 1);
+    }
+    let log = desk.log("run.log");
+    assert!(!log.contains("non-zero transaction depth"), "a failed commit left a connection unusable:\n{log}");
+    let failures = log.matches("the disk holding the database is full").count();
+    db.close().await;
+    println!(
+        "full disk: {failures} failed passes logged while the database's disk was full, then {MAILS} of {MAILS} mails recorded and acknowledged once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_told() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_extra_config(&lab, "[intake]\nmax_message_bytes = 1048576\n");
+    let big_body = "0123456789abcdef".repeat(4 * 65536 / 16 * 12); // 3 MiB
+    let big = client_mail("big@acme.test", "Huge log attached", "big@acme.test", &big_body);
+    lab.send("big@acme.test", SUPPORT, &big).await;
+    let small = client_mail("small@acme.test", "Small problem", "small@acme.test", "Help");
+    lab.send("small@acme.test", SUPPORT, &small).await;
+    lab.wait_for_support_mail(2).await;
+    let log = desk.run_once();
+    assert!(log.contains("mail over the size limit: fetching only its headers"), "{log}");
+
+    let db = desk.db().await;
+    let (problem, stored): (String, i64) =
+        sqlx::query_as("SELECT parse_problem, LENGTH(raw) FROM messages WHERE message_id = 'big@acme.test'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(problem.contains("over the 1048576 byte limit"), "{problem}");
+    assert!(stored < 10_000, "only the headers were fetched and stored ({stored} bytes)");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2);
+    assert_eq!(lab.wait_for_mails("big@acme.test", 1).await.len(), 1, "the sender is acknowledged");
+    let agent_mail = lab.wait_for_mails(AGENT, 2).await;
+    let notice = agent_mail
+        .iter()
+        .map(|raw| body(raw))
+        .find(|text| text.contains("Could not read it all"))
+        .expect("the agent is told the body was not read");
+    assert!(notice.contains("The original is in the support mailbox"), "{notice}");
+    println!(
+        "oversized mail: {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told",
+        big.len()
+    );
+}

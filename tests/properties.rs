@@ -1,0 +1,506 @@
+//! Property tests over the pure path a mail takes: raw bytes -> `parse_mail` ->
+//! `decide_thread` -> the agent's tags (`read_tags` on the new part) -> quote stripping.
+//!
+//! Two kinds of input: arbitrary bytes, and structured mails (random headers with CRLF, LF
+//! and CR line ends mixed, encoded words, MIME multiparts with random boundaries and
+//! transfer encodings, plain or HTML-only bodies whose new part and quoted history carry
+//! tags such as `#time 1h`, `#p0`, `RESOLVED`).
+//!
+//! Properties: nothing panics; the dedupe key is deterministic (and, for well-formed mails,
+//! blind to transport headers); a tag that appears only in quoted history (`>` lines, or an
+//! HTML `<blockquote>`) is never read; tags in the new part of a well-formed mail are read.
+//!
+//! Cases per property: 2,000, or `PROPTEST_CASES`. Failures are saved (and replayed first)
+//! in `tests/properties.proptest-regressions`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use helpdesk::agent::tags::{read_tags, AgentCommands};
+use helpdesk::domain::{Severity, TicketId};
+use helpdesk::inbound::automated::automated_reason;
+use helpdesk::inbound::parse::{parse_mail, InboundMail};
+use helpdesk::inbound::quotes;
+use helpdesk::tickets::threading::{
+    base_subject, decide_thread, subject_token, KnownReference, ThreadDecision, ThreadEvidence,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(2_000)
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(),
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..Config::default()
+    })
+}
+
+/// What the pure path made of one mail.
+struct Path {
+    mail: InboundMail,
+    decision: ThreadDecision,
+    commands: AgentCommands,
+}
+
+/// The whole pure path, as intake and the agent's reply handling run it.
+fn pipeline(raw: &[u8], max_bytes: usize) -> Path {
+    let mail = parse_mail(raw, max_bytes);
+    // Pretend the store knew every referenced id; every other one is the desk's own.
+    let references = mail
+        .referenced_ids()
+        .into_iter()
+        .enumerate()
+        .map(|(index, message_id)| KnownReference {
+            message_id,
+            ticket: TicketId(index as i64 + 1),
+            ours: index % 2 == 1,
+        })
+        .collect();
+    let evidence = ThreadEvidence {
+        references,
+        signed_reply_address: None,
+        subject_token: subject_token(&mail.subject).map(|ticket| (ticket, Some("Acme".to_string()))),
+    };
+    let sender_client = mail.from.as_ref().filter(|from| from.domain() == "acme.test").map(|_| "Acme");
+    let decision = decide_thread(&evidence, sender_client);
+    let new_part = mail.new_part();
+    let commands = read_tags(&mail.subject, &new_part);
+    // The rest of what intake reads from a mail.
+    let _ = quotes::without_quotes(&mail.text);
+    let _ = automated_reason(&mail);
+    let _ = base_subject(&mail.subject);
+    let _ = helpdesk::intake::bare_score(&new_part);
+    Path { mail, decision, commands }
+}
+
+fn is_key(key: &str) -> bool {
+    key.len() == 32 && key.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_and_have_a_deterministic_key() {
+    let runs = AtomicU32::new(0);
+    let bytes = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..2_048),
+        // Printable, with the characters mail syntax turns on made frequent (mapped from
+        // plain bytes: a union strategy per byte is slow to generate).
+        proptest::collection::vec(any::<u8>(), 0..2_048).prop_map(|bytes| {
+            const SYNTAX: &[u8] = b"\r\n\r\n:-=?<>#@ ";
+            bytes
+                .into_iter()
+                .map(|byte| match byte {
+                    0..=95 => SYNTAX[byte as usize % SYNTAX.len()],
+                    _ => 32 + (byte - 96) % 95,
+                })
+                .collect::<Vec<u8>>()
+        }),
+    ];
+    runner()
+        .run(&(bytes, 16usize..4_096), |(raw, max_bytes)| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            let first = pipeline(&raw, max_bytes);
+            let again = parse_mail(&raw, max_bytes);
+            prop_assert!(is_key(&first.mail.dedupe_key), "{}", first.mail.dedupe_key);
+            prop_assert_eq!(&first.mail.dedupe_key, &again.dedupe_key);
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    println!("properties: arbitrary bytes: {} cases, 0 panics, dedupe key deterministic", runs.into_inner());
+}
+
+/// Tags that stand only in quoted history: each must never be read.
+const QUOTED_TAGS: &[&str] = &["#time 7h", "#p0", "RESOLVED", "#note", "#waiting", "#billable"];
+
+/// A generated mail, and what its new part says.
+#[derive(Debug, Clone)]
+struct Generated {
+    raw: Vec<u8>,
+    /// The new part has `#time 1h`.
+    new_time: bool,
+    /// The new part has `#p1`.
+    new_p1: bool,
+    /// CRLF or LF throughout and a MIME structure a client would write: the new part's
+    /// tags must be read and transport headers must not change the dedupe key.
+    well_formed: bool,
+    /// Has an HTML part (its history in a `<blockquote>`).
+    has_html: bool,
+    line_end: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ends {
+    Crlf,
+    Lf,
+    /// CRLF and LF, line by line.
+    Mixed,
+    /// CRLF, LF and bare CR, line by line.
+    Wild,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    Plain,
+    /// multipart/alternative with a plain and an HTML part.
+    Alternative,
+    /// HTML only, the history in a `<blockquote>`.
+    HtmlOnly,
+    /// multipart/mixed: the plain text and an attachment.
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Transfer {
+    SevenBit,
+    QuotedPrintable,
+    Base64,
+}
+
+fn words() -> impl Strategy<Value = String> {
+    proptest::collection::vec("[a-z]{1,9}", 1..7).prop_map(|words| words.join(" "))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for index in 0..4 {
+            if index <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * index) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Quoted-printable as a client writes it: `=` and non-ASCII escaped, long lines wrapped.
+fn quoted_printable(text: &str, line_end: &str) -> String {
+    let mut out = String::new();
+    for line in text.split(line_end) {
+        let mut width = 0;
+        for byte in line.bytes() {
+            let piece =
+                if byte == b'=' || !byte.is_ascii() { format!("={byte:02X}") } else { (byte as char).to_string() };
+            if width + piece.len() > 72 {
+                out.push('=');
+                out.push_str(line_end);
+                width = 0;
+            }
+            width += piece.len();
+            out.push_str(&piece);
+        }
+        out.push_str(line_end);
+    }
+    out
+}
+
+fn encoded_word(text: &str, b_encoding: bool) -> String {
+    if b_encoding {
+        format!("=?utf-8?B?{}?=", base64(text.as_bytes()))
+    } else {
+        format!("=?utf-8?Q?{}?=", text.replace(' ', "_"))
+    }
+}
+
+prop_compose! {
+    fn generated_mail()(
+        (ends, line_picks, body_kind, transfer, boundary) in (
+            prop_oneof![Just(Ends::Crlf), Just(Ends::Lf), Just(Ends::Mixed), Just(Ends::Wild)],
+            proptest::collection::vec(0usize..3, 80),
+            prop_oneof![Just(Body::Plain), Just(Body::Alternative), Just(Body::HtmlOnly), Just(Body::Mixed)],
+            prop_oneof![Just(Transfer::SevenBit), Just(Transfer::QuotedPrintable), Just(Transfer::Base64)],
+            "[A-Za-z0-9'()+_,./:=?-]{1,40}",
+        ),
+        (from_local, from_domain, subject_words, subject_encoded, subject_token) in (
+            "[a-z]{1,8}",
+            prop_oneof![Just("acme.test"), Just("example.org"), Just("globex.test")],
+            words(),
+            prop_oneof![Just(None), Just(Some(false)), Just(Some(true))],
+            proptest::option::of(1u32..100),
+        ),
+        (message_id, references, extra_headers) in (
+            proptest::option::of("[a-z0-9.]{1,12}@[a-z]{1,8}\\.test"),
+            proptest::collection::vec("[a-z0-9.]{1,12}@[a-z]{1,8}\\.test", 0..4),
+            proptest::collection::vec(("X-[A-Z][a-z]{0,8}", words()), 0..4),
+        ),
+        (new_lines, new_time, new_p1) in (proptest::collection::vec(words(), 0..5), any::<bool>(), any::<bool>()),
+        (quoted_lines, quoted_tags, attribution, quote_prefix, text_after_quote) in (
+            proptest::collection::vec(words(), 1..5),
+            proptest::sample::subsequence(QUOTED_TAGS.to_vec(), 1..=QUOTED_TAGS.len()),
+            any::<bool>(),
+            prop_oneof![Just("> "), Just(">"), Just(">> "), Just("  > ")],
+            proptest::option::of(words()),
+        ),
+    ) -> Generated {
+        let mut pick = line_picks.into_iter().cycle();
+        let mut end = || -> &'static str {
+            let choice = pick.next().unwrap_or(0);
+            match ends {
+                Ends::Crlf => "\r\n",
+                Ends::Lf => "\n",
+                Ends::Mixed => ["\r\n", "\n", "\r\n"][choice],
+                Ends::Wild => ["\r\n", "\n", "\r"][choice],
+            }
+        };
+        let line_end = match ends { Ends::Lf => "\n", _ => "\r\n" };
+
+        // The new part: words, then the tags, each on a line or at a line's end.
+        let mut new_part: Vec<String> = new_lines.clone();
+        if new_time {
+            new_part.push("#time 1h".into());
+        }
+        if new_p1 {
+            match new_part.first_mut() {
+                Some(line) => line.push_str(" #p1"),
+                None => new_part.push("#p1".into()),
+            }
+        }
+        // The history: short lines (no quoted-printable wrapping), tags among them.
+        let mut history: Vec<String> = Vec::new();
+        if attribution {
+            history.push(format!("On Mon, 30 Nov 2026 at 09:{:02}, Jane Roe <jane@acme.test> wrote:", quoted_lines.len()));
+        }
+        for (index, line) in quoted_lines.iter().enumerate() {
+            history.push(format!("{quote_prefix}{line}"));
+            if let Some(tag) = quoted_tags.get(index) {
+                history.push(format!("{quote_prefix}{tag}"));
+            }
+        }
+        for tag in quoted_tags.iter().skip(quoted_lines.len()) {
+            history.push(format!("{quote_prefix}{tag}"));
+        }
+
+        let mut plain: Vec<String> = new_part.clone();
+        plain.push(String::new());
+        plain.extend(history.iter().cloned());
+        if let Some(after) = &text_after_quote {
+            plain.push(String::new());
+            plain.push(after.clone());
+        }
+        let plain_text = plain.iter().map(|line| format!("{line}{}", end())).collect::<String>();
+        // HTML on one line: if its MIME headers are lost, no tag stands at a line's start.
+        let html = format!(
+            "<html><body><div>{}</div><blockquote type=\"cite\">{}</blockquote>{}</body></html>",
+            new_part.join("<br>"),
+            quoted_tags.iter().copied().chain(quoted_lines.iter().map(String::as_str)).map(|line| format!("<div>{line}</div>")).collect::<String>(),
+            text_after_quote.as_deref().map(|after| format!("<div>{after}</div>")).unwrap_or_default(),
+        );
+
+        let encode = |text: &str| -> (String, &'static str) {
+            match transfer {
+                Transfer::SevenBit => (text.to_string(), "7bit"),
+                Transfer::QuotedPrintable => (quoted_printable(&text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', line_end), line_end), "quoted-printable"),
+                Transfer::Base64 => {
+                    let encoded = base64(text.as_bytes());
+                    let lines: Vec<String> = encoded.as_bytes().chunks(76).map(|chunk| String::from_utf8_lossy(chunk).into_owned()).collect();
+                    (lines.join(line_end) + line_end, "base64")
+                }
+            }
+        };
+
+        let mut headers: Vec<String> = vec![
+            format!("From: {} <{from_local}@{from_domain}>", encoded_word(&from_local, subject_encoded == Some(true))),
+            "To: support@example.test".into(),
+        ];
+        let token = subject_token.map(|ticket| format!(" [#{ticket}]")).unwrap_or_default();
+        headers.push(match subject_encoded {
+            None => format!("Subject: Re: {subject_words}{token}"),
+            Some(b) => format!("Subject: Re: {}{token}", encoded_word(&subject_words, b)),
+        });
+        if let Some(id) = &message_id {
+            headers.push(format!("Message-ID: <{id}>"));
+        }
+        if let Some(parent) = references.last() {
+            headers.push(format!("In-Reply-To: <{parent}>"));
+            headers.push(format!("References: {}", references.iter().map(|id| format!("<{id}>")).collect::<Vec<_>>().join(" ")));
+        }
+        headers.push("Date: Mon, 30 Nov 2026 09:00:00 -0500".into());
+        for (name, value) in &extra_headers {
+            headers.push(format!("{name}: {value}"));
+        }
+        headers.push("MIME-Version: 1.0".into());
+
+        let mut body = String::new();
+        match body_kind {
+            Body::Plain => {
+                let (text, cte) = encode(&plain_text);
+                headers.push("Content-Type: text/plain; charset=utf-8".into());
+                headers.push(format!("Content-Transfer-Encoding: {cte}"));
+                body.push_str(&text);
+            }
+            Body::HtmlOnly => {
+                let (text, cte) = encode(&html);
+                headers.push("Content-Type: text/html; charset=utf-8".into());
+                headers.push(format!("Content-Transfer-Encoding: {cte}"));
+                body.push_str(&text);
+            }
+            Body::Alternative | Body::Mixed => {
+                let subtype = if matches!(body_kind, Body::Alternative) { "alternative" } else { "mixed" };
+                headers.push(format!("Content-Type: multipart/{subtype}; boundary=\"{boundary}\""));
+                let (text, cte) = encode(&plain_text);
+                body.push_str(&format!("--{boundary}{}Content-Type: text/plain; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(), end(), end(), end()));
+                body.push_str(&text);
+                if matches!(body_kind, Body::Alternative) {
+                    let (html_text, cte) = encode(&html);
+                    body.push_str(&format!("--{boundary}{}Content-Type: text/html; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(), end(), end(), end()));
+                    body.push_str(&html_text);
+                } else {
+                    body.push_str(&format!("--{boundary}{}Content-Type: application/pdf; name=\"a.pdf\"{}Content-Disposition: attachment; filename=\"a.pdf\"{}Content-Transfer-Encoding: base64{}{}JVBERi0={}", end(), end(), end(), end(), end(), end()));
+                }
+                body.push_str(&format!("--{boundary}--{}", end()));
+            }
+        }
+        let mut raw = String::new();
+        for header in &headers {
+            raw.push_str(header);
+            raw.push_str(end());
+        }
+        raw.push_str(end());
+        raw.push_str(&body);
+        Generated {
+            raw: raw.into_bytes(),
+            new_time,
+            new_p1,
+            well_formed: matches!(ends, Ends::Crlf | Ends::Lf),
+            has_html: matches!(body_kind, Body::Alternative | Body::HtmlOnly),
+            line_end,
+        }
+    }
+}
+
+/// What a quoted-only tag would have done.
+fn read_from_quotes(commands: &AgentCommands) -> Vec<&'static str> {
+    let mut read = Vec::new();
+    if commands.time_entries.contains(&420) {
+        read.push("#time 7h");
+    }
+    if commands.severity == Some(Severity::P0) {
+        read.push("#p0");
+    }
+    if commands.resolved {
+        read.push("RESOLVED");
+    }
+    if commands.note {
+        read.push("#note");
+    }
+    if commands.waiting {
+        read.push("#waiting");
+    }
+    if commands.billable {
+        read.push("#billable");
+    }
+    read
+}
+
+#[test]
+fn structured_mails_tags_come_only_from_the_new_part() {
+    let runs = AtomicU32::new(0);
+    let well_formed = AtomicU32::new(0);
+    runner()
+        .run(&generated_mail(), |generated| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            let path = pipeline(&generated.raw, 1 << 20);
+            let text = String::from_utf8_lossy(&generated.raw);
+            // `>` history: always. HTML history: when the MIME headers are intact. A bare CR
+            // in the header block can hide Content-Transfer-Encoding; the raw quoted-printable
+            // HTML then has soft line breaks inside tags (`<blockquot=`), so neither the
+            // blockquote nor the line starts survive, and a quoted tag can start a line.
+            if generated.well_formed || !generated.has_html {
+                let quoted = read_from_quotes(&path.commands);
+                prop_assert!(quoted.is_empty(), "tags read from quoted history: {:?}\n{:?}\n{}", quoted, path.commands, text);
+            }
+            prop_assert!(is_key(&path.mail.dedupe_key));
+            prop_assert_eq!(&path.mail.dedupe_key, &parse_mail(&generated.raw, 1 << 20).dedupe_key);
+            if let ThreadDecision::Existing { ticket, .. } = &path.decision {
+                prop_assert!(ticket.0 >= 1);
+            }
+            if generated.well_formed {
+                well_formed.fetch_add(1, Ordering::Relaxed);
+                if generated.new_time {
+                    prop_assert!(path.commands.time_entries.contains(&60), "#time 1h not read: {:?}\n{}", path.commands, text);
+                }
+                if generated.new_p1 {
+                    prop_assert_eq!(path.commands.severity, Some(Severity::P1), "#p1 not read\n{}", text);
+                }
+                // A second delivery: other transport headers, the same key.
+                let end = generated.line_end;
+                let redelivered = format!("Received: from mx2.example.test by mx.example.test{end}Delivered-To: support@example.test{end}Return-Path: <x@y.test>{end}{text}");
+                let key = parse_mail(redelivered.as_bytes(), 1 << 20).dedupe_key;
+                prop_assert_eq!(key, path.mail.dedupe_key.clone(), "transport headers changed the key\n{}", text);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    println!(
+        "properties: structured mails: {} cases ({} with CRLF or LF throughout), 0 panics, no tag read from quoted history, new-part tags read, dedupe key deterministic",
+        runs.into_inner(),
+        well_formed.into_inner()
+    );
+}
+
+#[test]
+fn quote_stripping_never_keeps_a_quoted_line() {
+    let runs = AtomicU32::new(0);
+    let line = prop_oneof![
+        words(),
+        words().prop_map(|words| format!("> {words}")),
+        words().prop_map(|words| format!(">> #p0 {words}")),
+        Just("On Mon, 30 Nov 2026 at 09:00, Jane <jane@acme.test> wrote:".to_string()),
+        Just("-----Original Message-----".to_string()),
+        Just("From: Jane".to_string()),
+        Just("-- ".to_string()),
+        Just(String::new()),
+        // Printable ASCII without the backtick (a ``` fence shields `>` lines on purpose).
+        "[ -_a-~]{0,60}",
+    ];
+    let text = (proptest::collection::vec(line, 0..30), proptest::collection::vec(0usize..3, 30));
+    runner()
+        .run(&text, |(lines, ends)| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            let joined: String = lines
+                .iter()
+                .zip(ends.iter().cycle())
+                .map(|(line, end)| format!("{line}{}", ["\r\n", "\n", "\r"][*end]))
+                .collect();
+            for stripped in [quotes::new_part(&joined), quotes::without_quotes(&joined)] {
+                for kept in stripped.lines() {
+                    prop_assert!(!kept.trim_start().starts_with('>'), "quoted line kept: {:?} from {:?}", kept, joined);
+                }
+                let commands = read_tags("", &stripped);
+                let normalized = joined.replace("\r\n", "\n").replace('\r', "\n");
+                let unquoted_p0 =
+                    normalized.lines().any(|line| !line.trim_start().starts_with('>') && line.contains("#p0"));
+                prop_assert!(
+                    commands.severity != Some(Severity::P0) || unquoted_p0,
+                    "#p0 read from a quote: {:?}",
+                    joined
+                );
+            }
+            let html = format!("<p>{}</p><blockquote>{}</blockquote>", lines.join("<br>"), "#p0 RESOLVED");
+            let new = quotes::new_part_of_html(&html);
+            prop_assert!(!new.contains("RESOLVED") || lines.iter().any(|line| line.contains("RESOLVED")));
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    println!("properties: quote stripping: {} cases, 0 panics, no `>` line ever kept", runs.into_inner());
+}
+
+#[test]
+fn tags_are_read_only_where_written() {
+    // A fixed check that the generator's quoted tags would be read if they were not quoted,
+    // so the properties above do not pass vacuously.
+    for tag in QUOTED_TAGS {
+        let commands = read_tags("Re: x", &format!("Done.\n{tag}\n"));
+        assert!(!read_from_quotes(&commands).is_empty(), "{tag} is not a tag");
+        let quoted = read_tags("Re: x", &quotes::new_part(&format!("Done.\n\n> {tag}\n")));
+        assert!(read_from_quotes(&quoted).is_empty(), "{tag} read from a quote");
+    }
+    println!("properties: {} quoted-only tags each read when unquoted, ignored when quoted", QUOTED_TAGS.len());
+}
