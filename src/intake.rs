@@ -46,7 +46,72 @@ pub enum IntakeOutcome {
     },
 }
 
+/// Records one mail. A bug that panics on some mail does not stop the desk or leave the mail
+/// to be fetched and fail again forever: the mail is kept aside, raw, with the panic as its
+/// problem, and intake goes on.
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(record_mail_checked(desk, raw, now)).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %message, bytes = raw.bytes.len(), "the desk failed on this mail; keeping it aside, raw");
+            keep_unprocessable(desk, raw, &message, now).await
+        }
+    }
+}
+
+/// Stores a mail the desk could not process, with nothing derived from its content.
+async fn keep_unprocessable(
+    desk: &Desk,
+    raw: &RawMail,
+    panic: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<IntakeOutcome> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(&raw.bytes);
+    let dedupe_key =
+        format!("unprocessable:{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
+    let reason = "kept aside: the desk failed while processing it".to_string();
+    let problem = format!("internal error while processing this mail: {panic}");
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    if !store::is_already_recorded(&mut tx, &dedupe_key).await? {
+        let message = NewMessage {
+            ticket: None,
+            dedupe_key: &dedupe_key,
+            message_id: None,
+            in_reply_to: None,
+            references: &[],
+            author_kind: "unknown",
+            sender: "(not read)",
+            sender_name: None,
+            subject: "",
+            body_text: "",
+            attachments_json: "[]",
+            automated_reason: None,
+            parse_problem: Some(&problem),
+            thread_reason: &reason,
+            arrived_at: raw.arrived_at,
+            raw: &raw.bytes,
+        };
+        store::insert_message(&mut tx, &message, now).await?;
+    }
+    if let Some(cursor) = &raw.cursor {
+        advance_cursor(&mut tx, cursor).await?;
+    }
+    tx.commit().await?;
+    Ok(IntakeOutcome::HeldAside { reason })
+}
+
+async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+    #[cfg(test)]
+    if raw.bytes.starts_with(tests::PANIC_TRIGGER) {
+        panic!("test panic");
+    }
     let max_bytes = desk.config.intake.max_message_bytes;
     let mut mail = parse_mail(&raw.bytes, max_bytes);
     if let Some(size) = raw.headers_only_of {
@@ -274,7 +339,11 @@ async fn open_ticket(
 
     let wants_acknowledgement = client.is_some() || config.intake.acknowledge_unknown_senders;
     let mut acknowledged = false;
-    if wants_acknowledgement {
+    let requester_mailbox = mailbox(&requester, mail.from_name.as_deref());
+    if wants_acknowledgement && requester_mailbox.is_none() {
+        tracing::warn!(ticket = ticket.0, to = %requester, "the sender's address cannot be written in a mail header; not acknowledging");
+    }
+    if let (true, Some(requester_mailbox)) = (wants_acknowledgement, requester_mailbox) {
         let recent = outbox::count_recent(tx, requester.as_str(), "acknowledgement", now - Duration::hours(1)).await?;
         if recent < config.intake.acknowledgements_per_sender_per_hour as i64 {
             let timezone = client.and_then(|client| client.timezone).unwrap_or(config.agent.timezone);
@@ -294,7 +363,7 @@ async fn open_ticket(
             let draft = Draft {
                 kind: "acknowledgement",
                 ticket: Some(ticket),
-                to: vec![mailbox(&requester, mail.from_name.as_deref())],
+                to: vec![requester_mailbox],
                 cc: Vec::new(),
                 subject: desk.templates.render_line("acknowledgement.subject", &data)?,
                 body: desk.templates.render("acknowledgement.txt", &data)?,
@@ -375,9 +444,10 @@ fn threading_references(mail: &InboundMail) -> Vec<crate::domain::MessageId> {
     references.split_off(keep_from)
 }
 
-fn mailbox(address: &EmailAddress, name: Option<&str>) -> lettre::message::Mailbox {
-    let address = address.as_str().parse().unwrap_or_else(|_| "invalid@invalid".parse().expect("valid address"));
-    lettre::message::Mailbox::new(name.map(str::to_string), address)
+/// The sender as a To: mailbox; `None` when lettre cannot write the address in a header.
+fn mailbox(address: &EmailAddress, name: Option<&str>) -> Option<lettre::message::Mailbox> {
+    let address = address.as_str().parse().ok()?;
+    Some(lettre::message::Mailbox::new(name.map(str::to_string), address))
 }
 
 /// A reply whose whole new part is a score from 0 to 10 ("9", "10/10", "8 out of 10").
@@ -446,4 +516,31 @@ async fn open_proactive_ticket(
     store::insert_message(tx, &NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base }, now).await?;
     tracing::info!(ticket = ticket.0, client = %client.name, "proactive ticket opened from the agent's mail");
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only in unit tests: a mail starting with these bytes makes intake panic.
+    pub const PANIC_TRIGGER: &[u8] = b"X-Test-Panic: yes";
+
+    #[tokio::test]
+    async fn a_panic_on_one_mail_keeps_it_aside_and_moves_on() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let poison = RawMail::new(b"X-Test-Panic: yes\r\nFrom: a@acme.test\r\n\r\nboom\r\n".to_vec(), now);
+        let outcome = record_mail(&desk, &poison, now).await.unwrap();
+        assert!(matches!(outcome, IntakeOutcome::HeldAside { .. }), "{outcome:?}");
+        // Again (a rescan): still one row, no error.
+        record_mail(&desk, &poison, now).await.unwrap();
+        let problems: Vec<(Option<String>, Vec<u8>)> =
+            sqlx::query_as("SELECT parse_problem, raw FROM messages").fetch_all(&desk.db).await.unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].0.as_deref().unwrap().contains("test panic"));
+        assert_eq!(problems[0].1, poison.bytes, "kept raw");
+        // The next mail goes through normally.
+        let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
+        assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+    }
 }

@@ -233,14 +233,18 @@ async fn send_lane(
 ) -> anyhow::Result<(SendReport, Option<DateTime<Utc>>)> {
     let mut report = SendReport::default();
     for mail in mails {
-        match transport.deliver(lane, &mail).await {
+        let started = std::time::Instant::now();
+        let delivered = transport.deliver(lane, &mail).await;
+        let smtp_us = started.elapsed().as_micros() as u64;
+        match delivered {
             Ok(()) => {
-                // From the server's "250 OK" to this commit is the only window in which a
-                // crash sends a mail twice: keep it to the one UPDATE, and log its length.
+                // A crash between the server taking the message (our final ".") and this
+                // commit sends it twice on restart: the server's part of that window is at most
+                // `smtp_us`, ours is this one UPDATE (`recorded_us`). Both are logged.
                 let accepted = std::time::Instant::now();
                 outbox::mark_sent(db, mail.id, Utc::now()).await?;
                 let recorded_us = accepted.elapsed().as_micros() as u64;
-                tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, recorded_us, "sent");
+                tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, smtp_us, recorded_us, "sent");
                 report.sent += 1;
             }
             Err(SendError::Permanent(error)) => {

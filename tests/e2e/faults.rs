@@ -153,7 +153,7 @@ async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_
     assert_eq!(notices_later, 1, "reported once");
     stop(child);
     println!(
-        "smtp outage: {QUEUED} acknowledgements queued while down, {acks_sent} sent in order {:.1} s after the server came back, 0 lost; 1 permanent rejection (550) recorded after {attempts} attempt, 1 notice to the agent",
+        "smtp outage: {QUEUED} acknowledgements queued while down, {acks_sent} sent in order {:.1} s after the server came back, 0 lost; 1 permanent rejection (550) recorded after {attempts} attempts (the first while the server was down), 1 notice to the agent",
         recovery.as_secs_f64()
     );
 }

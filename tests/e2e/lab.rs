@@ -211,7 +211,7 @@ postlog   unix-dgram n - n - 1 postlogd
         let children = Command::new("pgrep").args(["-P", master.trim()]).output().map(|o| o.stdout).unwrap_or_default();
         stop_by_pid_file(&self.dir.join("run/master.pid"));
         for child in String::from_utf8_lossy(&children).split_whitespace() {
-            let _ = Command::new("kill").arg(child).status();
+            let _ = Command::new("kill").arg(child).stderr(Stdio::null()).status();
         }
     }
 

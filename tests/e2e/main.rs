@@ -6,6 +6,7 @@ mod desk;
 mod faults;
 mod hours;
 mod lab;
+mod loops;
 mod pipeline;
 mod proxy;
 mod reports;
