@@ -105,16 +105,15 @@ async fn add_sends(report: &mut PassReport, desk: &Desk, transport: &Transport, 
         report.alerts += 1;
     }
     report.alerts += client_reports_step(desk, clock.now()).await?;
-    let sent = send_step(&desk.db, transport, clock.now()).await?;
-    report.sent += sent.sent;
-    report.retry_later += sent.retry_later;
-    report.failed += sent.failed;
-    // Notices about mail that just failed go out in the same pass.
-    if delivery_failure_step(desk, clock.now()).await? > 0 {
+    // A second round only when the first gave up on mail: its notices go out in this pass.
+    for _ in 0..2 {
         let sent = send_step(&desk.db, transport, clock.now()).await?;
         report.sent += sent.sent;
         report.retry_later += sent.retry_later;
         report.failed += sent.failed;
+        if delivery_failure_step(desk, clock.now()).await? == 0 {
+            break;
+        }
     }
     Ok(())
 }
