@@ -120,6 +120,13 @@ async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> 
     if let Some(problem) = &mail.problem {
         tracing::warn!(message_id = ?mail.message_id, %problem, "mail read with a problem; keeping it");
     }
+    if mail.message_id.is_none() {
+        tracing::info!(from = ?mail.from, "mail without a usable Message-ID; recognised again by its content");
+    }
+    // The Date header is the sender's claim: clocks run from the server's arrival time.
+    if let Some(date) = mail.date.filter(|date| (*date - raw.arrived_at).num_hours().abs() > 24) {
+        tracing::info!(message_id = ?mail.message_id, %date, arrived_at = %raw.arrived_at, "Date header more than a day off the arrival time; using the arrival time");
+    }
     let mut tx = crate::storage::begin_write(&desk.db).await?;
     let outcome = if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
         tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
@@ -151,7 +158,10 @@ async fn record_new_mail(
         signed_reply_address: mail.recipients.iter().find_map(|address| desk.reply_addresses.verify(address)),
         subject_token: None,
     };
-    if let Some(ticket) = subject_token(&mail.subject) {
+    // Automated mail threads only by what its sender cannot copy from another system: a
+    // reference or a signed reply address. A `[#N]` in an autoresponder's subject may be
+    // another helpdesk's ticket number.
+    if let Some(ticket) = subject_token(&mail.subject).filter(|_| automated.is_none()) {
         if let Some(client) = store::ticket_client(tx, ticket).await? {
             evidence.subject_token = Some((ticket, client));
         }

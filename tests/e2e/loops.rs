@@ -362,5 +362,10 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
         logs()
     );
     assert_eq!((tickets_a, tickets_b), (1, 1), "one ticket each, for the person's mail");
+    // The other desk's `[#1]` is not this desk's ticket 1: automated mail never threads by token.
+    assert!(
+        automated_a.iter().chain(&automated_b).all(|(ticket, _)| ticket.is_none()),
+        "each acknowledgement is held aside, not put on an unrelated ticket: A {automated_a:?}, B {automated_b:?}"
+    );
     assert!(WINDOW.as_secs_f64() - last >= 5.0, "the exchange ended well inside the window (last at {last:.1} s)");
 }
