@@ -45,6 +45,8 @@ pub struct MailboxConnection {
     pub supports_move: bool,
     /// Identifies this mailbox in the cursor table.
     pub source: String,
+    /// Whether recorded mail left unmarked by an earlier run has been marked on this connection.
+    pub caught_up: bool,
 }
 
 pub fn source_key(config: &ImapConfig) -> String {
@@ -111,7 +113,14 @@ pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
         let _ = session.create(target).await;
     }
     tracing::info!(host = %config.host, mailbox = %config.mailbox, uid_validity, supports_idle, "IMAP connected");
-    Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source: source_key(config) })
+    Ok(MailboxConnection {
+        session,
+        uid_validity,
+        supports_idle,
+        supports_move,
+        source: source_key(config),
+        caught_up: false,
+    })
 }
 
 /// Takes in every message past the cursor, in UID order, in batches. Returns how many mails
@@ -136,6 +145,10 @@ pub async fn ingest_step(
         }
         None => 0,
     };
+    if !connection.caught_up {
+        mark_recorded_leftovers(connection, config, last_uid).await?;
+        connection.caught_up = true;
+    }
     let found = connection.session.uid_search(format!("UID {}:*", last_uid + 1)).await.context("UID SEARCH failed")?;
     let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > last_uid).collect();
     uids.sort_unstable();
@@ -223,6 +236,31 @@ async fn fetch_batch(
     Ok(mails)
 }
 
+/// A crash between a commit and the flag or move leaves recorded mail unmarked below the
+/// cursor. It is never recorded again (the cursor is past it), but it should not stay in the
+/// mailbox looking unprocessed: once per connection, mark whatever is left.
+async fn mark_recorded_leftovers(
+    connection: &mut MailboxConnection,
+    config: &ImapConfig,
+    last_uid: u32,
+) -> anyhow::Result<()> {
+    if last_uid == 0 {
+        return Ok(());
+    }
+    let query = match config.processed {
+        ProcessedAction::Flag => format!("UID 1:{last_uid} UNKEYWORD {PROCESSED_KEYWORD}"),
+        ProcessedAction::Move(_) => format!("UID 1:{last_uid}"),
+    };
+    let found = connection.session.uid_search(query).await.context("UID SEARCH for leftovers failed")?;
+    let mut leftovers: Vec<u32> = found.into_iter().filter(|uid| *uid <= last_uid).collect();
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    leftovers.sort_unstable();
+    tracing::info!(count = leftovers.len(), "marking mail recorded before a crash but not yet marked on the server");
+    mark_processed(connection, config, &leftovers).await
+}
+
 /// Flags or moves messages whose ticket change has committed. A failure here loses nothing:
 /// the cursor is already past them, and a rescan would find them recorded.
 async fn mark_processed(connection: &mut MailboxConnection, config: &ImapConfig, uids: &[u32]) -> anyhow::Result<()> {
@@ -269,7 +307,7 @@ pub async fn wait_for_mail(
     timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<MailboxConnection> {
-    let MailboxConnection { session, uid_validity, supports_idle, supports_move, source } = connection;
+    let MailboxConnection { session, uid_validity, supports_idle, supports_move, source, caught_up } = connection;
     if !supports_idle {
         bail!("the server does not support IDLE");
     }
@@ -280,7 +318,7 @@ pub async fn wait_for_mail(
         announced |= matches!(response, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_));
     }
     if announced {
-        return Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source });
+        return Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source, caught_up });
     }
     let mut idle = session.idle();
     idle.init().await.context("IDLE failed to start")?;
@@ -296,5 +334,5 @@ pub async fn wait_for_mail(
         }
     }
     let session = idle.done().await.context("ending IDLE failed")?;
-    Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source })
+    Ok(MailboxConnection { session, uid_validity, supports_idle, supports_move, source, caught_up })
 }

@@ -133,6 +133,12 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
     assert_eq!(without_one_ack, 0, "one queued acknowledgement per ticket");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await, 0);
 
+    // Every mail is marked processed on the server, also those recorded just before a kill.
+    let mut session = lab.imap(SUPPORT).await;
+    let unmarked = session.uid_search("UNKEYWORD $HelpdeskProcessed").await.unwrap().len();
+    session.logout().await.ok();
+    assert_eq!(unmarked, 0, "recorded mail left unmarked on the server");
+
     // What the clients and the agent actually received, read over IMAP.
     let mut missing = 0;
     let mut duplicate_acks = 0;
@@ -213,4 +219,44 @@ async fn sigterm_mid_batch_finishes_the_message_in_hand_and_leaves_nothing_half_
         "sigterm: stopped after {recorded} of {WAITING} mails, exited {exit_ms} ms after the signal, {recorded} recorded = {flagged} flagged on the server = cursor; the next run took the other {}",
         WAITING as i64 - recorded
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_move_mode_a_kill_mid_batch_loses_nothing_and_every_mail_ends_in_the_processed_folder() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    const WAITING: usize = 150;
+    fill_mailbox(&lab, WAITING, WAITING).await;
+    let move_mode = [("HELPDESK_IMAP__PROCESSED", "move:Processed"), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")];
+    let mut child = desk.spawn_run_with_env("run.log", &move_mode);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !desk.dir.path().join("helpdesk.db").exists() {
+        assert!(Instant::now() < deadline, "the desk never opened its database");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let db = desk.db().await;
+    while count(&db, "SELECT COUNT(*) FROM tickets").await < 40 {
+        assert!(Instant::now() < deadline, "no progress: {}", desk.log("run.log"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = count(&db, "SELECT COUNT(*) FROM tickets").await;
+
+    let output = desk.command(&["run", "--once"]).envs(move_mode).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await as usize, WAITING);
+    assert_eq!(count(&db, "SELECT COUNT(DISTINCT message_id) FROM messages").await as usize, WAITING);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await as usize, WAITING);
+
+    let mut session = lab.imap(SUPPORT).await;
+    let left_in_inbox = session.select("INBOX").await.unwrap().exists;
+    let processed = session.select("Processed").await.unwrap().exists;
+    session.logout().await.ok();
+    println!(
+        "move mode: killed after {killed_at} of {WAITING} mails; after the restart {processed} in Processed, {left_in_inbox} left in INBOX, {WAITING} tickets, 0 duplicates"
+    );
+    assert_eq!(processed as usize, WAITING, "every mail was moved once");
+    assert_eq!(left_in_inbox, 0, "nothing recorded is left behind in the INBOX");
 }
