@@ -12,7 +12,7 @@ use crate::domain::TicketId;
 use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
 use crate::sla::{clock_state, ClockState};
-use crate::storage::{time_from_db, time_to_db};
+use crate::storage::{begin_write, time_from_db, time_to_db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Clock {
@@ -88,7 +88,7 @@ async fn queue_notice(
     severity: &str,
 ) -> anyhow::Result<bool> {
     let config = &desk.config;
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let mut tx = begin_write(&desk.db).await?;
     let inserted = sqlx::query(
         "INSERT INTO sla_notices (ticket_id, clock, kind, due_at, sent_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (ticket_id, clock, kind) DO NOTHING",

@@ -202,6 +202,17 @@ pub struct ConfigErrors {
 }
 
 impl Config {
+    /// Whether marking a mail processed takes it out of the source's sight (an IMAP move, a
+    /// Maildir file moved to `cur/`). Then a commit must be on disk before the mark, even
+    /// against a power cut, or the mail could be lost; with IMAP flags the cursor in the
+    /// database decides what is fetched, so a lost commit only means fetching again.
+    pub fn marks_mail_irreversibly(&self) -> bool {
+        match &self.source {
+            SourceConfig::Imap(imap) => matches!(imap.processed, ProcessedAction::Move(_)),
+            SourceConfig::Maildir { .. } => true,
+        }
+    }
+
     /// Reads FILE, applies `HELPDESK_*` overrides from the process environment, validates.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
@@ -497,7 +508,7 @@ impl Reader<'_> {
                 self.unknown_keys(table, "database", &["url", "busy_timeout_secs"]);
                 (
                     self.string(table, "database", "url"),
-                    self.integer(table, "database", "busy_timeout_secs", 0, 3600).map(|secs| secs as u64),
+                    self.integer(table, "database", "busy_timeout_secs", 1, 3600).map(|secs| secs as u64),
                 )
             }
             None => (None, None),

@@ -11,6 +11,15 @@ use serde::Serialize;
 #[serde(transparent)]
 pub struct EmailAddress(String);
 
+/// A display name on one line. An encoded word can carry CR, LF, NUL and other control
+/// characters (`=?utf-8?Q?Jane=0D=0ABcc:_x?=`); names go into the To header of the
+/// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
+/// so each control character becomes a space.
+pub fn display_name_on_one_line(name: &str) -> String {
+    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 impl EmailAddress {
     pub fn parse(raw: &str) -> Option<EmailAddress> {
         let trimmed = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();

@@ -22,7 +22,7 @@ use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
 use crate::reports::client::answer_draft;
 use crate::sla;
-use crate::storage::Tx;
+use crate::storage::{begin_write, database_problem, Tx};
 use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
@@ -46,13 +46,22 @@ pub enum IntakeOutcome {
     },
 }
 
-/// Records one mail. A bug that panics on some mail does not stop the desk or leave the mail
-/// to be fetched and fail again forever: the mail is kept aside, raw, with the panic as its
-/// problem, and intake goes on.
+/// Records one mail. A bug that panics or fails on some mail (anything but the database or
+/// the disk) does not stop the desk or leave the mail to be fetched and fail again forever:
+/// the mail is kept aside, raw, with the error as its problem, the agent is told, and intake
+/// goes on.
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
     use futures::FutureExt;
     match std::panic::AssertUnwindSafe(record_mail_checked(desk, raw, now)).catch_unwind().await {
-        Ok(result) => result,
+        Ok(Ok(outcome)) => Ok(outcome),
+        // The database or the disk: the mail stays unprocessed and is tried again.
+        Ok(Err(err)) if database_problem(&err).is_some() => Err(err),
+        // Anything else would fail the same way every time: keep the mail aside, go on.
+        Ok(Err(err)) => {
+            let message = format!("{err:#}");
+            tracing::error!(error = %message, bytes = raw.bytes.len(), "the desk could not process this mail; keeping it aside, raw");
+            keep_unprocessable(desk, raw, &message, now).await
+        }
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
@@ -65,11 +74,12 @@ pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyh
     }
 }
 
-/// Stores a mail the desk could not process, with nothing derived from its content.
+/// Stores a mail the desk could not process, with nothing derived from its content, and
+/// tells the agent (once: a second attempt finds the row).
 async fn keep_unprocessable(
     desk: &Desk,
     raw: &RawMail,
-    panic: &str,
+    error: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IntakeOutcome> {
     use sha2::{Digest, Sha256};
@@ -77,8 +87,8 @@ async fn keep_unprocessable(
     let dedupe_key =
         format!("unprocessable:{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
     let reason = "kept aside: the desk failed while processing it".to_string();
-    let problem = format!("internal error while processing this mail: {panic}");
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let problem = format!("internal error while processing this mail: {error}");
+    let mut tx = begin_write(&desk.db).await?;
     if !store::is_already_recorded(&mut tx, &dedupe_key).await? {
         let message = NewMessage {
             ticket: None,
@@ -98,7 +108,22 @@ async fn keep_unprocessable(
             arrived_at: raw.arrived_at,
             raw: &raw.bytes,
         };
-        store::insert_message(&mut tx, &message, now).await?;
+        let message_row = store::insert_message(&mut tx, &message, now).await?;
+        let config = &desk.config;
+        let data = json!({
+            "arrived": raw.arrived_at.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string(),
+            "bytes": raw.bytes.len(),
+            "error": error,
+            "message": message_row,
+        });
+        let draft = Draft {
+            to: vec![config.agent_mailbox()],
+            subject: desk.templates.render_line("unprocessable.subject", &data)?,
+            body: desk.templates.render("unprocessable.txt", &data)?,
+            auto_submitted: Some("auto-generated"),
+            ..Draft::new("unprocessable")
+        };
+        outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }
     if let Some(cursor) = &raw.cursor {
         advance_cursor(&mut tx, cursor).await?;
@@ -127,7 +152,7 @@ async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> 
     if let Some(date) = mail.date.filter(|date| (*date - raw.arrived_at).num_hours().abs() > 24) {
         tracing::info!(message_id = ?mail.message_id, %date, arrived_at = %raw.arrived_at, "Date header more than a day off the arrival time; using the arrival time");
     }
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let mut tx = begin_write(&desk.db).await?;
     let outcome = if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
         tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
         IntakeOutcome::Duplicate
@@ -549,6 +574,11 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].0.as_deref().unwrap().contains("test panic"));
         assert_eq!(problems[0].1, poison.bytes, "kept raw");
+        let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'unprocessable'")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert_eq!(notices, 1, "the agent is told once");
         // The next mail goes through normally.
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));

@@ -13,13 +13,16 @@ use sqlx::{Connection, SqlitePool};
 pub type Db = SqlitePool;
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
 
-/// Connects (creating the file if needed), turns on WAL, and migrates.
-pub async fn open(url: &str, busy_timeout: Duration) -> anyhow::Result<Db> {
+/// Connects (creating the file if needed), turns on WAL, and migrates. With
+/// `durable_commits`, every commit is synced to disk before it returns (`synchronous = FULL`);
+/// without, a commit survives a crash of the desk at once and a crash of the machine once the
+/// WAL is synced (`NORMAL`).
+pub async fn open(url: &str, busy_timeout: Duration, durable_commits: bool) -> anyhow::Result<Db> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("database.url {url:?} is not a SQLite URL"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(if durable_commits { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
         .busy_timeout(busy_timeout)
         // 16 MiB of page cache per connection (SQLite's default is 2 MiB): keeps the upper
         // levels of the big indexes (messages, message_refs, outbox) in memory as they grow.
@@ -50,15 +53,6 @@ pub async fn open(url: &str, busy_timeout: Duration) -> anyhow::Result<Db> {
 /// waits (up to the busy timeout) instead of failing later on a stale snapshot.
 pub async fn begin_write(db: &Db) -> anyhow::Result<Tx<'static>> {
     db.begin_with("BEGIN IMMEDIATE").await.context("cannot start a database transaction")
-}
-
-/// Forces committed transactions to disk. Commits run with `synchronous = NORMAL` in WAL
-/// mode: they survive a crash of the desk at once, and a crash of the machine only once the
-/// WAL is synced. The IMAP source calls this before it flags or moves mail on the server, so
-/// even a power cut cannot leave a mail marked processed whose ticket change is gone.
-pub async fn make_durable(db: &Db) -> anyhow::Result<()> {
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(db).await.context("WAL checkpoint failed")?;
-    Ok(())
 }
 
 /// What is wrong with the database, when an error comes from it in a way the user can fix:

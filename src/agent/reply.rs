@@ -56,6 +56,18 @@ pub async fn record_agent_mail(
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::Unverified);
     }
+    if mail.body_unread() {
+        // Its text is the desk's placeholder, not the agent's words: nothing runs or goes out.
+        store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
+        let problem = mail.problem.clone().unwrap_or_default();
+        let errors = vec![format!(
+            "the desk could not read this mail ({problem}); nothing was run and nothing was sent to the client"
+        )];
+        tracing::warn!(ticket = ticket.id.0, %problem, "agent mail with an unread body: nothing applied");
+        let data = json!({"ticket": ticket.id.0, "unverified": false, "sender": agent.as_str(), "subject": mail.subject, "errors": errors});
+        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        return Ok(AgentMailOutcome::NotUnderstood(errors));
+    }
     let commands = read_tags(&mail.subject, &mail.new_part());
     let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
     if !commands.errors.is_empty() {

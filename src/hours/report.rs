@@ -16,6 +16,7 @@ use super::{round_up_to_quarter_hour, EntryKind};
 use crate::agent::tags::parse_duration;
 use crate::config::ClientConfig;
 use crate::desk::Desk;
+use crate::storage::begin_write;
 
 fn selected_clients<'c>(desk: &'c Desk, name: Option<&str>) -> anyhow::Result<Vec<&'c ClientConfig>> {
     match name {
@@ -193,7 +194,7 @@ pub async fn add_time(
     };
     let work_date = date.unwrap_or_else(|| now.with_timezone(&desk.config.agent.timezone).date_naive());
     let period = period_containing(work_date, client.period_anchor_day);
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let mut tx = begin_write(&desk.db).await?;
     let before = client_period(&mut tx, &desk.config, client, period).await?;
     let minutes = round_up_to_quarter_hour(written);
     let kind = if billable { EntryKind::Billable } else { EntryKind::Included };

@@ -4,6 +4,7 @@
 //! committed. A UIDVALIDITY change rescans the mailbox; the intake's dedupe key keeps that
 //! from duplicating anything.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,6 @@ use crate::clock::Clock;
 use crate::config::{ImapConfig, ProcessedAction, TlsMode};
 use crate::desk::Desk;
 use crate::intake::record_mail;
-use crate::storage::make_durable;
 
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapIo for T {}
@@ -155,8 +155,8 @@ pub async fn ingest_step(
     uids.truncate(max_messages);
     let mut handled = 0;
     for batch in uids.chunks(FETCH_BATCH) {
-        let mut mails = fetch_batch(connection, batch, desk.config.intake.max_message_bytes).await?;
-        mails.sort_by_key(|(uid, _)| *uid);
+        let mails = fetch_batch(connection, batch, desk.config.intake.max_message_bytes).await?;
+        let short = mails.len() < batch.len();
         let mut committed = Vec::new();
         for (uid, mail) in &mails {
             if stop() {
@@ -168,27 +168,31 @@ pub async fn ingest_step(
             committed.push(*uid);
             handled += 1;
         }
-        // The server is told only once the ticket changes are on disk, not just committed.
-        if !committed.is_empty() {
-            make_durable(&desk.db).await?;
-        }
         mark_processed(connection, config, &committed).await?;
-        if stop() {
+        // A mail the server did not deliver: the next step searches again from the cursor.
+        if stop() || short {
             break;
         }
     }
     Ok(handled)
 }
 
+/// Bytes of whole mails asked for in one FETCH (a single larger mail is fetched alone).
+const FETCH_BYTES: usize = 32 << 20;
+
 /// Fetches a batch of messages in full, except those over `max_bytes` (by RFC822.SIZE, asked
-/// first): of those only the headers are fetched, so one huge mail costs no memory.
+/// first): of those only the headers are fetched, so one huge mail costs no memory. Only
+/// answers for the UIDs asked for count (servers also send unsolicited FETCH responses, such
+/// as flag changes), and only the run of asked UIDs up to the first one the server did not
+/// deliver is returned, so the cursor never passes a mail that was not read.
 async fn fetch_batch(
     connection: &mut MailboxConnection,
     uids: &[u32],
     max_bytes: usize,
 ) -> anyhow::Result<Vec<(u32, RawMail)>> {
     let uid_set = |uids: &[u32]| uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    let sizes: Vec<(u32, usize)> = connection
+    let mut sizes: BTreeMap<u32, usize> = BTreeMap::new();
+    for fetch in connection
         .session
         .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
         .await
@@ -196,41 +200,68 @@ async fn fetch_batch(
         .try_collect::<Vec<_>>()
         .await
         .context("reading message sizes failed")?
-        .iter()
-        .filter_map(|fetch| Some((fetch.uid?, fetch.size.unwrap_or(0) as usize)))
-        .collect();
-    let (oversized, whole): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, size)| *size > max_bytes);
-    let mut mails = Vec::new();
-    let plans =
-        [("(UID INTERNALDATE BODY.PEEK[])", &whole, false), ("(UID INTERNALDATE BODY.PEEK[HEADER])", &oversized, true)];
-    for (query, chosen, headers_only) in plans {
-        if chosen.is_empty() {
-            continue;
+    {
+        if let (Some(uid), Some(size)) = (fetch.uid, fetch.size) {
+            if uids.contains(&uid) {
+                sizes.insert(uid, size as usize);
+            }
         }
-        let set = uid_set(&chosen.iter().map(|(uid, _)| *uid).collect::<Vec<_>>());
+    }
+    // Whole mails in FETCHes of at most FETCH_BYTES; oversized ones headers-only, together.
+    let mut plans: Vec<(Vec<u32>, bool)> = Vec::new();
+    let mut whole: Vec<u32> = Vec::new();
+    let mut whole_bytes = 0;
+    for (&uid, &size) in sizes.iter().filter(|(_, size)| **size <= max_bytes) {
+        if !whole.is_empty() && whole_bytes + size > FETCH_BYTES {
+            plans.push((std::mem::take(&mut whole), false));
+            whole_bytes = 0;
+        }
+        whole.push(uid);
+        whole_bytes += size;
+    }
+    if !whole.is_empty() {
+        plans.push((whole, false));
+    }
+    let oversized: Vec<u32> = sizes.iter().filter(|(_, size)| **size > max_bytes).map(|(uid, _)| *uid).collect();
+    if !oversized.is_empty() {
+        plans.push((oversized, true));
+    }
+    let mut fetched: BTreeMap<u32, RawMail> = BTreeMap::new();
+    for (chosen, headers_only) in plans {
+        let query =
+            if headers_only { "(UID INTERNALDATE BODY.PEEK[HEADER])" } else { "(UID INTERNALDATE BODY.PEEK[])" };
         let fetches: Vec<_> = connection
             .session
-            .uid_fetch(&set, query)
+            .uid_fetch(uid_set(&chosen), query)
             .await
             .context("UID FETCH failed")?
             .try_collect()
             .await
             .context("reading fetched mail failed")?;
-        for fetch in &fetches {
-            let Some(uid) = fetch.uid else { continue };
-            let full_size = chosen.iter().find(|(chosen_uid, _)| *chosen_uid == uid).map(|(_, size)| *size);
-            let headers_only_of = if headers_only { full_size } else { None };
-            let bytes = match headers_only_of {
-                Some(size) => {
-                    tracing::warn!(uid, size, max_bytes, "mail over the size limit: fetching only its headers");
-                    fetch.header().unwrap_or_default().to_vec()
-                }
-                None => fetch.body().unwrap_or_default().to_vec(),
+        for fetch in fetches {
+            let Some(uid) = fetch.uid.filter(|uid| chosen.contains(uid) && !fetched.contains_key(uid)) else {
+                continue;
             };
+            let bytes = if headers_only { fetch.header() } else { fetch.body() };
+            let Some(bytes) = bytes else { continue };
+            let headers_only_of = headers_only.then(|| sizes[&uid]);
+            if let Some(size) = headers_only_of {
+                tracing::warn!(uid, size, max_bytes, "mail over the size limit: fetching only its headers");
+            }
             let arrived_at: DateTime<Utc> =
                 fetch.internal_date().map(|date| date.with_timezone(&Utc)).unwrap_or_else(Utc::now);
             let cursor = SourceCursor { source: connection.source.clone(), uid_validity: connection.uid_validity, uid };
-            mails.push((uid, RawMail { bytes, arrived_at, cursor: Some(cursor), headers_only_of }));
+            fetched.insert(uid, RawMail { bytes: bytes.to_vec(), arrived_at, cursor: Some(cursor), headers_only_of });
+        }
+    }
+    let mut mails = Vec::new();
+    for &uid in uids {
+        match fetched.remove(&uid) {
+            Some(mail) => mails.push((uid, mail)),
+            None => {
+                tracing::warn!(uid, "the server did not deliver this mail; stopping the batch before it");
+                break;
+            }
         }
     }
     Ok(mails)

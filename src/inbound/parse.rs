@@ -7,7 +7,7 @@ use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, Par
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{EmailAddress, MessageId};
+use crate::domain::{display_name_on_one_line, EmailAddress, MessageId};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Attachment {
@@ -47,6 +47,12 @@ pub struct InboundMail {
 impl InboundMail {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the body was left unread (over the size limit, or nested too deep): `text` is
+    /// then a placeholder, not the author's words.
+    pub fn body_unread(&self) -> bool {
+        self.problem.as_deref().is_some_and(|problem| problem.ends_with("body not read"))
     }
 
     /// What the author wrote this time: quoted history and signature removed (from the HTML
@@ -101,27 +107,29 @@ pub fn parse_mail(raw: &[u8], max_bytes: usize) -> InboundMail {
     mail
 }
 
-/// An upper bound of how deep mail-parser would nest messages in `raw`: the `message/...`
-/// and `digest` (whose parts are messages) markers, also inside base64 bodies, which
+/// An upper bound of how deep mail-parser would nest messages in `raw`: the markers of the
+/// types it parses as nested messages, also inside quoted-printable and base64 bodies, which
 /// mail-parser decodes and parses again (`levels` deep). mail-parser builds each nested
 /// `message/rfc822` part as a tree node and copies (`into_owned`) and drops that tree
 /// recursively: 20,000 levels (1.4 MB, under the size limit) overflow the stack and abort the
 /// process, on every restart again, since the mail is never recorded.
 fn nesting_markers(raw: &[u8], levels: u8) -> usize {
-    // A quoted-printable soft line break can split a marker ("mess=\r\nage/rfc822").
-    let has_soft_breaks = raw.windows(2).any(|window| window == b"=\n" || window == b"=\r");
-    let mut markers = if has_soft_breaks { count_markers(&without_soft_breaks(raw)) } else { count_markers(raw) };
+    let normalized = without_quoted_printable_escapes(raw);
+    let mut markers = count_markers(&normalized);
     if markers == 0 || levels == 0 {
         return markers;
     }
-    // Runs of lines made only of base64 characters, each decoded and counted.
-    let is_base64 =
-        |line: &[u8]| !line.is_empty() && line.iter().all(|byte| byte.is_ascii_alphanumeric() || b"+/=".contains(byte));
+    // Runs of lines made only of base64 characters (mail-parser's decoder skips blanks), each
+    // decoded and counted.
+    let is_base64 = |line: &[u8]| {
+        line.iter().any(|byte| byte.is_ascii_alphanumeric())
+            && line.iter().all(|byte| byte.is_ascii_alphanumeric() || b"+/= \t".contains(byte))
+    };
     let mut run: Vec<u8> = Vec::new();
     let lines = raw.split(|&byte| byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line));
     for line in lines.chain([&b""[..]]) {
         if is_base64(line) {
-            run.extend_from_slice(line);
+            run.extend(line.iter().filter(|byte| !byte.is_ascii_whitespace()));
         } else if !run.is_empty() {
             if let Some(decoded) = mail_parser::decoders::base64::base64_decode(&run) {
                 markers += nesting_markers(&decoded, levels - 1);
@@ -135,27 +143,39 @@ fn nesting_markers(raw: &[u8], levels: u8) -> usize {
     markers
 }
 
-/// How often `message/` or `digest` occurs, in any case.
+/// How often a type that mail-parser parses as a nested message occurs: `message/rfc822`,
+/// `message/global` and `multipart/digest` (whose parts are messages), in any case.
 fn count_markers(bytes: &[u8]) -> usize {
     let mut count = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        let marker = match byte {
-            b'/' => index >= 7 && bytes[index - 7..index].eq_ignore_ascii_case(b"message"),
-            b'd' | b'D' => bytes.get(index..index + 6).is_some_and(|word| word.eq_ignore_ascii_case(b"digest")),
-            _ => false,
-        };
+    for (index, _) in bytes.iter().enumerate().filter(|(_, &byte)| byte == b'/') {
+        let before = |word: &[u8]| index >= word.len() && bytes[index - word.len()..index].eq_ignore_ascii_case(word);
+        let after =
+            |word: &[u8]| bytes.get(index + 1..index + 1 + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word));
+        let marker = (before(b"message") && (after(b"rfc822") || after(b"global")))
+            || (before(b"multipart") && after(b"digest"));
         count += usize::from(marker);
     }
     count
 }
 
-fn without_soft_breaks(raw: &[u8]) -> Vec<u8> {
+/// The bytes with quoted-printable soft line breaks removed and `=2F` read as `/`, so that a
+/// marker split or encoded by quoted-printable is still seen (mail-parser decodes both).
+fn without_quoted_printable_escapes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let escaped = raw.windows(2).any(|window| window == b"=\n" || window == b"=\r")
+        || raw.windows(3).any(|window| window.eq_ignore_ascii_case(b"=2f"));
+    if !escaped {
+        return std::borrow::Cow::Borrowed(raw);
+    }
     let mut joined = Vec::with_capacity(raw.len());
     let mut index = 0;
     while index < raw.len() {
         match &raw[index..] {
             [b'=', b'\n', ..] => index += 2,
             [b'=', b'\r', b'\n', ..] => index += 3,
+            [b'=', b'2', b'f' | b'F', ..] => {
+                joined.push(b'/');
+                index += 3;
+            }
             [byte, ..] => {
                 joined.push(*byte);
                 index += 1;
@@ -163,7 +183,7 @@ fn without_soft_breaks(raw: &[u8]) -> Vec<u8> {
             [] => break,
         }
     }
-    joined
+    std::borrow::Cow::Owned(joined)
 }
 
 /// Records that a mail of `size` bytes was over the limit, so only its headers were read (the
@@ -171,7 +191,7 @@ fn without_soft_breaks(raw: &[u8]) -> Vec<u8> {
 pub fn mark_body_not_read(mail: &mut InboundMail, size: usize, max_bytes: usize) {
     mail.html_only = None;
     mail.problem = Some(format!("{size} bytes is over the {max_bytes} byte limit: body not read"));
-    mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is in the support mailbox.]");
+    mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is on the mail server.]");
 }
 
 /// Drops a parsed message without recursion. mail-parser keeps each attached
@@ -217,7 +237,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
     let first_address = |value: Option<&Address<'_>>| -> (Option<EmailAddress>, Option<String>) {
         let Some(addr) = value.and_then(|address| address.first()) else { return (None, None) };
         let address = addr.address().and_then(usable_address);
-        let name = addr.name().map(one_line).filter(|name| !name.is_empty());
+        let name = addr.name().map(display_name_on_one_line).filter(|name| !name.is_empty());
         (address, name)
     };
     let (from, from_name) = first_address(message.from());
@@ -277,15 +297,6 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         dedupe_key: String::new(),
         problem: None,
     }
-}
-
-/// A display name on one line. An encoded word can carry CR, LF, NUL and other control
-/// characters (`=?utf-8?Q?Jane=0D=0ABcc:_x?=`); the name goes into the To header of the
-/// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
-/// so each control character becomes a space.
-fn one_line(name: &str) -> String {
-    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An address the desk can write back to. Bytes that were not valid UTF-8 arrive as U+FFFD
@@ -432,7 +443,13 @@ mod tests {
             }
         }
         let wrapped = format!("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n");
-        for raw in [plain, wrapped] {
+        // mail-parser's base64 decoder skips blanks, and it also parses quoted-printable parts.
+        let spaced = wrapped.replace("\r\n", " \r\n");
+        let quoted = format!(
+            "From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{}",
+            inner.replace('/', "=2F")
+        );
+        for raw in [plain, wrapped, spaced, quoted] {
             // mail-parser's own recursion needed megabytes of stack here; 256 KiB is enough now.
             let mail = std::thread::Builder::new()
                 .stack_size(256 * 1024)
@@ -443,7 +460,12 @@ mod tests {
             assert_eq!(mail.subject, "deep");
             assert!(mail.problem.unwrap().contains("nested messages"));
         }
-        assert_eq!(count_markers(&without_soft_breaks(b"Content-Type: mess=\r\nage/rfc822; Digest")), 2);
+        assert_eq!(
+            count_markers(&without_quoted_printable_escapes(b"Content-Type: mess=\r\nage/rfc822; multipart=2FDigest")),
+            2
+        );
+        // URLs and words are not nesting: a HAR file full of /message/ links is read as usual.
+        assert_eq!(count_markers(b"https://x.test/message/1 digest sha256 /api/message/send"), 0);
         // A forward of a forward is read as usual.
         let normal = "From: a@acme.test\r\nSubject: fwd\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@x.test\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@x.test\r\n\r\nhi\r\n";
         assert_eq!(parse_mail(normal.as_bytes(), usize::MAX).problem, None);

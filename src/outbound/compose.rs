@@ -13,7 +13,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
-use crate::domain::{EmailAddress, MessageId, TicketId};
+use crate::domain::{display_name_on_one_line, EmailAddress, MessageId, TicketId};
 
 /// The built-in templates, compiled into the binary so it runs from any directory.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -25,6 +25,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
     ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),
     ("delivery_failure.txt", include_str!("../../templates/delivery_failure.txt.hbs")),
+    ("unprocessable.subject", include_str!("../../templates/unprocessable.subject.hbs")),
+    ("unprocessable.txt", include_str!("../../templates/unprocessable.txt.hbs")),
     ("resolved.subject", include_str!("../../templates/resolved.subject.hbs")),
     ("resolved.txt", include_str!("../../templates/resolved.txt.hbs")),
     ("agent_reply.subject", include_str!("../../templates/agent_reply.subject.hbs")),
@@ -208,14 +210,10 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
     })
 }
 
-/// The mailbox with its display name on one line. Names come from clients' mail (stored on
-/// the ticket); lettre cannot write CR or LF in a name and panics on one, so every control
-/// character becomes a space (text headers such as Subject are RFC 2047-encoded by lettre).
+/// The mailbox with its display name on one line (names come from clients' mail, stored on
+/// the ticket).
 fn writable(mailbox: &Mailbox) -> Mailbox {
-    let name = mailbox.name.as_deref().map(|name| {
-        let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        spaced.split_whitespace().collect::<Vec<_>>().join(" ")
-    });
+    let name = mailbox.name.as_deref().map(display_name_on_one_line);
     Mailbox::new(name.filter(|name| !name.is_empty()), mailbox.email.clone())
 }
 

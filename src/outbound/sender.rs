@@ -22,7 +22,15 @@ use crate::storage::Db;
 /// After this many attempts a transiently failing mail is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 12;
 
-pub enum Transport {
+/// Where mail goes, plus what this process knows beyond the database: mail the server
+/// accepted whose `sent` mark could not be written yet (a locked or full database). Such mail
+/// is never handed over again by this process; the mark is retried first on every step.
+pub struct Transport {
+    delivery: Delivery,
+    accepted_unrecorded: std::sync::Mutex<std::collections::BTreeSet<i64>>,
+}
+
+enum Delivery {
     Smtp(Box<SmtpSender>),
     Folder(AsyncFileTransport<Tokio1Executor>),
 }
@@ -117,29 +125,37 @@ pub enum SendError {
 }
 
 impl Transport {
+    fn new(delivery: Delivery) -> Transport {
+        Transport { delivery, accepted_unrecorded: Default::default() }
+    }
+
+    fn accepted_unrecorded(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
+        self.accepted_unrecorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
         match &config.delivery {
             DeliveryConfig::OutboxDir { path } => {
                 std::fs::create_dir_all(path)
                     .with_context(|| format!("cannot create outbox_dir {}", path.display()))?;
-                Ok(Transport::Folder(AsyncFileTransport::new(path)))
+                Ok(Transport::new(Delivery::Folder(AsyncFileTransport::new(path))))
             }
             DeliveryConfig::Smtp(smtp) => {
                 let helo = smtp.helo_name.clone().unwrap_or_else(|| config.support_address().domain().to_string());
-                Ok(Transport::Smtp(Box::new(SmtpSender {
+                Ok(Transport::new(Delivery::Smtp(Box::new(SmtpSender {
                     config: smtp.clone(),
                     hello: ClientId::Domain(helo),
                     connections: (0..SMTP_LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
-                })))
+                }))))
             }
         }
     }
 
     /// How many mails can be in flight at once.
     pub fn lanes(&self) -> usize {
-        match self {
-            Transport::Smtp(_) => SMTP_LANES,
-            Transport::Folder(_) => 1,
+        match self.delivery {
+            Delivery::Smtp(_) => SMTP_LANES,
+            Delivery::Folder(_) => 1,
         }
     }
 
@@ -153,13 +169,13 @@ impl Transport {
             .collect::<Result<_, _>>()
             .map_err(|err| SendError::Permanent(format!("bad recipient: {err}")))?;
         let envelope = Envelope::new(Some(from), to).map_err(|err| SendError::Permanent(err.to_string()))?;
-        match self {
-            Transport::Folder(folder) => folder
+        match &self.delivery {
+            Delivery::Folder(folder) => folder
                 .send_raw(&envelope, &mail.raw)
                 .await
                 .map(|_| ())
                 .map_err(|err| SendError::Transient(err.to_string())),
-            Transport::Smtp(smtp) => smtp.send(lane, &envelope, &mail.raw).await,
+            Delivery::Smtp(smtp) => smtp.send(lane, &envelope, &mail.raw).await,
         }
     }
 }
@@ -182,6 +198,14 @@ pub fn retry_delay(attempts: i64) -> chrono::Duration {
 /// rest of the queue is postponed in order for the next step.
 pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> anyhow::Result<SendReport> {
     let mut report = SendReport::default();
+    // First the marks that could not be written before: until they are, nothing else goes.
+    let unrecorded: Vec<i64> = transport.accepted_unrecorded().iter().copied().collect();
+    for id in unrecorded {
+        outbox::mark_sent(db, id, Utc::now()).await.context("recording a mail the server accepted earlier")?;
+        transport.accepted_unrecorded().remove(&id);
+        tracing::info!(outbox = id, "sent (recorded late)");
+        report.sent += 1;
+    }
     loop {
         let batch = outbox::due(db, now, 200).await?;
         if batch.is_empty() {
@@ -242,7 +266,14 @@ async fn send_lane(
                 // commit sends it twice on restart: the server's part of that window is at most
                 // `smtp_us`, ours is this one UPDATE (`recorded_us`). Both are logged.
                 let accepted = std::time::Instant::now();
-                outbox::mark_sent(db, mail.id, Utc::now()).await?;
+                if let Err(err) = outbox::mark_sent(db, mail.id, Utc::now()).await {
+                    // Never hand it over again: remembered, and recorded first next time.
+                    transport.accepted_unrecorded().insert(mail.id);
+                    return Err(err.context(format!(
+                        "the server accepted outbox mail {} but it could not be recorded as sent",
+                        mail.id
+                    )));
+                }
                 let recorded_us = accepted.elapsed().as_micros() as u64;
                 tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, smtp_us, recorded_us, "sent");
                 report.sent += 1;

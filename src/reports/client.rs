@@ -20,7 +20,7 @@ use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, first_name, Draft, InlineImage};
 use crate::outbound::outbox;
 use crate::sla::{clock_state, local_midnight, ClockState};
-use crate::storage::{time_from_db, time_to_db, Tx};
+use crate::storage::{begin_write, time_from_db, time_to_db, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
@@ -280,7 +280,7 @@ pub async fn prepare_report(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<i64>> {
     let config = &desk.config;
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let mut tx = begin_write(&desk.db).await?;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO client_reports (client, kind, period, status, created_at) VALUES (?, ?, ?, 'draft', ?)
          ON CONFLICT (client, kind, period) DO NOTHING RETURNING id",
@@ -429,7 +429,8 @@ pub async fn preview(
     period: &ReportPeriod,
     now: DateTime<Utc>,
 ) -> anyhow::Result<RenderedReport> {
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    // Read-only: the draft row the report would insert is rolled back.
+    let mut tx = desk.db.begin().await?;
     let report = build_report(desk, &mut tx, client, kind, period, None, now).await?;
     tx.rollback().await?;
     Ok(report)

@@ -18,7 +18,7 @@ use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
 use crate::sla::local_midnight;
-use crate::storage::{time_from_db, time_to_db, Db};
+use crate::storage::{begin_write, time_from_db, time_to_db, Db};
 use crate::tickets::store::{self, StatusFilter};
 
 /// The summary's content as template data, and its subject.
@@ -325,7 +325,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let summary = build_summary(desk, date, since, now).await?;
     let config = &desk.config;
     let agent = &config.agent.addresses[0];
-    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let mut tx = begin_write(&desk.db).await?;
     let inserted = sqlx::query(
         "INSERT INTO daily_summaries (summary_date, covers_since, sent_at) VALUES (?, ?, ?) ON CONFLICT (summary_date) DO NOTHING",
     )

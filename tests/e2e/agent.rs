@@ -211,3 +211,50 @@ async fn an_unreadable_tag_changes_nothing_and_the_agent_is_told() {
     assert_eq!(lab.mails_received_by("bo@initech.test").await.len(), 1, "nothing relayed");
     assert_eq!(desk.tickets_json("all")[0]["minutes_logged"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_reply_over_the_size_limit_runs_nothing_relays_nothing_and_tells_the_agent() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_extra_config(&lab, "[intake]\nmax_message_bytes = 65536\n");
+    lab.send(
+        "jane@acme.test",
+        SUPPORT,
+        "From: Jane Roe <jane@acme.test>\nTo: support@example.test\nSubject: Export broken\nMessage-ID: <big1@acme.test>\n\nThe export fails.\n",
+    )
+    .await;
+    lab.wait_for_support_mail(1).await;
+    desk.run_once();
+    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
+    let reply_to_address = header(&notification, "Reply-To").unwrap();
+    let log_dump = "2026-11-30 10:00:01 export row failed\n".repeat(3000); // ~110 kB pasted log
+    lab.send(
+        AGENT,
+        &reply_to_address,
+        &reply_to(
+            &notification,
+            "Travis <travis@example.test>",
+            &reply_to_address,
+            "",
+            &format!("Fixed, see the log.\nRESOLVED\n#time 1h\n\n{log_dump}"),
+            "big-reply@example.test",
+        ),
+    )
+    .await;
+    lab.wait_for_support_mail(2).await;
+    desk.run_once();
+
+    let ticket = desk.ticket_json(1);
+    assert_eq!(ticket["status"], "open", "RESOLVED in an unread body is not run: {ticket}");
+    let db = desk.db().await;
+    let relayed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind IN ('agent_reply', 'resolved')")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(relayed, 0, "the placeholder text is never sent to the client");
+    let minutes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM time_entries").fetch_one(&db).await.unwrap();
+    assert_eq!(minutes, 0);
+    let feedback = lab.wait_for_mails(AGENT, 2).await;
+    let text = feedback.iter().map(|raw| body(raw)).find(|text| text.contains("could not read this mail"));
+    assert!(text.is_some(), "the agent is told: {:?}", feedback.iter().map(|raw| body(raw)).collect::<Vec<_>>());
+    assert_eq!(lab.mails_received_by("jane@acme.test").await.len(), 1, "only the acknowledgement");
+}

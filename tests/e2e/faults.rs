@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, SqlitePool};
 
@@ -113,14 +114,18 @@ async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_
             .await;
     assert_eq!(failure_notices, 1, "the agent was told once: {}", desk.log("run.log"));
 
-    // In order: each recipient's mail was handed to the server in queue order.
-    let sent_order: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, sent_at FROM outbox WHERE recipients = 'ops@acme.test' AND kind = 'acknowledgement' ORDER BY id",
+    // In order: the desk handed the recipient's mail to the server in queue order (its log
+    // has one `sent` line per mail, written right after the server's 250).
+    let queued: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE recipients = 'ops@acme.test' AND kind = 'acknowledgement' ORDER BY id",
     )
     .fetch_all(&db)
     .await
     .unwrap();
-    assert!(sent_order.windows(2).all(|pair| pair[0].1 <= pair[1].1), "sent in queue order: {sent_order:?}");
+    let sent_line = regex::Regex::new(r#"sent outbox=([0-9]+) .*to=\["ops@acme.test"\]"#).unwrap();
+    let handed_over: Vec<i64> =
+        sent_line.captures_iter(&desk.log("run.log")).map(|captures| captures[1].parse().unwrap()).collect();
+    assert_eq!(handed_over, queued, "sent in queue order, each once");
     let received = lab.wait_for_mails("ops@acme.test", QUEUED).await;
     assert_eq!(received.len(), QUEUED, "nothing lost");
 
@@ -211,6 +216,7 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
     stop(child);
 
     assert_exactly_once(&db, all).await;
+    lab.wait_for_empty_queue().await;
     let mut received_twice = 0;
     for i in 0..FIRST {
         received_twice += usize::from(lab.wait_for_mails(&format!("user{i}@acme.test"), 1).await.len() > 1);
@@ -380,7 +386,15 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
     }
     wait_for_log(&desk, "run.log", "the disk holding the database is full", 60).await;
     let db = SqlitePool::connect(&url).await.unwrap();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 0, "nothing half-recorded");
+    let (messages, tickets, acks) = (
+        count(&db, "SELECT COUNT(*) FROM messages").await,
+        count(&db, "SELECT COUNT(*) FROM tickets").await,
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").await,
+    );
+    assert!(
+        messages == tickets && tickets == acks,
+        "nothing half-recorded: {messages} messages, {tickets} tickets, {acks} acknowledgements"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     std::fs::remove_file(&filler).unwrap();
 
@@ -390,6 +404,7 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
     assert_eq!(acks, MAILS as i64, "{}", desk.log("run.log"));
     stop(child);
     assert_exactly_once(&db, MAILS as i64).await;
+    lab.wait_for_empty_queue().await;
     for i in 0..MAILS {
         assert_eq!(lab.wait_for_mails(&format!("disk{i}@acme.test"), 1).await.len(), 1);
     }
@@ -431,7 +446,23 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
         .map(|raw| body(raw))
         .find(|text| text.contains("Could not read it all"))
         .expect("the agent is told the body was not read");
-    assert!(notice.contains("The original is in the support mailbox"), "{notice}");
+    assert!(notice.contains("The original is on the mail server"), "{notice}");
+    let mut session = lab.imap(SUPPORT).await;
+    let sizes: Vec<u32> = session
+        .uid_fetch("1:*", "RFC822.SIZE")
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|fetch| fetch.size)
+        .collect();
+    session.logout().await.ok();
+    assert!(
+        sizes.iter().any(|size| *size as usize >= big.len()),
+        "the whole original is still on the server: {sizes:?}"
+    );
     println!(
         "oversized mail: {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told",
         big.len()

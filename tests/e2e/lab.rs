@@ -297,6 +297,22 @@ postlog   unix-dgram n - n - 1 postlogd
         }
     }
 
+    /// Waits until Postfix's queue is empty: everything accepted has been delivered (or
+    /// bounced), so counting a mailbox afterwards misses no late copy.
+    pub async fn wait_for_empty_queue(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let queued = || -> usize {
+            ["maildrop", "incoming", "active", "deferred", "hold"]
+                .iter()
+                .map(|queue| count_files(&self.dir.join("pf/queue").join(queue)))
+                .sum()
+        };
+        while queued() > 0 {
+            assert!(Instant::now() < deadline, "Postfix's queue never emptied: {}", self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the support mailbox holds `count` mails, so a test starts from a known state.
     pub async fn wait_for_support_mail(&self, count: usize) {
         let mails = self.wait_for_mails("support@example.test", count).await;
@@ -311,6 +327,19 @@ postlog   unix-dgram n - n - 1 postlogd
         session.logout().await.ok();
         ok
     }
+}
+
+/// Files under `dir`, at any depth (Postfix hashes queue files into subfolders).
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => count_files(&entry.path()),
+            Ok(_) => 1,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn stop_by_pid_file(pid_file: &Path) {
