@@ -312,4 +312,46 @@ mod tests {
         assert_eq!(retry_delay(10).num_seconds(), 3600);
         assert_eq!(retry_delay(1000).num_seconds(), 3600);
     }
+
+    #[tokio::test]
+    async fn a_mail_whose_sent_mark_fails_is_never_handed_over_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("desk.db").display());
+        let db = crate::storage::open(&url, std::time::Duration::from_secs(1), false).await.unwrap();
+        let folder = dir.path().join("outbox");
+        std::fs::create_dir_all(&folder).unwrap();
+        let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)));
+        let now = Utc::now();
+        let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
+        let draft = crate::outbound::compose::Draft {
+            to: vec!["jane@acme.test".parse().unwrap()],
+            subject: "hello".into(),
+            body: "hello".into(),
+            ..crate::outbound::compose::Draft::new("acknowledgement")
+        };
+        let mut tx = crate::storage::begin_write(&db).await.unwrap();
+        outbox::enqueue(&mut tx, &crate::outbound::compose::build_mail(&from, draft, now).unwrap(), now).await.unwrap();
+        tx.commit().await.unwrap();
+        let files = || std::fs::read_dir(&folder).unwrap().count();
+
+        // The mark fails (as on a full disk) after the mail was handed over.
+        sqlx::query(
+            "CREATE TRIGGER no_marks BEFORE UPDATE OF status ON outbox WHEN NEW.status = 'sent'
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        assert!(send_step(&db, &transport, now).await.is_err());
+        assert_eq!(files(), 1);
+        assert!(send_step(&db, &transport, now).await.is_err(), "the mark is retried first, and fails again");
+        assert_eq!(files(), 1, "not handed over a second time");
+
+        sqlx::query("DROP TRIGGER no_marks").execute(&db).await.unwrap();
+        let report = send_step(&db, &transport, now).await.unwrap();
+        assert_eq!(report.sent, 1, "recorded late");
+        assert_eq!(files(), 1, "still one copy");
+        let status: String = sqlx::query_scalar("SELECT status FROM outbox").fetch_one(&db).await.unwrap();
+        assert_eq!(status, "sent");
+    }
 }
