@@ -83,18 +83,44 @@ async fn run_maildir(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<PassReport> {
     let mut report = PassReport::default();
+    let mut failures: u32 = 0;
     loop {
         let stop_flag = shutdown.clone();
         let stop = move || *stop_flag.borrow();
-        report.mails += ingest_maildir_step(desk, root, clock, &stop).await?;
-        add_sends(&mut report, desk, transport, clock).await?;
+        let pass = async {
+            report.mails += ingest_maildir_step(desk, root, clock, &stop).await?;
+            add_sends(&mut report, desk, transport, clock).await
+        };
+        let mut wait = Duration::from_secs(5);
+        match pass.await {
+            Ok(()) => failures = 0,
+            Err(err) if once => return Err(explain_database_problem(err)),
+            Err(err) => {
+                failures += 1;
+                wait = reconnect_delay(failures);
+                tracing::error!(
+                    problem = database_problem(&err),
+                    error = format!("{err:#}"),
+                    retry_in_secs = wait.as_secs(),
+                    "pass failed: the mail in hand stays in new/; retrying"
+                );
+            }
+        }
         if once || stop() {
             return Ok(report);
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+/// A database problem the user can fix, named in front of the error.
+fn explain_database_problem(err: anyhow::Error) -> anyhow::Error {
+    match database_problem(&err) {
+        Some(problem) => err.context(format!("{problem}; nothing was lost, run again once it is fixed")),
+        None => err,
     }
 }
 
@@ -136,12 +162,7 @@ async fn run_imap(
             imap_session(desk, config, transport, once, clock, shutdown.clone(), &mut report, &mut failures).await;
         match result {
             Ok(()) => return Ok(report),
-            Err(err) if once => {
-                return Err(match database_problem(&err) {
-                    Some(problem) => err.context(format!("{problem}; nothing was lost, run again once it is fixed")),
-                    None => err,
-                })
-            }
+            Err(err) if once => return Err(explain_database_problem(err)),
             Err(err) => {
                 failures += 1;
                 let delay = reconnect_delay(failures);

@@ -353,6 +353,7 @@ pub async fn wait_for_mail(
     }
     let mut idle = session.idle();
     idle.init().await.context("IDLE failed to start")?;
+    tracing::debug!(timeout_secs = timeout.as_secs(), "IDLE: waiting for new mail");
     {
         let (wait, interrupt) = idle.wait_with_timeout(timeout);
         tokio::select! {

@@ -193,7 +193,7 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
 
     // Now idling: restart Dovecot; mail sent meanwhile waits in Postfix's queue.
     wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", 2 * FIRST as i64, 30).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_log(&desk, "run.log", "IDLE: waiting for new mail", 30).await;
     lab.stop_dovecot();
     for i in 0..DURING_RESTART {
         let from = format!("late{i}@globex.test");
