@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::desk::Desk;
 use crate::domain::TicketId;
-use crate::outbound::compose::{build_mail, Draft};
+use crate::outbound::compose::build_mail;
 use crate::outbound::outbox;
 use crate::sla::{clock_state, ClockState};
 use crate::storage::{begin_write, time_from_db, time_to_db};
@@ -133,22 +133,12 @@ async fn queue_notice(
         "overdue": human_duration(now - due),
         "left": human_duration(due - now),
     });
-    let agent = &config.agent.addresses[0];
-    let draft = Draft {
-        kind: if kind == "breach" { "sla_breach" } else { "sla_warning" },
-        ticket: Some(ticket),
-        to: vec![config.agent_mailbox()],
-        cc: Vec::new(),
-        subject: desk.templates.render_line("sla_alert.subject", &data)?,
-        body: desk.templates.render("sla_alert.txt", &data)?,
-        in_reply_to: None,
-        references: Vec::new(),
-        reply_to: Some(desk.reply_addresses.address_for(ticket)),
-        auto_submitted: Some("auto-generated"),
-        message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
-        html: None,
-        images: Vec::new(),
-    };
+    let draft = desk.notice_to_agent(
+        if kind == "breach" { "sla_breach" } else { "sla_warning" },
+        Some(ticket),
+        desk.templates.render_line("sla_alert.subject", &data)?,
+        desk.templates.render("sla_alert.txt", &data)?,
+    );
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;
     tracing::warn!(ticket = ticket.0, clock = clock.as_str(), kind, due = %due, "SLA notice queued for the agent");

@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::agent::authenticity::AgentMessageIds;
 use crate::config::Config;
-use crate::outbound::compose::Templates;
+use crate::domain::TicketId;
+use crate::outbound::compose::{Draft, Templates};
 use crate::storage::{self, Db};
 use crate::tickets::reply_address::ReplyAddressSigner;
 
@@ -32,5 +33,31 @@ impl Desk {
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
         let agent_message_ids = AgentMessageIds::new(key.as_bytes());
         Ok(Desk { config, db, templates, reply_addresses, agent_message_ids })
+    }
+
+    /// A mail from the desk to the agent. About a ticket, it carries the ticket's signed reply
+    /// address and a Message-ID signed for the agent, so that his answer is authenticated and
+    /// threads onto the ticket.
+    pub fn notice_to_agent(
+        &self,
+        kind: &'static str,
+        ticket: Option<TicketId>,
+        subject: String,
+        body: String,
+    ) -> Draft {
+        let config = &self.config;
+        let agent = &config.agent.addresses[0];
+        Draft {
+            ticket,
+            to: vec![config.agent_mailbox()],
+            subject,
+            body,
+            reply_to: ticket.map(|ticket| self.reply_addresses.address_for(ticket)),
+            auto_submitted: Some("auto-generated"),
+            message_id: ticket.map(|ticket| {
+                self.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())
+            }),
+            ..Draft::new(kind)
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
-use crate::inbound::parse::{mark_body_not_read, parse_mail, InboundMail};
+use crate::inbound::parse::{hex_prefix, mark_body_not_read, parse_mail, InboundMail};
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
@@ -83,9 +83,7 @@ async fn keep_unprocessable(
     now: DateTime<Utc>,
 ) -> anyhow::Result<IntakeOutcome> {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(&raw.bytes);
-    let dedupe_key =
-        format!("unprocessable:{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
+    let dedupe_key = format!("unprocessable:{}", hex_prefix(&Sha256::digest(&raw.bytes)));
     let reason = "kept aside: the desk failed while processing it".to_string();
     let problem = format!("internal error while processing this mail: {error}");
     let mut tx = begin_write(&desk.db).await?;
@@ -116,13 +114,12 @@ async fn keep_unprocessable(
             "error": error,
             "message": message_row,
         });
-        let draft = Draft {
-            to: vec![config.agent_mailbox()],
-            subject: desk.templates.render_line("unprocessable.subject", &data)?,
-            body: desk.templates.render("unprocessable.txt", &data)?,
-            auto_submitted: Some("auto-generated"),
-            ..Draft::new("unprocessable")
-        };
+        let draft = desk.notice_to_agent(
+            "unprocessable",
+            None,
+            desk.templates.render_line("unprocessable.subject", &data)?,
+            desk.templates.render("unprocessable.txt", &data)?,
+        );
         outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }
     if let Some(cursor) = &raw.cursor {
@@ -434,25 +431,15 @@ async fn open_ticket(
             "body": mail.text,
             "problem": mail.problem,
         });
-        let agent = &config.agent.addresses[0];
         let draft = Draft {
-            kind: "agent_notification",
-            ticket: Some(ticket),
-            to: vec![config.agent_mailbox()],
-            cc: Vec::new(),
-            subject: desk.templates.render_line("agent_new_ticket.subject", &data)?,
-            body: desk.templates.render("agent_new_ticket.txt", &data)?,
             in_reply_to: mail.message_id.clone(),
             references: threading_references(mail),
-            reply_to: Some(desk.reply_addresses.address_for(ticket)),
-            auto_submitted: Some("auto-generated"),
-            message_id: Some(desk.agent_message_ids.signed_message_id(
-                ticket,
-                agent,
-                config.support_address().domain(),
-            )),
-            html: None,
-            images: Vec::new(),
+            ..desk.notice_to_agent(
+                "agent_notification",
+                Some(ticket),
+                desk.templates.render_line("agent_new_ticket.subject", &data)?,
+                desk.templates.render("agent_new_ticket.txt", &data)?,
+            )
         };
         outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }

@@ -2,18 +2,13 @@
 //! (`tests/data/daily_summary/expected.txt`). After an intended change, regenerate it with
 //! `UPDATE_EXPECTED=1 cargo test --test daily_summary` and review the diff.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use helpdesk::config::Config;
+use chrono::NaiveDate;
 use helpdesk::desk::Desk;
-use helpdesk::inbound::RawMail;
-use helpdesk::intake::record_mail;
 
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-}
+mod common;
+use common::{at, crlf, open_desk};
 
 const CONFIG: &str = r#"
 [maildir]
@@ -42,21 +37,13 @@ domains = ["initech.test"]
 "#;
 
 async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
-    let arrived = at(arrived);
-    let mail = RawMail::new(raw.replace('\n', "\r\n").into_bytes(), arrived);
-    record_mail(desk, &mail, arrived).await.unwrap();
+    common::deliver(desk, crlf(raw), at(arrived)).await;
 }
 
 #[tokio::test]
 async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(
-        &format!("[database]\nurl = \"sqlite://{}/t.db\"\n{CONFIG}", dir.path().display()),
-        &HashMap::new(),
-        dir.path(),
-    )
-    .unwrap();
-    let desk = Desk::open(config).await.unwrap();
+    let desk = open_desk(dir.path(), CONFIG).await;
     deliver(&desk, "From: Jane <jane@acme.test>\nSubject: HubSpot integration completely failed\nMessage-ID: <1@acme.test>\n\nNothing syncs.\n", "2026-12-01T14:00:00Z").await;
     deliver(&desk, "From: Li <li@globex.test>\nSubject: Weekly report formatting is off\nMessage-ID: <2@globex.test>\n\nColumns shifted.\n", "2026-12-01T15:00:00Z").await;
     deliver(&desk, "From: Peter <peter@initech.test>\nSubject: Feature request: CSV export\nMessage-ID: <3@initech.test>\n\nWould be nice.\n", "2026-12-01T16:00:00Z").await;

@@ -15,60 +15,20 @@ use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use futures::FutureExt;
-use helpdesk::config::Config;
 use helpdesk::desk::Desk;
 use helpdesk::inbound::parse::parse_mail;
 use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
 use sqlx::Row;
 
-const CONFIG: &str = r#"
-[maildir]
-path = "maildir"
-[outbox_dir]
-path = "outbox"
-from = "Support <support@example.test>"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-contacts = ["ops@partner.test"]
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-timezone = "Europe/Berlin"
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-}
+mod common;
+use common::{at, crlf, deliver, SAMPLE_DESK};
 
 /// A desk on a fresh SQLite file in `dir`; `intake` is the body of an `[intake]` section.
 async fn open_desk(dir: &Path, intake: &str) -> Desk {
-    let toml = format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{CONFIG}\n[intake]\n{intake}\n", dir.display());
-    let config = Config::from_toml(&toml, &HashMap::new(), dir).unwrap();
-    Desk::open(config).await.unwrap()
-}
-
-async fn deliver(desk: &Desk, bytes: impl Into<Vec<u8>>, arrived: DateTime<Utc>) -> IntakeOutcome {
-    let mail = RawMail::new(bytes.into(), arrived);
-    record_mail(desk, &mail, arrived).await.unwrap()
-}
-
-/// LF to CRLF, as a server stores a mail.
-fn crlf(text: &str) -> Vec<u8> {
-    text.replace('\n', "\r\n").into_bytes()
+    common::open_desk(dir, &format!("{SAMPLE_DESK}\n[intake]\n{intake}\n")).await
 }
 
 async fn count(desk: &Desk, sql: &'static str) -> i64 {

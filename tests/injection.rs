@@ -10,50 +10,25 @@
 //! - attachment names such as `../../etc/passwd`, `/abs/path`, `C:\x`, or with NUL and line
 //!   breaks are metadata only: the desk writes no attachment to disk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use helpdesk::config::Config;
+use chrono::NaiveDate;
 use helpdesk::desk::Desk;
-use helpdesk::inbound::RawMail;
-use helpdesk::intake::{record_mail, IntakeOutcome};
+use helpdesk::intake::IntakeOutcome;
 use helpdesk::reports::client::{parse_period, preview, ReportKind};
 use mail_parser::{MessageParser, MimeHeaders};
 use sqlx::Row;
 
-const CONFIG: &str = r#"
-[maildir]
-path = "maildir"
-[outbox_dir]
-path = "outbox"
-from = "Support <support@example.test>"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-"#;
+mod common;
+use common::{at, open_desk, SAMPLE_DESK};
 
 /// A client's hostile text: each ends a header line early if anything pastes it into one.
 const INJECTED: &str = "\r\nBcc: evil@x.test\r\nContent-Type: text/html\r\n\r\n<b>owned</b>";
 const HTML_HOSTILE: &str = "<script>alert(1)</script></td>{{agent_name}}";
 
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-}
-
-async fn open_desk(dir: &Path) -> Desk {
-    let toml = format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{CONFIG}", dir.display());
-    Desk::open(Config::from_toml(&toml, &HashMap::new(), dir).unwrap()).await.unwrap()
-}
-
 async fn deliver(desk: &Desk, bytes: Vec<u8>, arrived: &str) -> IntakeOutcome {
-    let arrived = at(arrived);
-    record_mail(desk, &RawMail::new(bytes, arrived), arrived).await.unwrap()
+    common::deliver(desk, bytes, at(arrived)).await
 }
 
 /// RFC 2047 Q-encoding of every byte that is not a letter or a digit.
@@ -142,7 +117,7 @@ async fn outbox(desk: &Desk) -> Vec<(String, String, String, Vec<u8>)> {
 #[tokio::test]
 async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path()).await;
+    let desk = open_desk(dir.path(), SAMPLE_DESK).await;
     let outcome = deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     assert!(matches!(outcome, IntakeOutcome::NewTicket { acknowledged: true, .. }), "{outcome:?}");
     let (stored_name, stored_subject): (Option<String>, String) =
@@ -186,7 +161,7 @@ async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
 #[tokio::test]
 async fn client_text_is_escaped_in_the_html_the_desk_makes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path()).await;
+    let desk = open_desk(dir.path(), SAMPLE_DESK).await;
     deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     // And one from a stranger (the summary's attention list shows the requester).
     let stranger = format!(
@@ -242,7 +217,7 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
     // The data directory sits two levels down, so `../../etc/passwd` would land inside `root`.
     let data = root.path().join("a/b");
     std::fs::create_dir_all(&data).unwrap();
-    let desk = open_desk(&data).await;
+    let desk = open_desk(&data, SAMPLE_DESK).await;
     // A first mail, so the database's -wal and -shm files exist before the count.
     deliver(
         &desk,

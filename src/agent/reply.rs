@@ -233,23 +233,12 @@ async fn queue_feedback(
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let config = &desk.config;
-    let agent = &config.agent.addresses[0];
-    let draft = Draft {
-        kind: "agent_feedback",
-        ticket: Some(ticket),
-        to: vec![config.agent_mailbox()],
-        cc: Vec::new(),
-        subject: desk.templates.render_line("agent_feedback.subject", data)?,
-        body: desk.templates.render("agent_feedback.txt", data)?,
-        in_reply_to: None,
-        references: Vec::new(),
-        reply_to: Some(desk.reply_addresses.address_for(ticket)),
-        auto_submitted: Some("auto-generated"),
-        message_id: Some(desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
-        html: None,
-        images: Vec::new(),
-    };
-    outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    let draft = desk.notice_to_agent(
+        "agent_feedback",
+        Some(ticket),
+        desk.templates.render_line("agent_feedback.subject", data)?,
+        desk.templates.render("agent_feedback.txt", data)?,
+    );
+    outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;
     Ok(())
 }

@@ -340,7 +340,11 @@ fn dedupe_key(mail: &InboundMail, raw: &[u8]) -> String {
         hasher.update([0u8]);
     }
     hasher.update(body_bytes(raw));
-    let digest = hasher.finalize();
+    hex_prefix(&hasher.finalize())
+}
+
+/// The first 16 bytes of a digest in hex: the form of every dedupe key.
+pub fn hex_prefix(digest: &[u8]) -> String {
     digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
 }
 

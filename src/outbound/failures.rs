@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::compose::{build_mail, Draft};
+use super::compose::build_mail;
 use super::outbox;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
@@ -76,18 +76,12 @@ async fn report_failure(desk: &Desk, row: &SqliteRow, now: DateTime<Utc>) -> any
         "attempts": row.get::<i64, _>("attempts"),
         "error": row.get::<Option<String>, _>("last_error").unwrap_or_default(),
     });
-    let agent = &config.agent.addresses[0];
-    let draft = Draft {
+    let draft = desk.notice_to_agent(
+        "delivery_failure",
         ticket,
-        to: vec![config.agent_mailbox()],
-        subject: desk.templates.render_line("delivery_failure.subject", &data)?,
-        body: desk.templates.render("delivery_failure.txt", &data)?,
-        reply_to: ticket.map(|ticket| desk.reply_addresses.address_for(ticket)),
-        auto_submitted: Some("auto-generated"),
-        message_id: ticket
-            .map(|ticket| desk.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())),
-        ..Draft::new("delivery_failure")
-    };
+        desk.templates.render_line("delivery_failure.subject", &data)?,
+        desk.templates.render("delivery_failure.txt", &data)?,
+    );
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;
     tracing::warn!(outbox = id, %kind, to = %recipients, "agent told about an undeliverable mail");

@@ -339,23 +339,13 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
         return Ok(false);
     }
     let draft = Draft {
-        kind: "daily_summary",
-        ticket: None,
-        to: vec![config.agent_mailbox()],
-        cc: Vec::new(),
-        subject: summary.subject,
-        body: summary.text,
-        in_reply_to: None,
-        references: Vec::new(),
-        reply_to: None,
-        auto_submitted: Some("auto-generated"),
         message_id: Some(desk.agent_message_ids.signed_message_id(
             TicketId(0),
             agent,
             config.support_address().domain(),
         )),
         html: Some(summary.html),
-        images: Vec::new(),
+        ..desk.notice_to_agent("daily_summary", None, summary.subject, summary.text)
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now)
         .await

@@ -27,23 +27,39 @@ fn notification_for(mails: &[Vec<u8>], ticket: i64) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no notification for #{ticket}"))
 }
 
+/// Sends `eml` from `from` to `to`, waits until support@ holds `in_support` mails, and runs
+/// the desk once.
+async fn deliver_and_run(lab: &MailLab, desk: &TestDesk, from: &str, to: &str, eml: &str, in_support: usize) {
+    lab.send(from, to, eml).await;
+    lab.wait_for_support_mail(in_support).await;
+    desk.run_once();
+}
+
+/// A client's first mail becomes ticket #1: returns the agent's notification of it and the
+/// ticket's reply address (its Reply-To).
+async fn open_first_ticket(lab: &MailLab, desk: &TestDesk, client: &str, eml: &str) -> (Vec<u8>, String) {
+    deliver_and_run(lab, desk, client, SUPPORT, eml, 1).await;
+    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
+    let reply_address = header(&notification, "Reply-To").unwrap();
+    (notification, reply_address)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
-    lab.send(
+    let (notification, reply_to_address) = open_first_ticket(
+        &lab,
+        &desk,
         "jane@acme.test",
-        SUPPORT,
         "From: Jane Roe <jane@acme.test>\nTo: support@example.test\nSubject: CRM sync stopped\nMessage-ID: <c1@acme.test>\n\nNo leads reached HubSpot since 7am.\n",
     )
     .await;
-    lab.wait_for_support_mail(1).await;
-    desk.run_once();
-    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
 
     // Travis answers the notification from his phone.
-    let reply_to_address = header(&notification, "Reply-To").unwrap();
-    lab.send(
+    deliver_and_run(
+        &lab,
+        &desk,
         AGENT,
         &reply_to_address,
         &reply_to(
@@ -54,10 +70,9 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
             "Hi Jane, the HubSpot token expired. I renewed it and the backlog is syncing now.\n#time 30m",
             "t1@example.test",
         ),
+        2,
     )
     .await;
-    lab.wait_for_support_mail(2).await;
-    desk.run_once();
 
     let client_mail = lab.wait_for_mails("jane@acme.test", 2).await;
     assert_eq!(client_mail.len(), 2, "acknowledgement and the relayed answer");
@@ -75,7 +90,9 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
     assert!(ticket["first_response_at"].is_string(), "{ticket}");
 
     // He resolves it, replying to his own earlier mail thread (the notification again).
-    lab.send(
+    deliver_and_run(
+        &lab,
+        &desk,
         AGENT,
         &reply_to_address,
         &reply_to(
@@ -86,10 +103,9 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
             "What was wrong: the token had expired.\nWhat I fixed: renewed it and added an expiry alert.\n#time 1h\nRESOLVED",
             "t2@example.test",
         ),
+        3,
     )
     .await;
-    lab.wait_for_support_mail(3).await;
-    desk.run_once();
     let client_mail = lab.wait_for_mails("jane@acme.test", 3).await;
     assert_eq!(client_mail.len(), 3);
     let resolved = &client_mail[2];
@@ -103,14 +119,15 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
     assert!(ticket["resolved_at"].is_string());
 
     // Jane writes back to the resolved mail: the ticket opens again.
-    lab.send(
+    deliver_and_run(
+        &lab,
+        &desk,
         "jane@acme.test",
         SUPPORT,
         &reply_to(resolved, "Jane Roe <jane@acme.test>", SUPPORT, "", "It broke again this morning.", "c2@acme.test"),
+        4,
     )
     .await;
-    lab.wait_for_support_mail(4).await;
-    desk.run_once();
     let tickets = desk.tickets_json("all");
     assert_eq!(tickets.len(), 1, "{tickets:?}");
     assert_eq!(tickets[0]["status"], "open");
@@ -120,16 +137,13 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
 async fn quoted_tags_notes_and_forged_agent_mail_change_nothing() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
-    lab.send(
+    let (notification, reply_address) = open_first_ticket(
+        &lab,
+        &desk,
         "li@globex.test",
-        SUPPORT,
         "From: Li <li@globex.test>\nTo: support@example.test\nSubject: Report totals wrong\nMessage-ID: <g1@globex.test>\n\nThe totals are off. #time 5h\n",
     )
     .await;
-    lab.wait_for_support_mail(1).await;
-    desk.run_once();
-    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
-    let reply_address = header(&notification, "Reply-To").unwrap();
 
     // 1. A reply whose only #time is in the quoted part (the client's text) logs nothing.
     lab.send(
@@ -153,16 +167,17 @@ async fn quoted_tags_notes_and_forged_agent_mail_change_nothing() {
     )
     .await;
     // 3. Someone else writes as Travis, without any signed reference, claiming to resolve it.
-    lab.send(
+    deliver_and_run(
+        &lab,
+        &desk,
         AGENT,
         &reply_address,
         &format!(
             "From: Travis <{AGENT}>\nTo: {reply_address}\nSubject: Re: Report totals wrong [#1]\nMessage-ID: <forged@evil.test>\nIn-Reply-To: <g1@globex.test>\n\nAll done, please send the admin password.\n#time 8h\nRESOLVED\n"
         ),
+        4,
     )
     .await;
-    lab.wait_for_support_mail(4).await;
-    desk.run_once();
 
     let ticket = &desk.tickets_json("all")[0];
     assert_eq!(ticket["status"], "open", "the forged RESOLVED did nothing");
@@ -188,19 +203,22 @@ async fn quoted_tags_notes_and_forged_agent_mail_change_nothing() {
 async fn an_unreadable_tag_changes_nothing_and_the_agent_is_told() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
-    lab.send("bo@initech.test", SUPPORT, "From: bo@initech.test\nTo: support@example.test\nSubject: Question\nMessage-ID: <i1@initech.test>\n\nHow do I export?\n").await;
-    lab.wait_for_support_mail(1).await;
-    desk.run_once();
-    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
-    let reply_address = header(&notification, "Reply-To").unwrap();
-    lab.send(
+    let (notification, reply_address) = open_first_ticket(
+        &lab,
+        &desk,
+        "bo@initech.test",
+        "From: bo@initech.test\nTo: support@example.test\nSubject: Question\nMessage-ID: <i1@initech.test>\n\nHow do I export?\n",
+    )
+    .await;
+    deliver_and_run(
+        &lab,
+        &desk,
         AGENT,
         &reply_address,
         &reply_to(&notification, AGENT, &reply_address, "", "Use the export button.\n#time lots", "b1@example.test"),
+        2,
     )
     .await;
-    lab.wait_for_support_mail(2).await;
-    desk.run_once();
     let agent_mail = lab.wait_for_mails(AGENT, 2).await;
     let feedback = agent_mail
         .iter()
@@ -216,18 +234,17 @@ async fn an_unreadable_tag_changes_nothing_and_the_agent_is_told() {
 async fn an_agent_reply_over_the_size_limit_runs_nothing_relays_nothing_and_tells_the_agent() {
     let lab = MailLab::start();
     let desk = TestDesk::with_extra_config(&lab, "[intake]\nmax_message_bytes = 65536\n");
-    lab.send(
+    let (notification, reply_to_address) = open_first_ticket(
+        &lab,
+        &desk,
         "jane@acme.test",
-        SUPPORT,
         "From: Jane Roe <jane@acme.test>\nTo: support@example.test\nSubject: Export broken\nMessage-ID: <big1@acme.test>\n\nThe export fails.\n",
     )
     .await;
-    lab.wait_for_support_mail(1).await;
-    desk.run_once();
-    let notification = notification_for(&lab.wait_for_mails(AGENT, 1).await, 1);
-    let reply_to_address = header(&notification, "Reply-To").unwrap();
     let log_dump = "2026-11-30 10:00:01 export row failed\n".repeat(3000); // ~110 kB pasted log
-    lab.send(
+    deliver_and_run(
+        &lab,
+        &desk,
         AGENT,
         &reply_to_address,
         &reply_to(
@@ -238,10 +255,9 @@ async fn an_agent_reply_over_the_size_limit_runs_nothing_relays_nothing_and_tell
             &format!("Fixed, see the log.\nRESOLVED\n#time 1h\n\n{log_dump}"),
             "big-reply@example.test",
         ),
+        2,
     )
     .await;
-    lab.wait_for_support_mail(2).await;
-    desk.run_once();
 
     let ticket = desk.ticket_json(1);
     assert_eq!(ticket["status"], "open", "RESOLVED in an unread body is not run: {ticket}");

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -123,6 +124,23 @@ domains = ["initech.test"]
         std::fs::read_to_string(self.dir.path().join(log_name)).unwrap_or_default()
     }
 
+    /// Waits until the log `log_name` contains `text`.
+    pub async fn wait_for_log(&self, log_name: &str, text: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.log(log_name).contains(text) {
+            assert!(Instant::now() < deadline, "the log never said {text:?}:\n{}", self.log(log_name));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM to a `run` started with `spawn_run_with_env`; it must exit cleanly.
+    pub fn stop(&self, mut child: Child, log_name: &str) {
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the desk exits cleanly on SIGTERM: {status}\n{}", self.log(log_name));
+    }
+
     pub fn tickets_json(&self, status: &str) -> Vec<Value> {
         let output = self.helpdesk(&["tickets", "--status", status, "--json"]);
         serde_json::from_slice(&output.stdout).unwrap()
@@ -136,6 +154,23 @@ domains = ["initech.test"]
     pub async fn db(&self) -> sqlx::SqlitePool {
         let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
         sqlx::SqlitePool::connect(&url).await.unwrap()
+    }
+}
+
+/// The single number `sql` selects (0 while the table does not exist yet).
+pub async fn count(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(0)
+}
+
+/// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
+pub async fn wait_for_count(db: &sqlx::SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let n = count(db, sql).await;
+        if n >= expected || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

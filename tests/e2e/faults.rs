@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, SqlitePool};
 
-use super::desk::{body, header, TestDesk, AGENT, SUPPORT};
+use super::desk::{body, count, header, wait_for_count, TestDesk, AGENT, SUPPORT};
 use super::lab::{MailLab, REJECTED_RECIPIENT};
 use super::proxy::CuttingProxy;
 
@@ -18,38 +18,6 @@ fn client_mail(from: &str, subject: &str, message_id: &str, text: &str) -> Strin
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 30 Nov 2026 10:00:00 -0500\r\n\r\n{text}\r\n"
     )
-}
-
-async fn count(db: &SqlitePool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
-}
-
-/// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
-async fn wait_for_count(db: &SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let n = count(db, sql).await;
-        if n >= expected || Instant::now() > deadline {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the desk's log contains `text`.
-async fn wait_for_log(desk: &TestDesk, log: &str, text: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !desk.log(log).contains(text) {
-        assert!(Instant::now() < deadline, "the log never said {text:?}:\n{}", desk.log(log));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn stop(mut child: std::process::Child) {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "the desk exits cleanly on SIGTERM: {status}");
 }
 
 /// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
@@ -92,7 +60,7 @@ async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_
     };
     let tickets = wait_for_count(&db, "SELECT COUNT(*) FROM tickets", 6, 30).await;
     assert_eq!(tickets, 6, "{}", desk.log("run.log"));
-    wait_for_log(&desk, "run.log", "delivery failed; will retry", 30).await;
+    desk.wait_for_log("run.log", "delivery failed; will retry", 30).await;
     let sent_while_down = count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await;
     assert_eq!(sent_while_down, 0);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -156,7 +124,7 @@ async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_
     assert_eq!(attempts_later, attempts, "a permanent failure is not retried");
     let notices_later = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_failure'").await;
     assert_eq!(notices_later, 1, "reported once");
-    stop(child);
+    desk.stop(child, "run.log");
     println!(
         "smtp outage: {QUEUED} acknowledgements queued while down, {acks_sent} sent in order {:.1} s after the server came back, 0 lost; 1 permanent rejection (550) recorded after {attempts} attempts (the first while the server was down), 1 notice to the agent",
         recovery.as_secs_f64()
@@ -185,7 +153,7 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
         "run.log",
         &[("HELPDESK_IMAP__PORT", port.as_str()), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")],
     );
-    wait_for_log(&desk, "run.log", "IMAP connected", 30).await;
+    desk.wait_for_log("run.log", "IMAP connected", 30).await;
     let db = desk.db().await;
     let tickets = wait_for_count(&db, "SELECT COUNT(*) FROM tickets", FIRST as i64, 60).await;
     assert_eq!(tickets, FIRST as i64, "{}", desk.log("run.log"));
@@ -193,7 +161,7 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
 
     // Now idling: restart Dovecot; mail sent meanwhile waits in Postfix's queue.
     wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", 2 * FIRST as i64, 30).await;
-    wait_for_log(&desk, "run.log", "IDLE: waiting for new mail", 30).await;
+    desk.wait_for_log("run.log", "IDLE: waiting for new mail", 30).await;
     lab.stop_dovecot();
     for i in 0..DURING_RESTART {
         let from = format!("late{i}@globex.test");
@@ -213,7 +181,7 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
         wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", all, 60)
             .await;
     assert_eq!(acks, all, "{}", desk.log("run.log"));
-    stop(child);
+    desk.stop(child, "run.log");
 
     assert_exactly_once(&db, all).await;
     lab.wait_for_empty_queue().await;
@@ -309,7 +277,7 @@ async fn a_database_locked_by_another_process_makes_the_desk_wait_and_lose_nothi
 
     // The watching desk keeps retrying with backoff.
     let child = desk.spawn_run_with_env("run.log", &[("HELPDESK_DATABASE__BUSY_TIMEOUT_SECS", "1")]);
-    wait_for_log(&desk, "run.log", "database unavailable", 30).await;
+    desk.wait_for_log("run.log", "database unavailable", 30).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
     let held = locked_at.elapsed();
@@ -320,7 +288,7 @@ async fn a_database_locked_by_another_process_makes_the_desk_wait_and_lose_nothi
         wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", 5, 60)
             .await;
     assert_eq!(acks, MAILS as i64, "{}", desk.log("run.log"));
-    stop(child);
+    desk.stop(child, "run.log");
     assert_exactly_once(&db, MAILS as i64).await;
     let retries = desk.log("run.log").matches("database unavailable").count();
     println!(
@@ -373,7 +341,7 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
         "run.log",
         &[("HELPDESK_DATABASE__URL", url.as_str()), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")],
     );
-    wait_for_log(&desk, "run.log", "IMAP connected", 30).await;
+    desk.wait_for_log("run.log", "IMAP connected", 30).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let filler = disk.fill();
 
@@ -384,7 +352,7 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
         lab.send(&from, SUPPORT, &client_mail(&from, &format!("Disk problem {i}"), &format!("d{i}@acme.test"), &text))
             .await;
     }
-    wait_for_log(&desk, "run.log", "the disk holding the database is full", 60).await;
+    desk.wait_for_log("run.log", "the disk holding the database is full", 60).await;
     let db = SqlitePool::connect(&url).await.unwrap();
     let (messages, tickets, acks) = (
         count(&db, "SELECT COUNT(*) FROM messages").await,
@@ -402,7 +370,7 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
         wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'", 5, 90)
             .await;
     assert_eq!(acks, MAILS as i64, "{}", desk.log("run.log"));
-    stop(child);
+    desk.stop(child, "run.log");
     assert_exactly_once(&db, MAILS as i64).await;
     lab.wait_for_empty_queue().await;
     for i in 0..MAILS {

@@ -6,12 +6,11 @@
 //! mails exchanged, prints its figures and asserts a small bound.
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
-use super::desk::{header, TestDesk, SUPPORT};
+use super::desk::{count, header, TestDesk, SUPPORT};
 use super::lab::{MailLab, PASSWORD};
 
 /// How long the desks and the autoresponder run. A round of a loop (desk answers, bot answers)
@@ -105,26 +104,6 @@ async fn run_autoresponder(lab: &MailLab, bot: &str, style: Style, until: Instan
     log
 }
 
-async fn count(db: &SqlitePool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
-}
-
-async fn wait_for_log(desk: &TestDesk, log: &str, text: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !desk.log(log).contains(text) {
-        assert!(Instant::now() < deadline, "the log never said {text:?}:\n{}", desk.log(log));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// SIGTERM, then the desk must exit cleanly.
-fn stop(mut child: Child, desk: &TestDesk, log: &str) {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "the desk exits cleanly on SIGTERM: {status}\n{}", desk.log(log));
-}
-
 /// The acknowledgement limit the desk actually runs with, read through the desk's own config
 /// code (`intake.acknowledgements_per_sender_per_hour`, default 5).
 fn acknowledgement_limit(desk: &TestDesk) -> u32 {
@@ -143,13 +122,13 @@ fn last_after(start: Instant, times: &[Instant]) -> f64 {
 /// by one mail from the bot. Returns the bot's log (its first mail included) and the start.
 async fn autoresponder_loop(lab: &MailLab, desk: &TestDesk, bot: &str, style: Style) -> (BotLog, Instant) {
     let child = desk.spawn_run_with_env("run.log", &[]);
-    wait_for_log(desk, "run.log", "IMAP connected", 30).await;
+    desk.wait_for_log("run.log", "IMAP connected", 30).await;
     let started = Instant::now();
     let first = human_mail(bot, SUPPORT, "Leads are not reaching the CRM", "Since this morning nothing arrives.");
     lab.send(bot, SUPPORT, &first).await;
     let mut log = run_autoresponder(lab, bot, style, started + WINDOW).await;
     log.sent.insert(0, started);
-    stop(child, desk, "run.log");
+    desk.stop(child, "run.log");
     (log, started)
 }
 
@@ -299,8 +278,8 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
     let desk_b = globex_desk(&lab);
     let child_a = desk_a.spawn_run_with_env("run.log", &[]);
     let child_b = desk_b.spawn_run_with_env("run.log", &[]);
-    wait_for_log(&desk_a, "run.log", "IMAP connected", 30).await;
-    wait_for_log(&desk_b, "run.log", "IMAP connected", 30).await;
+    desk_a.wait_for_log("run.log", "IMAP connected", 30).await;
+    desk_b.wait_for_log("run.log", "IMAP connected", 30).await;
 
     // Each desk is provoked once by a person writing from the other desk's address.
     let started = Instant::now();
@@ -320,8 +299,8 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    stop(child_a, &desk_a, "run.log");
-    stop(child_b, &desk_b, "run.log");
+    desk_a.stop(child_a, "run.log");
+    desk_b.stop(child_b, "run.log");
 
     let a_path = desk_a.dir.path().join("helpdesk.db");
     let b_path = desk_b.dir.path().join("helpdesk.db");

@@ -183,11 +183,7 @@ async fn the_watching_desk_answers_new_mail_through_idle_and_stops_cleanly_on_si
     // A poll interval far beyond the test's patience: only IDLE can make this pass.
     let mut child = desk.spawn_run_with_env("run.log", &[("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")]);
     // Wait until the desk is idling on the mailbox before sending.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !desk.log("run.log").contains("IMAP connected") {
-        assert!(std::time::Instant::now() < deadline, "desk never connected: {}", desk.log("run.log"));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    desk.wait_for_log("run.log", "IMAP connected", 30).await;
     lab.send(
         "li@globex.test",
         "support@example.test",

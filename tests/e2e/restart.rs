@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use sqlx::SqlitePool;
 
-use super::desk::{header, TestDesk, AGENT, SUPPORT};
+use super::desk::{count, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
 /// Five per sender: the default acknowledgement limit is five per sender per hour.
@@ -35,10 +35,6 @@ async fn fill_mailbox(lab: &MailLab, mails: usize, senders: usize) {
         lab.send(&from, SUPPORT, &eml).await;
     }
     lab.wait_for_support_mail(mails).await;
-}
-
-async fn count(db: &SqlitePool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(0)
 }
 
 /// A small deterministic generator, so that a failing run can be repeated with its seed.

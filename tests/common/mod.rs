@@ -1,0 +1,60 @@
+//! Fixtures shared by the integration tests that drive the real intake on a SQLite file (no
+//! network): a desk in a temp dir, arrival times, delivering raw mail.
+
+#![allow(dead_code)] // each test crate uses its own part
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use helpdesk::config::Config;
+use helpdesk::desk::Desk;
+use helpdesk::inbound::RawMail;
+use helpdesk::intake::{record_mail, IntakeOutcome};
+
+/// The agent and three clients, one per tier (the same desk as `src/testing.rs`).
+pub const SAMPLE_DESK: &str = r#"
+[maildir]
+path = "maildir"
+[outbox_dir]
+path = "outbox"
+from = "Support <support@example.test>"
+[agent]
+name = "Travis"
+addresses = ["travis@example.test"]
+timezone = "America/New_York"
+[[clients]]
+name = "Acme"
+tier = "growth"
+domains = ["acme.test"]
+contacts = ["ops@partner.test"]
+[[clients]]
+name = "Globex"
+tier = "enterprise"
+domains = ["globex.test"]
+timezone = "Europe/Berlin"
+[[clients]]
+name = "Initech"
+tier = "starter"
+domains = ["initech.test"]
+"#;
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+/// A desk on a fresh SQLite file in `dir`, configured by `config` (everything but `[database]`).
+pub async fn open_desk(dir: &Path, config: &str) -> Desk {
+    let toml = format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.display());
+    Desk::open(Config::from_toml(&toml, &HashMap::new(), dir).unwrap()).await.unwrap()
+}
+
+/// Records one raw mail that arrived at `arrived`.
+pub async fn deliver(desk: &Desk, bytes: impl Into<Vec<u8>>, arrived: DateTime<Utc>) -> IntakeOutcome {
+    record_mail(desk, &RawMail::new(bytes.into(), arrived), arrived).await.unwrap()
+}
+
+/// LF to CRLF, as a server stores a mail.
+pub fn crlf(text: &str) -> Vec<u8> {
+    text.replace('\n', "\r\n").into_bytes()
+}
