@@ -162,6 +162,9 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
     // Now idling: restart Dovecot; mail sent meanwhile waits in Postfix's queue.
     wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", 2 * FIRST as i64, 30).await;
     desk.wait_for_log("run.log", "IDLE: waiting for new mail", 30).await;
+    // Postfix must have handed every acknowledgement to Dovecot first: a delivery cut by the
+    // stop is retried by Postfix and arrives twice, which is the MTA's doing, not the desk's.
+    lab.wait_for_empty_queue().await;
     lab.stop_dovecot();
     for i in 0..DURING_RESTART {
         let from = format!("late{i}@globex.test");
@@ -185,14 +188,15 @@ async fn imap_cut_mid_fetch_and_dovecot_restarted_during_idle_lose_nothing_and_r
 
     assert_exactly_once(&db, all).await;
     lab.wait_for_empty_queue().await;
-    let mut received_twice = 0;
-    for i in 0..FIRST {
-        received_twice += usize::from(lab.wait_for_mails(&format!("user{i}@acme.test"), 1).await.len() > 1);
+    let clients = (0..FIRST).map(|i| format!("user{i}@acme.test"));
+    let clients = clients.chain((0..DURING_RESTART).map(|i| format!("late{i}@globex.test")));
+    let mut received_twice = Vec::new();
+    for client in clients {
+        if lab.wait_for_mails(&client, 1).await.len() > 1 {
+            received_twice.push(client);
+        }
     }
-    for i in 0..DURING_RESTART {
-        received_twice += usize::from(lab.wait_for_mails(&format!("late{i}@globex.test"), 1).await.len() > 1);
-    }
-    assert_eq!(received_twice, 0);
+    assert!(received_twice.is_empty(), "acknowledged twice: {received_twice:?}\n{}", lab.logs());
     let log = desk.log("run.log");
     let reconnects = log.matches("IMAP session ended by an error; reconnecting").count();
     assert!(reconnects >= 2, "one reconnect after the cut, at least one after the restart:\n{log}");

@@ -211,7 +211,7 @@ postlog   unix-dgram n - n - 1 postlogd
         let children = Command::new("pgrep").args(["-P", master.trim()]).output().map(|o| o.stdout).unwrap_or_default();
         stop_by_pid_file(&self.dir.join("run/master.pid"));
         for child in String::from_utf8_lossy(&children).split_whitespace() {
-            let _ = Command::new("kill").arg(child).stderr(Stdio::null()).status();
+            stop_process(child);
         }
     }
 
@@ -240,14 +240,28 @@ postlog   unix-dgram n - n - 1 postlogd
         }
     }
 
+    /// The servers' logs, last lines first in mind: a failure is usually at the end, and CI
+    /// shows only part of a long message.
     pub fn logs(&self) -> String {
-        let mut text = String::new();
-        for name in ["dovecot.log", "dovecot.out", "postfix.log", "postfix.out"] {
+        const TAIL_LINES: usize = 60;
+        let mut text = self.queue_listing();
+        for name in ["postfix.log", "postfix.out", "dovecot.log", "dovecot.out"] {
             if let Ok(content) = std::fs::read_to_string(self.dir.join("log").join(name)) {
-                text.push_str(&format!("\n== {name} ==\n{content}"));
+                let lines: Vec<&str> = content.lines().collect();
+                let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+                text.push_str(&format!("\n== last {TAIL_LINES} lines of {name} ==\n{tail}"));
             }
         }
         text
+    }
+
+    /// What Postfix still holds, as `mailq` prints it (queue ID, size, reason, recipients).
+    fn queue_listing(&self) -> String {
+        let output = Command::new("postqueue").arg("-c").arg(self.dir.join("pf/conf")).arg("-p").output();
+        match output {
+            Ok(output) => format!("\n== postqueue -p ==\n{}", String::from_utf8_lossy(&output.stdout)),
+            Err(error) => format!("\n== postqueue -p failed: {error} =="),
+        }
     }
 
     /// Sends a mail through Postfix as a client would; the envelope comes from From/To.
@@ -344,11 +358,29 @@ fn count_files(dir: &Path) -> usize {
 
 fn stop_by_pid_file(pid_file: &Path) {
     let Ok(text) = std::fs::read_to_string(pid_file) else { return };
-    let pid = text.trim().to_string();
-    let _ = Command::new("kill").arg(&pid).status();
+    stop_process(text.trim());
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after 10 s; returns once it is gone, so
+/// no process of a stopped server still holds a listening socket.
+fn stop_process(pid: &str) {
+    // A zombie (state Z) is gone for our purpose: nobody may reap an orphan in a container.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+            .unwrap_or(false)
+    };
+    let _ = Command::new("kill").arg(pid).stderr(Stdio::null()).status();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+    while running() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if running() {
+        let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
