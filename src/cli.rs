@@ -58,6 +58,19 @@ pub enum Command {
         #[command(subcommand)]
         command: TicketCommand,
     },
+    /// Mail kept without a ticket: automated mail (bounces, out-of-office, no-reply senders),
+    /// agent mail about no ticket, and mail the desk failed on. Lists the last 30 days;
+    /// `held show N` prints one, `held open N` takes it in as a person's mail.
+    Held {
+        #[command(subcommand)]
+        command: Option<HeldCommand>,
+        /// List what arrived in the last this many days.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and report every problem at once.
     Check,
     /// The hour-tracking sheet and period statement per client (SOP "Hour Bank Management").
@@ -151,6 +164,21 @@ pub enum TimeCommand {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HeldCommand {
+    /// Print one held mail: what the desk read, and why it was held.
+    Show {
+        id: i64,
+        /// Print the original mail, byte for byte (to save it as .eml or hand it on).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// The screening was wrong: take the mail in as a person's mail. It gets a ticket (or
+    /// joins one) and an acknowledgement, as if it had just arrived. Mail the desk failed on
+    /// is processed again.
+    Open { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,6 +372,68 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let desk = open_desk(&cli.config).await?;
             crate::hours::report::add_time(&desk, &client, &duration, &task, billable, date, clock.now()).await
         }
+        Command::Held { command: None, days, json } => {
+            let desk = open_desk(&cli.config).await?;
+            let since = clock.now() - chrono::Duration::days(days.max(0));
+            let held = store::held_messages(&desk.db, since).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&held)?);
+            } else if held.is_empty() {
+                println!("No mail held aside in the last {days} days.");
+            } else {
+                println!("{}", held_table(&held));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Held { command: Some(HeldCommand::Show { id, raw }), .. } => {
+            let desk = open_desk(&cli.config).await?;
+            let Some(stored) = store::stored_message(&desk.db, id).await? else {
+                eprintln!("error: there is no message {id}");
+                return Ok(ExitCode::from(1));
+            };
+            if raw {
+                use std::io::Write;
+                std::io::stdout().write_all(&stored.raw)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let message = &stored.summary;
+            println!("Message {} from {} at {}", message.id, message.sender, message.arrived_at);
+            println!("Subject:   {}", message.subject);
+            match stored.ticket {
+                Some(ticket) => println!("On ticket: #{}", ticket.0),
+                None => println!("Held:      {}", held_reason(message)),
+            }
+            if let Some(problem) = &message.parse_problem {
+                println!("Problem:   {problem}");
+            }
+            println!("Size:      {} bytes (helpdesk held show {id} --raw prints the original)", stored.raw.len());
+            println!("\n{}", message.body_text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Held { command: Some(HeldCommand::Open { id }), .. } => {
+            let desk = open_desk(&cli.config).await?;
+            match crate::intake::take_in_held_mail(&desk, id, clock.now()).await {
+                Ok(crate::intake::IntakeOutcome::NewTicket { ticket, acknowledged }) => println!(
+                    "Message {id} opened ticket #{}; {}",
+                    ticket.0,
+                    if acknowledged {
+                        "its acknowledgement is queued and goes out on the desk's next pass (or `helpdesk run --once`)."
+                    } else {
+                        "no acknowledgement was queued (see the log for why)."
+                    }
+                ),
+                Ok(crate::intake::IntakeOutcome::AddedToTicket { ticket }) => {
+                    println!("Message {id} joined ticket #{}.", ticket.0)
+                }
+                Ok(other) => println!("Message {id} taken in: {other:?}"),
+                Err(err) if crate::storage::database_problem(&err).is_none() => {
+                    eprintln!("error: {err:#}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(err) => return Err(err),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ticket { command: TicketCommand::Show { id, json } } => {
             let desk = open_desk(&cli.config).await?;
             let Some((ticket, messages)) = store::ticket_with_messages(&desk.db, TicketId(id)).await? else {
@@ -386,6 +476,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("Subject: {}", message.subject);
                     if let Some(reason) = &message.automated_reason {
                         println!("Automated: {reason}");
+                    }
+                    if let Some(problem) = &message.parse_problem {
+                        println!("Problem: {problem}");
                     }
                     println!("\n{}", message.body_text.trim_end());
                 }
@@ -470,6 +563,31 @@ pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
         ]);
     }
     table
+}
+
+pub fn held_table(messages: &[store::MessageSummary]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["Msg", "Arrived (UTC)", "From", "Subject", "Held because"]);
+    for message in messages {
+        table.add_row([
+            message.id.to_string(),
+            short_time(&message.arrived_at),
+            message.sender.chars().take(40).collect(),
+            message.subject.chars().take(48).collect(),
+            held_reason(message).chars().take(60).collect::<String>(),
+        ]);
+    }
+    table
+}
+
+/// The first thing to know about why a mail has no ticket.
+fn held_reason(message: &store::MessageSummary) -> String {
+    match (&message.automated_reason, &message.parse_problem) {
+        (Some(automated), _) => format!("automated: {automated}"),
+        (None, Some(problem)) if message.author_kind == "unknown" && message.sender == "(not read)" => problem.clone(),
+        _ => message.thread_reason.clone(),
+    }
 }
 
 fn short_time(rfc3339: &str) -> String {

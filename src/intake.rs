@@ -22,7 +22,7 @@ use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
 use crate::reports::client::answer_draft;
 use crate::sla;
-use crate::storage::{begin_write, database_problem, Tx};
+use crate::storage::{begin_write, database_problem, time_from_db, Tx};
 use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
@@ -74,6 +74,9 @@ pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyh
     }
 }
 
+/// How the stored problem of a mail the desk failed on begins.
+const UNPROCESSABLE_PROBLEM: &str = "internal error while processing this mail: ";
+
 /// Stores a mail the desk could not process, with nothing derived from its content, and
 /// tells the agent (once: a second attempt finds the row).
 async fn keep_unprocessable(
@@ -85,7 +88,7 @@ async fn keep_unprocessable(
     use sha2::{Digest, Sha256};
     let dedupe_key = format!("unprocessable:{}", hex_prefix(&Sha256::digest(&raw.bytes)));
     let reason = "kept aside: the desk failed while processing it".to_string();
-    let problem = format!("internal error while processing this mail: {error}");
+    let problem = format!("{UNPROCESSABLE_PROBLEM}{error}");
     let mut tx = begin_write(&desk.db).await?;
     if !store::is_already_recorded(&mut tx, &dedupe_key).await? {
         let message = NewMessage {
@@ -154,7 +157,7 @@ async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> 
         tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
         IntakeOutcome::Duplicate
     } else {
-        record_new_mail(desk, &mut tx, &mail, raw, now).await?
+        record_new_mail(desk, &mut tx, &mail, raw, Screening::Automatic, now).await?
     };
     if let Some(cursor) = &raw.cursor {
         advance_cursor(&mut tx, cursor).await?;
@@ -163,16 +166,76 @@ async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> 
     Ok(outcome)
 }
 
+/// Whether intake screens the mail for machine senders (always, on arrival) or the agent has
+/// said it is a person's mail (`helpdesk held open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screening {
+    Automatic,
+    PersonConfirmedByAgent,
+}
+
+/// Takes a held mail in again from its stored original, as if it had just arrived: mail held
+/// as automated is taken as a person's (the agent says the screening was wrong), and mail the
+/// desk failed on is processed again (after an upgrade that fixed the bug). A new ticket gets
+/// its acknowledgement as usual. Agent mail and answers to report drafts are not taken in.
+pub async fn take_in_held_mail(desk: &Desk, id: i64, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+    use futures::FutureExt;
+    let mut tx = begin_write(&desk.db).await?;
+    let Some(stored) = store::stored_message(&mut *tx, id).await? else {
+        anyhow::bail!("there is no message {id}");
+    };
+    if let Some(ticket) = stored.ticket {
+        anyhow::bail!("message {id} is already on ticket #{}", ticket.0);
+    }
+    let held = &stored.summary;
+    let screening = if held.automated_reason.is_some() {
+        Screening::PersonConfirmedByAgent
+    } else if held.parse_problem.as_deref().is_some_and(|problem| problem.starts_with(UNPROCESSABLE_PROBLEM)) {
+        Screening::Automatic
+    } else {
+        anyhow::bail!(
+            "message {id} is {} mail held because: {}; only mail held as automated, or that the desk failed on, can be taken in",
+            held.author_kind,
+            held.thread_reason
+        );
+    };
+    let raw = RawMail::new(stored.raw, time_from_db(&held.arrived_at)?);
+    let mut mail = parse_mail(&raw.bytes, desk.config.intake.max_message_bytes);
+    // An oversized mail was stored headers-only: keep saying so rather than show no body.
+    if let Some(problem) = held.parse_problem.as_ref().filter(|problem| problem.ends_with("body not read")) {
+        mail.html_only = None;
+        mail.problem = Some(problem.clone());
+        mail.text = held.body_text.clone();
+    }
+    store::forget_held_message(&mut tx, id).await?;
+    if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
+        anyhow::bail!("the mail held as message {id} has been recorded again since (another copy of it arrived)");
+    }
+    let recorded =
+        std::panic::AssertUnwindSafe(record_new_mail(desk, &mut tx, &mail, &raw, screening, now)).catch_unwind().await;
+    let outcome = match recorded {
+        Ok(outcome) => outcome?,
+        Err(_) => anyhow::bail!("the desk failed again on message {id}; it stays held"),
+    };
+    tx.commit().await?;
+    tracing::info!(held_message = id, ?outcome, "held mail taken in by the agent");
+    Ok(outcome)
+}
+
 async fn record_new_mail(
     desk: &Desk,
     tx: &mut Tx<'_>,
     mail: &InboundMail,
     raw: &RawMail,
+    screening: Screening,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IntakeOutcome> {
     let config = &desk.config;
     let sender = identify_sender(config, mail.from.as_ref());
-    let automated = automated_reason(mail);
+    let automated = match screening {
+        Screening::Automatic => automated_reason(mail),
+        Screening::PersonConfirmedByAgent => None,
+    };
     let sender_client = sender.client().map(|client| client.name.as_str());
 
     let mut evidence = ThreadEvidence {
@@ -569,5 +632,65 @@ mod tests {
         // The next mail goes through normally.
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+    }
+
+    async fn held_id(desk: &Desk, sender: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM messages WHERE ticket_id IS NULL AND sender = ?")
+            .bind(sender)
+            .fetch_one(&desk.db)
+            .await
+            .unwrap()
+    }
+
+    async fn acknowledgements(desk: &Desk) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn held_mail_taken_in_by_the_agent_gets_its_ticket_once() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        // A client whose mail carries a list header, so the screening holds it as automated.
+        let screened = RawMail::new(
+            b"From: Dana <dana@acme.test>\r\nSubject: Zap stopped\r\nMessage-ID: <s1@acme.test>\r\nList-Unsubscribe: <mailto:x@acme.test>\r\nPrecedence: bulk\r\n\r\nThe Zap stopped.\r\n".to_vec(),
+            now,
+        );
+        assert!(matches!(record_mail(&desk, &screened, now).await.unwrap(), IntakeOutcome::HeldAside { .. }));
+        assert_eq!(acknowledgements(&desk).await, 0);
+        let id = held_id(&desk, "dana@acme.test").await;
+        let outcome = take_in_held_mail(&desk, id, now).await.unwrap();
+        let IntakeOutcome::NewTicket { ticket, acknowledged: true } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(acknowledgements(&desk).await, 1);
+        let client: Option<String> = sqlx::query_scalar("SELECT client FROM tickets WHERE id = ?")
+            .bind(ticket.0)
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert_eq!(client.as_deref(), Some("Acme"));
+        // Taken in once: the mail is on the ticket now, and arriving again is a duplicate.
+        let again = take_in_held_mail(&desk, id, now).await.unwrap_err().to_string();
+        assert!(again.contains("no message") || again.contains("already on ticket"), "{again}");
+        assert!(matches!(record_mail(&desk, &screened, now).await.unwrap(), IntakeOutcome::Duplicate));
+        assert_eq!(acknowledgements(&desk).await, 1);
+
+        // Mail the desk failed on is processed again (as after an upgrade that fixed the bug).
+        let poison =
+            RawMail::new(b"X-Test-Panic: yes\r\nFrom: a@acme.test\r\nSubject: boom\r\n\r\nboom\r\n".to_vec(), now);
+        record_mail(&desk, &poison, now).await.unwrap();
+        let id = held_id(&desk, "(not read)").await;
+        assert!(matches!(take_in_held_mail(&desk, id, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+
+        // Agent mail about no ticket is not the screening's doing: refused, still held.
+        let agent = "travis@example.test";
+        let note = format!("From: {agent}\r\nSubject: note to self\r\n\r\nremember\r\n");
+        record_mail(&desk, &RawMail::new(note.into_bytes(), now), now).await.unwrap();
+        let id = held_id(&desk, agent).await;
+        let refused = take_in_held_mail(&desk, id, now).await.unwrap_err().to_string();
+        assert!(refused.contains("only mail held as automated"), "{refused}");
+        assert_eq!(held_id(&desk, agent).await, id);
+        assert!(take_in_held_mail(&desk, 9999, now).await.unwrap_err().to_string().contains("no message 9999"));
     }
 }

@@ -78,3 +78,52 @@ fn check_reports_every_problem_with_its_key_and_exits_2() {
     let out = helpdesk(dir.path(), &["check"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn held_mail_is_listed_shown_raw_and_taken_in_as_a_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    let new = dir.path().join("maildir/new");
+    std::fs::create_dir_all(&new).unwrap();
+    // Peter's real question, sent by a tool that marks its mail as automatic.
+    let mail = "From: Peter Gibbons <peter@initech.test>\r\nTo: support@example.test\r\nSubject: TPS export failed\r\n\
+                Message-ID: <tps-1@initech.test>\r\nAuto-Submitted: auto-generated\r\n\r\nThe TPS export failed at 9am.\r\n";
+    std::fs::write(new.join("1.tps"), mail).unwrap();
+    let now = "2026-11-20T15:00:00Z";
+    let run_once = || {
+        let out = helpdesk(dir.path(), &["--now", now, "run", "--once"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run_once();
+
+    let out = helpdesk(dir.path(), &["--now", now, "held", "--json"]);
+    let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(held.as_array().unwrap().len(), 1, "{held}");
+    assert_eq!(held[0]["sender"], "peter@initech.test");
+    assert!(held[0]["automated_reason"].as_str().unwrap().contains("Auto-Submitted"), "{held}");
+    let id = held[0]["id"].to_string();
+    let table = String::from_utf8_lossy(&helpdesk(dir.path(), &["--now", now, "held"]).stdout).to_string();
+    assert!(table.contains("TPS export failed") && table.contains("automated"), "{table}");
+
+    let out = helpdesk(dir.path(), &["held", "show", &id, "--raw"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), mail, "the original, byte for byte");
+
+    let out = helpdesk(dir.path(), &["--now", now, "held", "open", &id]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("opened ticket #1"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = helpdesk(dir.path(), &["--now", now, "held", "open", &id]);
+    assert_eq!(out.status.code(), Some(1), "a second take-in is refused");
+    run_once();
+    let acknowledgements: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|mail| mail.contains("To: \"Peter Gibbons\" <peter@initech.test>") && mail.contains("[#1]"))
+        .collect();
+    assert_eq!(acknowledgements.len(), 1, "{acknowledgements:?}");
+    let out = helpdesk(dir.path(), &["--now", now, "held", "--json"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+}

@@ -402,8 +402,29 @@ pub struct MessageSummary {
     pub message_id: Option<String>,
     pub thread_reason: String,
     pub automated_reason: Option<String>,
+    /// What went wrong reading or processing the mail, when anything did.
+    pub parse_problem: Option<String>,
     pub attachments: serde_json::Value,
     pub body_text: String,
+}
+
+const MESSAGE_COLUMNS: &str = "id, author_kind, sender, subject, arrived_at, message_id, thread_reason,
+    automated_reason, parse_problem, attachments_json, body_text";
+
+fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> MessageSummary {
+    MessageSummary {
+        id: row.get("id"),
+        author_kind: row.get("author_kind"),
+        sender: row.get("sender"),
+        subject: row.get("subject"),
+        arrived_at: row.get("arrived_at"),
+        message_id: row.get("message_id"),
+        thread_reason: row.get("thread_reason"),
+        automated_reason: row.get("automated_reason"),
+        parse_problem: row.get("parse_problem"),
+        attachments: serde_json::from_str(&row.get::<String, _>("attachments_json")).unwrap_or_default(),
+        body_text: row.get("body_text"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,32 +499,69 @@ pub async fn ticket_with_messages(
     else {
         return Ok(None);
     };
-    let messages = sqlx::query(
-        "SELECT id, author_kind, sender, subject, arrived_at, message_id, thread_reason, automated_reason,
-                attachments_json, body_text
-         FROM messages WHERE ticket_id = ? ORDER BY arrived_at, id",
-    )
+    let messages = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ? ORDER BY arrived_at, id"
+    )))
     .bind(ticket.0)
     .fetch_all(db)
     .await?
     .iter()
-    .map(|row| MessageSummary {
-        id: row.get("id"),
-        author_kind: row.get("author_kind"),
-        sender: row.get("sender"),
-        subject: row.get("subject"),
-        arrived_at: row.get("arrived_at"),
-        message_id: row.get("message_id"),
-        thread_reason: row.get("thread_reason"),
-        automated_reason: row.get("automated_reason"),
-        attachments: serde_json::from_str(&row.get::<String, _>("attachments_json")).unwrap_or_default(),
-        body_text: row.get("body_text"),
-    })
+    .map(message_from_row)
     .collect();
     Ok(Some((summary_from_row(&row), messages)))
 }
 
-/// Mail held aside without a ticket (automated mail that threads nowhere).
+/// Mail held aside without a ticket: automated mail that threads nowhere, agent mail about no
+/// ticket, answers to report drafts, and mail the desk failed on.
 pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL").fetch_one(db).await?)
+}
+
+/// The held mail that arrived at or after `since`, newest first.
+pub async fn held_messages(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<MessageSummary>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id IS NULL AND arrived_at >= ?
+         ORDER BY arrived_at DESC, id DESC"
+    )))
+    .bind(time_to_db(since))
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(message_from_row).collect())
+}
+
+/// One stored message with its original bytes, whether held or on a ticket.
+pub struct StoredMessage {
+    pub summary: MessageSummary,
+    pub ticket: Option<TicketId>,
+    pub raw: Vec<u8>,
+}
+
+pub async fn stored_message<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+) -> anyhow::Result<Option<StoredMessage>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS}, ticket_id, raw FROM messages WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|row| StoredMessage {
+        summary: message_from_row(&row),
+        ticket: row.get::<Option<i64>, _>("ticket_id").map(TicketId),
+        raw: row.get("raw"),
+    }))
+}
+
+/// Removes a held message so that its mail can be recorded again from its raw bytes (the
+/// caller does that in the same transaction). Nothing else may point at it.
+pub async fn forget_held_message(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM message_refs WHERE message_row = ?").bind(id).execute(&mut **tx).await?;
+    let deleted = sqlx::query("DELETE FROM messages WHERE id = ? AND ticket_id IS NULL")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    anyhow::ensure!(deleted == 1, "message {id} is not held aside");
+    Ok(())
 }
