@@ -84,6 +84,22 @@ impl FromStr for TlsMode {
     }
 }
 
+/// Certificates to trust besides the public roots: the CA of a private mail server, or a
+/// server's self-signed certificate. Read and checked when the config is loaded.
+#[derive(Debug, Clone)]
+pub struct TrustedCertificates {
+    pub path: PathBuf,
+    /// PEM text holding at least one `CERTIFICATE` block.
+    pub pem: Vec<u8>,
+}
+
+impl TrustedCertificates {
+    pub fn certificates(&self) -> Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>> {
+        use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+        CertificateDer::pem_slice_iter(&self.pem).filter_map(Result::ok).collect()
+    }
+}
+
 /// What the desk does to a mailbox message once its ticket change has committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessedAction {
@@ -98,6 +114,8 @@ pub struct ImapConfig {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
+    /// Extra trusted certificates for the TLS handshake (`imap.ca_file`).
+    pub ca_file: Option<TrustedCertificates>,
     pub username: String,
     pub password: SecretString,
     pub mailbox: String,
@@ -119,6 +137,8 @@ pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
+    /// Extra trusted certificates for the TLS handshake (`smtp.ca_file`).
+    pub ca_file: Option<TrustedCertificates>,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     /// The EHLO name; defaults to the domain of the support address.
@@ -442,6 +462,39 @@ impl Reader<'_> {
         }
     }
 
+    fn ca_file(&mut self, table: &Table, prefix: &str, tls: TlsMode) -> Option<TrustedCertificates> {
+        use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+        let raw = self.string(table, prefix, "ca_file")?;
+        let key = format!("{prefix}.ca_file");
+        if tls == TlsMode::None {
+            self.problem(&key, format!("is used only with {prefix}.tls = \"tls\" or \"starttls\""));
+            return None;
+        }
+        let path = self.path(&raw);
+        let pem = match std::fs::read(&path) {
+            Ok(pem) => pem,
+            Err(err) => {
+                self.problem(&key, format!("cannot read {}: {err}", path.display()));
+                return None;
+            }
+        };
+        let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        match parsed {
+            Ok(certificates) if !certificates.is_empty() => Some(TrustedCertificates { path, pem }),
+            Ok(_) => {
+                self.problem(
+                    &key,
+                    format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()),
+                );
+                None
+            }
+            Err(err) => {
+                self.problem(&key, format!("{} is not valid PEM: {err}", path.display()));
+                None
+            }
+        }
+    }
+
     fn path(&self, raw: &str) -> PathBuf {
         let path = PathBuf::from(raw);
         if path.is_absolute() {
@@ -602,6 +655,7 @@ impl Reader<'_> {
                         "host",
                         "port",
                         "tls",
+                        "ca_file",
                         "username",
                         "password",
                         "password_env",
@@ -613,6 +667,7 @@ impl Reader<'_> {
                 );
                 let host = self.required_string(table, "imap", "host");
                 let tls = self.tls(table, "imap");
+                let ca_file = self.ca_file(table, "imap", tls);
                 let default_port = if tls == TlsMode::Tls { 993 } else { 143 };
                 let port = self.integer(table, "imap", "port", 1, 65535).map(|p| p as u16).unwrap_or(default_port);
                 let username = self.required_string(table, "imap", "username");
@@ -638,6 +693,7 @@ impl Reader<'_> {
                     host: host?,
                     port,
                     tls,
+                    ca_file,
                     username: username?,
                     password: password?,
                     mailbox,
@@ -671,10 +727,11 @@ impl Reader<'_> {
                 self.unknown_keys(
                     table,
                     "smtp",
-                    &["host", "port", "tls", "username", "password", "password_env", "from", "helo_name"],
+                    &["host", "port", "tls", "ca_file", "username", "password", "password_env", "from", "helo_name"],
                 );
                 let host = self.required_string(table, "smtp", "host");
                 let tls = self.tls(table, "smtp");
+                let ca_file = self.ca_file(table, "smtp", tls);
                 let default_port = match tls {
                     TlsMode::Tls => 465,
                     TlsMode::StartTls => 587,
@@ -688,8 +745,9 @@ impl Reader<'_> {
                 }
                 let helo_name = self.string(table, "smtp", "helo_name");
                 let from = self.required_string(table, "smtp", "from");
-                let delivery = host
-                    .map(|host| DeliveryConfig::Smtp(SmtpConfig { host, port, tls, username, password, helo_name }));
+                let delivery = host.map(|host| {
+                    DeliveryConfig::Smtp(SmtpConfig { host, port, tls, ca_file, username, password, helo_name })
+                });
                 (delivery, "smtp.from", from)
             }
         };
@@ -1257,6 +1315,29 @@ contacts = ["ops@partner.test"]
         let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
         assert_eq!(imap.port, 2143);
         assert_eq!(config.agent.name, "Sam");
+    }
+
+    #[test]
+    fn ca_file_is_read_and_checked_at_load() {
+        let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
+        let with = |imap_tls: &str, ca_file: &str| {
+            let text =
+                VALID.replace("port = 1143", &format!("port = 1143\ntls = \"{imap_tls}\"\nca_file = \"{ca_file}\""));
+            Config::from_toml(&text, &env(&[("TEST_IMAP_PASSWORD", "x")]), data)
+        };
+        let config = with("tls", "tls/ca.pem").unwrap();
+        let SourceConfig::Imap(imap) = &config.source else { panic!("imap") };
+        let trusted = imap.ca_file.as_ref().unwrap();
+        assert_eq!(trusted.path, data.join("tls/ca.pem"), "relative to the config file");
+        assert_eq!(trusted.certificates().len(), 1);
+
+        let problems = |result: Result<Config, ConfigErrors>| result.unwrap_err().to_string();
+        let missing = problems(with("tls", "tls/missing.pem"));
+        assert!(missing.contains("imap.ca_file: cannot read") && missing.contains("missing.pem"), "{missing}");
+        let not_pem = problems(with("starttls", "sla/matrix.txt"));
+        assert!(not_pem.contains("imap.ca_file") && not_pem.contains("no PEM certificate"), "{not_pem}");
+        let plain = problems(with("none", "tls/ca.pem"));
+        assert!(plain.contains("imap.ca_file: is used only with imap.tls"), "{plain}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use super::cursor::load_cursor;
 use super::{RawMail, SourceCursor};
 use crate::clock::Clock;
-use crate::config::{ImapConfig, ProcessedAction, TlsMode};
+use crate::config::{ImapConfig, ProcessedAction, TlsMode, TrustedCertificates};
 use crate::desk::Desk;
 use crate::intake::record_mail;
 
@@ -53,8 +53,11 @@ pub fn source_key(config: &ImapConfig) -> String {
     format!("imap://{}@{}:{}/{}", config.username, config.host, config.port, config.mailbox)
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls_roots();
+fn tls_connector(trusted: Option<&TrustedCertificates>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls_roots();
+    if let Some(trusted) = trusted {
+        roots.add_parsable_certificates(trusted.certificates());
+    }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -70,10 +73,17 @@ fn rustls_roots() -> tokio_rustls::rustls::RootCertStore {
     roots
 }
 
-async fn wrap_tls(host: &str, tcp: TcpStream) -> anyhow::Result<Box<dyn ImapIo>> {
+async fn wrap_tls(config: &ImapConfig, tcp: TcpStream) -> anyhow::Result<Box<dyn ImapIo>> {
+    let host = &config.host;
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
         .with_context(|| format!("{host} is not a valid TLS server name"))?;
-    Ok(Box::new(tls_connector().connect(name, tcp).await.context("TLS handshake with the IMAP server failed")?))
+    match tls_connector(config.ca_file.as_ref()).connect(name, tcp).await {
+        Ok(stream) => Ok(Box::new(stream)),
+        Err(err) if err.to_string().contains("certificate") => Err(anyhow::anyhow!(
+            "TLS handshake with the IMAP server failed: {err} (a server with a private or self-signed certificate needs imap.ca_file)"
+        )),
+        Err(err) => Err(anyhow::Error::new(err).context("TLS handshake with the IMAP server failed")),
+    }
 }
 
 /// Connects, logs in and selects the mailbox.
@@ -86,12 +96,12 @@ pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
     tcp.set_nodelay(true).ok();
     let stream: Box<dyn ImapIo> = match config.tls {
         TlsMode::None => Box::new(tcp),
-        TlsMode::Tls => wrap_tls(&config.host, tcp).await?,
+        TlsMode::Tls => wrap_tls(config, tcp).await?,
         TlsMode::StartTls => {
             let mut client = async_imap::Client::new(tcp);
             client.read_response().await.context("no IMAP greeting")?;
             client.run_command_and_check_ok("STARTTLS", None).await.context("STARTTLS refused")?;
-            wrap_tls(&config.host, client.into_inner()).await?
+            wrap_tls(config, client.into_inner()).await?
         }
     };
     let mut client = async_imap::Client::new(stream);

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -49,15 +49,32 @@ pub struct SmtpSender {
 /// each recipient still gets its mail in the order it was queued.
 pub const SMTP_LANES: usize = 4;
 
+/// The public roots plus `smtp.ca_file`'s certificates.
+fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(trusted) = &smtp.ca_file {
+        let certificate = Certificate::from_pem(&trusted.pem).map_err(|err| err.to_string())?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build_rustls().map_err(|err| err.to_string())
+}
+
 impl SmtpSender {
     async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
         let smtp = &self.config;
         let timeout = Duration::from_secs(30);
-        let text = |err: lettre::transport::smtp::Error| err.to_string();
+        let text = |err: lettre::transport::smtp::Error| {
+            let text = err.to_string();
+            if text.contains("certificate") {
+                format!("{text} (a server with a private or self-signed certificate needs smtp.ca_file)")
+            } else {
+                text
+            }
+        };
         let mut connection = match smtp.tls {
             // Implicit TLS goes through lettre's own connector (Nagle stays on there).
             TlsMode::Tls => {
-                let parameters = TlsParameters::new(smtp.host.clone()).map_err(text)?;
+                let parameters = tls_parameters(smtp)?;
                 let address = (smtp.host.as_str(), smtp.port);
                 AsyncSmtpConnection::connect_tokio1(address, Some(timeout), &self.hello, Some(parameters), None)
                     .await
@@ -73,8 +90,7 @@ impl SmtpSender {
                 let mut connection =
                     AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await.map_err(text)?;
                 if smtp.tls == TlsMode::StartTls {
-                    let parameters = TlsParameters::new(smtp.host.clone()).map_err(text)?;
-                    connection.starttls(parameters, &self.hello).await.map_err(text)?;
+                    connection.starttls(tls_parameters(smtp)?, &self.hello).await.map_err(text)?;
                 }
                 connection
             }

@@ -23,7 +23,74 @@ pub struct MailLab {
     pub dir: PathBuf,
     pub smtp_port: u16,
     pub imap_port: u16,
+    /// Set by `start_with_tls`.
+    pub tls: Option<LabTls>,
     _temp: tempfile::TempDir,
+}
+
+/// A lab started with `start_with_tls`: Dovecot offers STARTTLS on `imap_port` and implicit TLS
+/// on `imaps_port`, Postfix STARTTLS on `smtp_port` and implicit TLS on `smtps_port`, all with
+/// a certificate for 127.0.0.1 signed by the lab's own CA.
+pub struct LabTls {
+    pub imaps_port: u16,
+    pub smtps_port: u16,
+    /// The lab CA's certificate (PEM): what the desk must trust.
+    pub ca_file: PathBuf,
+    /// Another CA's certificate, which did not sign the servers' certificate.
+    pub other_ca_file: PathBuf,
+}
+
+/// Makes a CA and a server certificate for 127.0.0.1 and localhost under `dir` with the
+/// openssl command: `ca.pem`, `server.pem` (the chain), `server.key`, and `other-ca.pem`.
+fn make_certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (apt-get install openssl)");
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for (name, subject) in [("ca", "/CN=Helpdesk Lab CA"), ("other-ca", "/CN=Some Other CA")] {
+        let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", subject, "-keyout", &key, "-out", &cert];
+        args.extend(ec);
+        args.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+        openssl(&args);
+    }
+    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"];
+    args.extend(ec);
+    openssl(&args);
+    write(
+        &dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n\
+         keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n",
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+    let chain = std::fs::read_to_string(dir.join("server.crt")).unwrap()
+        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    write(&dir.join("server.pem"), &chain);
+    for file in ["server.key", "server.pem"] {
+        assert!(Command::new("chmod").arg("644").arg(dir.join(file)).status().unwrap().success());
+    }
 }
 
 fn free_port() -> u16 {
@@ -36,6 +103,15 @@ fn write(path: &Path, text: &str) {
 
 impl MailLab {
     pub fn start() -> MailLab {
+        MailLab::start_lab(false)
+    }
+
+    /// A lab whose servers also speak TLS (see `LabTls`).
+    pub fn start_with_tls() -> MailLab {
+        MailLab::start_lab(true)
+    }
+
+    fn start_lab(with_tls: bool) -> MailLab {
         // Short and outside /root: unix socket paths are limited to 107 bytes, and the
         // dovecot, postfix and nobody users must be able to traverse it.
         let temp = tempfile::Builder::new().prefix("hdlab.").tempdir_in("/tmp").unwrap();
@@ -52,6 +128,34 @@ impl MailLab {
         chmod(&dir, "755");
         chmod(&dir.join("mail"), "777");
         assert!(Command::new("chown").arg("postfix").arg(dir.join("pf/data")).status().unwrap().success());
+        let tls = with_tls.then(|| {
+            make_certificates(&dir.join("tls"));
+            LabTls {
+                imaps_port: free_port(),
+                smtps_port: free_port(),
+                ca_file: dir.join("tls/ca.pem"),
+                other_ca_file: dir.join("tls/other-ca.pem"),
+            }
+        });
+        let dovecot_ssl = match &tls {
+            None => "ssl = no".to_string(),
+            Some(_) => format!("ssl = yes\nssl_cert = <{d}/tls/server.pem\nssl_key = <{d}/tls/server.key"),
+        };
+        let imaps_listener = match &tls {
+            None => "port = 0".to_string(),
+            Some(tls) => format!("address = 127.0.0.1\n    port = {}", tls.imaps_port),
+        };
+        let postfix_tls = match &tls {
+            None => String::new(),
+            Some(_) => format!(
+                "smtpd_tls_cert_file = {d}/tls/server.pem\nsmtpd_tls_key_file = {d}/tls/server.key\n\
+                 smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n"
+            ),
+        };
+        let smtps_listener = match &tls {
+            None => String::new(),
+            Some(tls) => format!("127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n", tls.smtps_port),
+        };
 
         write(
             &dir.join("dovecot.conf"),
@@ -61,7 +165,7 @@ state_dir = {d}/state
 log_path = {d}/log/dovecot.log
 listen = 127.0.0.1
 protocols = imap lmtp
-ssl = no
+{dovecot_ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -84,7 +188,7 @@ service imap-login {{
     port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps_listener}
   }}
 }}
 service lmtp {{
@@ -126,7 +230,7 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 message_size_limit = 52428800
-"#,
+{postfix_tls}"#,
                 domains = LAB_DOMAINS.join(", ")
             ),
         );
@@ -154,7 +258,8 @@ lmtp      unix  - - n - - lmtp
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
-"
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+{smtps_listener}"
             ),
         );
         write(&dir.join("pf/conf/rejected_recipients"), &format!("{REJECTED_RECIPIENT} 550 5.1.1 no such user here\n"));
@@ -167,11 +272,15 @@ postlog   unix-dgram n - n - 1 postlogd
                 .unwrap()
                 .success());
         }
-        let lab = MailLab { dir, smtp_port, imap_port, _temp: temp };
+        let lab = MailLab { dir, smtp_port, imap_port, tls, _temp: temp };
         lab.start_dovecot();
         lab.start_postfix();
         lab.wait_until_listening(lab.imap_port);
         lab.wait_until_listening(lab.smtp_port);
+        if let Some(tls) = &lab.tls {
+            lab.wait_until_listening(tls.imaps_port);
+            lab.wait_until_listening(tls.smtps_port);
+        }
         lab
     }
 

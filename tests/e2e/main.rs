@@ -13,3 +13,4 @@ mod reports;
 mod restart;
 mod sla;
 mod summary;
+mod tls;

@@ -1,0 +1,109 @@
+//! The desk over TLS, as it runs against a real provider: IMAP with implicit TLS and with
+//! STARTTLS, SMTP with STARTTLS and with implicit TLS, against servers whose certificate is
+//! signed by a private CA that `imap.ca_file` / `smtp.ca_file` make the desk trust. A server
+//! the desk cannot verify gets nothing: no login, no mail.
+
+use super::desk::{count, header, TestDesk, SUPPORT};
+use super::lab::MailLab;
+
+const JANE: &str = "jane@acme.test";
+
+fn client_mail(subject: &str, message_id: &str) -> String {
+    format!(
+        "From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <{message_id}>\n\
+         Date: Mon, 30 Nov 2026 10:00:00 -0500\n\nThe CRM sync stopped.\n"
+    )
+}
+
+/// `helpdesk run --once` with config overrides; returns whether it succeeded, and its log.
+fn run_once_with(desk: &TestDesk, env: &[(&str, &str)]) -> (bool, String) {
+    let output = desk.command(&["run", "--once"]).envs(env.iter().copied()).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_the_desk_trusts_its_configured_ca_and_talks_to_nothing_it_cannot_verify() {
+    let lab = MailLab::start_with_tls();
+    let tls = lab.tls.as_ref().unwrap();
+    let (imaps, smtps) = (tls.imaps_port.to_string(), tls.smtps_port.to_string());
+    let (ca, other_ca) = (tls.ca_file.to_str().unwrap(), tls.other_ca_file.to_str().unwrap());
+    let desk = TestDesk::new(&lab);
+    lab.send(JANE, SUPPORT, &client_mail("CRM sync stopped", "t1@acme.test")).await;
+    lab.wait_for_support_mail(1).await;
+
+    // IMAP over implicit TLS, trusting a CA that did not sign the server's certificate.
+    let imap_tls = [("HELPDESK_IMAP__TLS", "tls"), ("HELPDESK_IMAP__PORT", imaps.as_str())];
+    let (ok, log) = run_once_with(&desk, &[imap_tls[0], imap_tls[1], ("HELPDESK_IMAP__CA_FILE", other_ca)]);
+    assert!(!ok, "an unverifiable IMAP server is an error:\n{log}");
+    assert!(log.contains("certificate") && log.contains("imap.ca_file"), "the error says why and what to set:\n{log}");
+    let db = desk.db().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 0, "nothing read");
+    let desk_logins = |log: &str| -> usize {
+        log.lines().filter(|line| line.contains("Login: user=<support@") && line.contains(", TLS")).count()
+    };
+    let dovecot_log = std::fs::read_to_string(lab.dir.join("log/dovecot.log")).unwrap();
+    assert_eq!(desk_logins(&dovecot_log), 0, "no login happened:\n{dovecot_log}");
+
+    // The right CA for IMAP; SMTP over STARTTLS, trusting the wrong CA: the mail is read and
+    // its acknowledgement queued, but nothing is handed to the unverified server.
+    let smtp_starttls = ("HELPDESK_SMTP__TLS", "starttls");
+    let (ok, log) = run_once_with(
+        &desk,
+        &[
+            imap_tls[0],
+            imap_tls[1],
+            ("HELPDESK_IMAP__CA_FILE", ca),
+            smtp_starttls,
+            ("HELPDESK_SMTP__CA_FILE", other_ca),
+        ],
+    );
+    assert!(ok, "{log}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 1, "{log}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await, 0, "{log}");
+    let errors: Vec<String> =
+        sqlx::query_scalar("SELECT last_error FROM outbox WHERE last_error IS NOT NULL").fetch_all(&db).await.unwrap();
+    assert!(!errors.is_empty() && errors.iter().all(|error| error.contains("certificate")), "{errors:?}\n{log}");
+    assert!(lab.mails_received_by(JANE).await.is_empty(), "nothing went out unverified");
+
+    // The right CA for SMTP too: the queued mail goes out over STARTTLS (at the retry time).
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let output = desk
+        .command(&["--now", &later, "run", "--once"])
+        .envs([imap_tls[0], imap_tls[1], ("HELPDESK_IMAP__CA_FILE", ca), smtp_starttls, ("HELPDESK_SMTP__CA_FILE", ca)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let acks = lab.wait_for_mails(JANE, 1).await;
+    assert_eq!(acks.len(), 1);
+    assert!(header(&acks[0], "Subject").unwrap().contains("[#1]"));
+
+    // Another mail: IMAP over STARTTLS, SMTP over implicit TLS.
+    lab.send(JANE, SUPPORT, &client_mail("Forms broken too", "t2@acme.test")).await;
+    lab.wait_for_support_mail(2).await;
+    let (ok, log) = run_once_with(
+        &desk,
+        &[
+            ("HELPDESK_IMAP__TLS", "starttls"),
+            ("HELPDESK_IMAP__CA_FILE", ca),
+            ("HELPDESK_SMTP__TLS", "tls"),
+            ("HELPDESK_SMTP__PORT", smtps.as_str()),
+            ("HELPDESK_SMTP__CA_FILE", ca),
+        ],
+    );
+    assert!(ok, "{log}");
+    let acks = lab.wait_for_mails(JANE, 2).await;
+    assert_eq!(acks.len(), 2, "{log}");
+    lab.wait_for_empty_queue().await;
+
+    // The servers saw the desk's encrypted sessions: two IMAP logins (the test's own checks
+    // log in in plain text), and at least two SMTP sessions (the test's client sends in plain).
+    let dovecot_log = std::fs::read_to_string(lab.dir.join("log/dovecot.log")).unwrap();
+    let imap_tls_logins = desk_logins(&dovecot_log);
+    let postfix_log = std::fs::read_to_string(lab.dir.join("log/postfix.log")).unwrap();
+    let smtp_tls_sessions = postfix_log.matches("TLS connection established from").count();
+    assert!(imap_tls_logins >= 2, "{dovecot_log}");
+    assert!(smtp_tls_sessions >= 2, "{postfix_log}");
+    println!(
+        "tls: IMAP over implicit TLS and STARTTLS ({imap_tls_logins} TLS logins by the desk), SMTP over STARTTLS and implicit TLS ({smtp_tls_sessions} TLS sessions); an unknown CA: 0 logins, 0 mails handed over"
+    );
+}
