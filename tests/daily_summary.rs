@@ -53,6 +53,10 @@ async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
         "2026-12-01T17:00:00Z",
     )
     .await;
+    // Held without a ticket: a bounce (counted only), and a client's mail that a tool marked
+    // as automatic (listed for a look).
+    deliver(&desk, "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <6@mx.example.net>\n\nNo such user.\n", "2026-12-01T17:10:00Z").await;
+    deliver(&desk, "From: Li <li@globex.test>\nSubject: Nightly export failed\nAuto-Submitted: auto-generated\nMessage-ID: <7@globex.test>\n\nExport job 42 failed.\n", "2026-12-01T17:20:00Z").await;
     // A forged agent mail on ticket 1.
     deliver(&desk, "From: travis@example.test\nSubject: Re: HubSpot\nMessage-ID: <5@evil.test>\nIn-Reply-To: <1@acme.test>\n\nRESOLVED\n", "2026-12-01T18:00:00Z").await;
     // Time on Acme from the CLI's path: 8 hours of the 10.
@@ -80,4 +84,5 @@ async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
     let expected = std::fs::read_to_string(&expected_path).expect("the reviewed expected file exists");
     assert_eq!(rendered, expected, "the summary changed; if intended, regenerate and review (see the file header)");
     assert!(summary.html.contains("&ldquo;Do you build chatbots?&rdquo;"));
+    assert!(summary.html.contains("<code>helpdesk held open 6</code>"), "{}", summary.html);
 }

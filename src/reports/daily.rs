@@ -12,6 +12,7 @@ use super::metrics::{compute_metrics, next_renewal, MetricInputs, TicketFacts};
 use super::signals::{signals_for, ClientFacts};
 use crate::config::Config;
 use crate::desk::Desk;
+use crate::domain::EmailAddress;
 use crate::domain::TicketId;
 use crate::hours::bank::{hours_text, period_containing, period_named, Period};
 use crate::hours::ledger::client_period;
@@ -19,6 +20,7 @@ use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
 use crate::sla::local_midnight;
 use crate::storage::{begin_write, time_from_db, time_to_db, Db};
+use crate::tickets::identify::identify_sender;
 use crate::tickets::store::{self, StatusFilter};
 
 /// The summary's content as template data, and its subject.
@@ -120,6 +122,7 @@ pub async fn build_summary(
             "what": format!("unauthenticated mail in your name from {}", row.get::<String, _>("sender")),
             "subject": row.get::<String, _>("subject")}));
     }
+    let (held_count, held_to_check) = held_since(desk, &since_text).await?;
     let failed: Vec<Value> = sqlx::query("SELECT ticket_id, kind, recipients, last_error FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT 20")
         .fetch_all(db)
         .await?
@@ -212,6 +215,8 @@ pub async fn build_summary(
         "open": open_rows,
         "waiting": waiting,
         "attention": attention,
+        "held_count": held_count,
+        "held_to_check": held_to_check,
         "failed": failed,
         "hours": hours,
         "signals": signals,
@@ -361,4 +366,34 @@ pub async fn daily_summary_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Resu
         return Ok(false);
     }
     send_summary(desk, due_summary_date(&desk.config, now), now).await
+}
+
+/// Mail held without a ticket since `since` (bounces, auto-replies, the desk's failures; not
+/// the agent's own), and among it what may be a person's: mail from a client's address that
+/// the screening took for automated, and mail the desk failed on.
+async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec<Value>)> {
+    let rows = sqlx::query(
+        "SELECT id, sender, subject, author_kind, automated_reason, parse_problem FROM messages
+         WHERE ticket_id IS NULL AND recorded_at >= ? AND author_kind NOT IN ('agent', 'unverified_agent') ORDER BY id",
+    )
+    .bind(since_text)
+    .fetch_all(&desk.db)
+    .await?;
+    let mut to_check = Vec::new();
+    for row in &rows {
+        let sender: String = row.get("sender");
+        let client = identify_sender(&desk.config, EmailAddress::parse(&sender).as_ref()).client();
+        let why =
+            match (row.get::<Option<String>, _>("automated_reason"), row.get::<Option<String>, _>("parse_problem")) {
+                (Some(automated), _) if client.is_some() => format!("held as automated ({automated})"),
+                (None, Some(problem)) if row.get::<String, _>("author_kind") == "unknown" && sender == "(not read)" => {
+                    problem
+                }
+                _ => continue,
+            };
+        to_check
+            .push(json!({"id": row.get::<i64, _>("id"), "sender": sender, "client": client.map(|c| c.name.clone()),
+                             "subject": row.get::<String, _>("subject"), "why": why}));
+    }
+    Ok((rows.len(), to_check))
 }
