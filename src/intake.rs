@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::agent::reply::record_agent_mail;
+use crate::agent::tags::read_take_tags;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
@@ -179,9 +180,19 @@ enum Screening {
 /// desk failed on is processed again (after an upgrade that fixed the bug). A new ticket gets
 /// its acknowledgement as usual. Agent mail and answers to report drafts are not taken in.
 pub async fn take_in_held_mail(desk: &Desk, id: i64, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
-    use futures::FutureExt;
     let mut tx = begin_write(&desk.db).await?;
-    let Some(stored) = store::stored_message(&mut *tx, id).await? else {
+    let outcome = take_in_held(desk, &mut tx, id, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// `take_in_held_mail` inside a caller's transaction, under a savepoint: when it fails, the
+/// held mail stays exactly as it was and the caller's transaction goes on.
+async fn take_in_held(desk: &Desk, tx: &mut Tx<'_>, id: i64, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+    use futures::FutureExt;
+    use sqlx::Acquire;
+    let mut savepoint = tx.begin().await?;
+    let Some(stored) = store::stored_message(&mut *savepoint, id).await? else {
         anyhow::bail!("there is no message {id}");
     };
     if let Some(ticket) = stored.ticket {
@@ -207,19 +218,50 @@ pub async fn take_in_held_mail(desk: &Desk, id: i64, now: DateTime<Utc>) -> anyh
         mail.problem = Some(problem.clone());
         mail.text = held.body_text.clone();
     }
-    store::forget_held_message(&mut tx, id).await?;
-    if store::is_already_recorded(&mut tx, &mail.dedupe_key).await? {
+    store::forget_held_message(&mut savepoint, id).await?;
+    if store::is_already_recorded(&mut savepoint, &mail.dedupe_key).await? {
         anyhow::bail!("the mail held as message {id} has been recorded again since (another copy of it arrived)");
     }
     let recorded =
-        std::panic::AssertUnwindSafe(record_new_mail(desk, &mut tx, &mail, &raw, screening, now)).catch_unwind().await;
+        std::panic::AssertUnwindSafe(Box::pin(record_new_mail(desk, &mut savepoint, &mail, &raw, screening, now)))
+            .catch_unwind()
+            .await;
     let outcome = match recorded {
         Ok(outcome) => outcome?,
         Err(_) => anyhow::bail!("the desk failed again on message {id}; it stays held"),
     };
-    tx.commit().await?;
+    savepoint.commit().await?;
     tracing::info!(held_message = id, ?outcome, "held mail taken in by the agent");
     Ok(outcome)
+}
+
+/// The agent's reply to a daily summary: each `#take N` takes held message N in; he gets one
+/// mail saying what became of each.
+async fn answer_summary(desk: &Desk, tx: &mut Tx<'_>, ids: &[i64], now: DateTime<Utc>) -> anyhow::Result<String> {
+    let mut results = Vec::new();
+    for &id in ids {
+        let result = match take_in_held(desk, tx, id, now).await {
+            Ok(IntakeOutcome::NewTicket { ticket, acknowledged }) => format!(
+                "message {id}: opened ticket #{}{}",
+                ticket.0,
+                if acknowledged { ", acknowledgement sent" } else { ", no acknowledgement (see the log)" }
+            ),
+            Ok(IntakeOutcome::AddedToTicket { ticket }) => format!("message {id}: added to ticket #{}", ticket.0),
+            Ok(other) => format!("message {id}: {other:?}"),
+            Err(err) if database_problem(&err).is_some() => return Err(err),
+            Err(err) => format!("message {id}: not taken in: {err:#}"),
+        };
+        results.push(result);
+    }
+    let data = json!({ "results": results });
+    let draft = desk.notice_to_agent(
+        "held_taken_in",
+        None,
+        desk.templates.render_line("held_taken_in.subject", &data)?,
+        desk.templates.render("held_taken_in.txt", &data)?,
+    );
+    outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;
+    Ok(results.join("; "))
 }
 
 async fn record_new_mail(
@@ -279,13 +321,26 @@ async fn record_new_mail(
         raw: &raw.bytes,
     };
 
-    // The agent answering a report draft (#send) is about a report, not a ticket.
+    // The agent answering a report draft (#send) is about a report, not a ticket; answering
+    // the daily summary (#take N) is about held mail.
     if let (None, Sender::Agent, Some(agent)) = (&automated, sender, mail.from.as_ref()) {
         if let Some(report) = desk.agent_message_ids.report_answered(mail, agent) {
             let outcome = answer_draft(desk, tx, report, &mail.new_part(), now).await?;
             let reason = format!("answer to report draft {report}: {outcome}");
             store::insert_message(tx, &NewMessage { thread_reason: &reason, ..base }, now).await?;
             tracing::info!(report, %outcome, "agent answered a report draft");
+            return Ok(IntakeOutcome::HeldAside { reason });
+        }
+        let held_to_take = read_take_tags(&mail.new_part());
+        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, agent) {
+            // Recorded first: a held mail taken in may thread by a reference to this one.
+            let message =
+                store::insert_message(tx, &NewMessage { thread_reason: "answer to the daily summary", ..base }, now)
+                    .await?;
+            let outcome = answer_summary(desk, tx, &held_to_take, now).await?;
+            let reason = format!("answer to the daily summary: {outcome}");
+            store::set_thread_reason(tx, message, &reason).await?;
+            tracing::info!(%outcome, "agent took held mail in from the daily summary");
             return Ok(IntakeOutcome::HeldAside { reason });
         }
     }
@@ -692,5 +747,56 @@ mod tests {
         assert!(refused.contains("only mail held as automated"), "{refused}");
         assert_eq!(held_id(&desk, agent).await, id);
         assert!(take_in_held_mail(&desk, 9999, now).await.unwrap_err().to_string().contains("no message 9999"));
+    }
+
+    #[tokio::test]
+    async fn a_signed_reply_to_the_daily_summary_takes_held_mail_in() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let screened = b"From: Dana <dana@acme.test>\r\nSubject: Zap stopped\r\nMessage-ID: <s2@acme.test>\r\nAuto-Submitted: auto-generated\r\n\r\nThe Zap stopped.\r\n";
+        record_mail(&desk, &RawMail::new(screened.to_vec(), now), now).await.unwrap();
+        let id = held_id(&desk, "dana@acme.test").await;
+        let agent = EmailAddress::parse("travis@example.test").unwrap();
+        let summary_id = desk.agent_message_ids.signed_summary_id(&agent, "example.test");
+        let reply = |message_id: &str, in_reply_to: &str, body: &str| {
+            let text = format!(
+                "From: travis@example.test\r\nSubject: Re: Daily summary\r\nMessage-ID: <{message_id}>\r\nIn-Reply-To: {in_reply_to}\r\n\r\n{body}\r\n\r\n> message {id} ... #take 77\r\n"
+            );
+            RawMail::new(text.into_bytes(), now)
+        };
+        let feedback = || async {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM outbox WHERE kind = 'held_taken_in' ORDER BY id")
+                .fetch_all(&desk.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+                .collect::<Vec<_>>()
+        };
+
+        // Forged: the right words, no signed reference. Nothing is taken in.
+        let forged =
+            reply("f1@evil.test", "<helpdesk.t0.aabc.0123456789abcdef0123@example.test>", &format!("#take {id}"));
+        record_mail(&desk, &forged, now).await.unwrap();
+        assert_eq!(held_id(&desk, "dana@acme.test").await, id, "still held");
+        assert!(feedback().await.is_empty());
+
+        let signed = reply(
+            "r1@example.test",
+            &format!("<{}>", summary_id.as_str()),
+            &format!("Yes, that one.\r\n#take {id}, 9999"),
+        );
+        let outcome = record_mail(&desk, &signed, now).await.unwrap();
+        let IntakeOutcome::HeldAside { reason } = outcome else { panic!("{outcome:?}") };
+        assert!(reason.contains(&format!("message {id}: opened ticket #1")), "{reason}");
+        assert!(reason.contains("message 9999: not taken in: there is no message 9999"), "{reason}");
+        assert!(!reason.contains("77"), "quoted text takes nothing in: {reason}");
+        assert_eq!(acknowledgements(&desk).await, 1);
+        let notes = feedback().await;
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("opened ticket #1") && notes[0].contains("there is no message 9999"), "{}", notes[0]);
+        // The same reply fetched again changes nothing.
+        assert!(matches!(record_mail(&desk, &signed, now).await.unwrap(), IntakeOutcome::Duplicate));
+        assert_eq!(acknowledgements(&desk).await, 1);
     }
 }

@@ -84,5 +84,5 @@ async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
     let expected = std::fs::read_to_string(&expected_path).expect("the reviewed expected file exists");
     assert_eq!(rendered, expected, "the summary changed; if intended, regenerate and review (see the file header)");
     assert!(summary.html.contains("&ldquo;Do you build chatbots?&rdquo;"));
-    assert!(summary.html.contains("<code>helpdesk held open 6</code>"), "{}", summary.html);
+    assert!(summary.html.contains("&ldquo;#take 6&rdquo;"), "{}", summary.html);
 }

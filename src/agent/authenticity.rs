@@ -19,6 +19,9 @@ use crate::inbound::parse::InboundMail;
 
 const SIGNATURE_HEX_CHARS: usize = 20;
 
+/// Daily summaries sign "ticket 0": no ticket has that number, and reports sign negatives.
+const SUMMARY_SCOPE: TicketId = TicketId(0);
+
 #[derive(Clone)]
 pub struct AgentMessageIds {
     key: Vec<u8>,
@@ -63,6 +66,16 @@ impl AgentMessageIds {
             let number: i64 = local.split('.').nth(1)?.strip_prefix("t-")?.parse().ok()?;
             self.verify(id, TicketId(-number), agent).then_some(number)
         })
+    }
+
+    /// A Message-ID for the daily summary sent to `agent` (a reply carrying it is his).
+    pub fn signed_summary_id(&self, agent: &EmailAddress, domain: &str) -> MessageId {
+        self.signed_message_id(SUMMARY_SCOPE, agent, domain)
+    }
+
+    /// Whether the mail replies to a daily summary the desk sent to `agent`.
+    pub fn summary_answered(&self, mail: &InboundMail, agent: &EmailAddress) -> bool {
+        mail.referenced_ids().iter().any(|id| self.verify(id, SUMMARY_SCOPE, agent))
     }
 
     /// Whether `id` is a signed id of a mail to `agent` about `ticket`.

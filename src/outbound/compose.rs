@@ -25,6 +25,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
     ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),
     ("delivery_failure.txt", include_str!("../../templates/delivery_failure.txt.hbs")),
+    ("held_taken_in.subject", include_str!("../../templates/held_taken_in.subject.hbs")),
+    ("held_taken_in.txt", include_str!("../../templates/held_taken_in.txt.hbs")),
     ("unprocessable.subject", include_str!("../../templates/unprocessable.subject.hbs")),
     ("unprocessable.txt", include_str!("../../templates/unprocessable.txt.hbs")),
     ("resolved.subject", include_str!("../../templates/resolved.subject.hbs")),

@@ -13,7 +13,6 @@ use super::signals::{signals_for, ClientFacts};
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::domain::EmailAddress;
-use crate::domain::TicketId;
 use crate::hours::bank::{hours_text, period_containing, period_named, Period};
 use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, Draft};
@@ -344,11 +343,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
         return Ok(false);
     }
     let draft = Draft {
-        message_id: Some(desk.agent_message_ids.signed_message_id(
-            TicketId(0),
-            agent,
-            config.support_address().domain(),
-        )),
+        message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain())),
         html: Some(summary.html),
         ..desk.notice_to_agent("daily_summary", None, summary.subject, summary.text)
     };

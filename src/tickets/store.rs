@@ -553,6 +553,15 @@ pub async fn stored_message<'e>(
     }))
 }
 
+pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE messages SET thread_reason = ? WHERE id = ?")
+        .bind(reason)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Removes a held message so that its mail can be recorded again from its raw bytes (the
 /// caller does that in the same transaction). Nothing else may point at it.
 pub async fn forget_held_message(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {

@@ -46,3 +46,52 @@ async fn the_daily_summary_is_sent_once_a_day() {
         .count();
     assert_eq!(count, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answering_the_summary_with_take_opens_the_ticket_of_client_mail_held_as_automated() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_daily_summary(&lab);
+    // Jane's monitoring tool writes in her name and marks its mail as automatic.
+    lab.send(
+        "jane@acme.test",
+        SUPPORT,
+        "From: Jane <jane@acme.test>\nTo: support@example.test\nSubject: Sync job failed 3 times\nMessage-ID: <h1@acme.test>\nAuto-Submitted: auto-generated\n\nJob 42 failed.\n",
+    )
+    .await;
+    lab.wait_for_support_mail(1).await;
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:00:00Z"]);
+    let summary = lab.wait_for_mails(AGENT, 1).await.remove(0);
+    let subject = header(&summary, "Subject").unwrap();
+    assert!(subject.starts_with("Daily summary"), "{subject}");
+    let text =
+        mail_parser::MessageParser::default().parse(summary.as_slice()).unwrap().body_text(0).unwrap().to_string();
+    assert!(text.contains("Sync job failed 3 times") && text.contains("\"#take 1\""), "{text}");
+    assert!(lab.mails_received_by("jane@acme.test").await.is_empty(), "held: no acknowledgement");
+
+    // Travis answers from his mail client, above the quoted summary.
+    let summary_id = header(&summary, "Message-ID").unwrap();
+    let quoted: Vec<String> = text.lines().map(|line| format!("> {line}")).collect();
+    lab.send(
+        AGENT,
+        SUPPORT,
+        &format!(
+            "From: Travis <{AGENT}>\nTo: {SUPPORT}\nSubject: Re: {subject}\nMessage-ID: <r1@example.test>\nIn-Reply-To: {summary_id}\nReferences: {summary_id}\n\n#take 1\n\nOn Mon, Jan 7, 2030 at 8:00 AM Support <{SUPPORT}> wrote:\n{}\n",
+            quoted.join("\n")
+        ),
+    )
+    .await;
+    lab.wait_for_support_mail(2).await;
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:10:00Z"]);
+
+    let acknowledgements = lab.wait_for_mails("jane@acme.test", 1).await;
+    assert_eq!(acknowledgements.len(), 1);
+    assert!(header(&acknowledgements[0], "Subject").unwrap().contains("[#1]"));
+    let agent_mail = lab.wait_for_mails(AGENT, 3).await;
+    let feedback: Vec<&Vec<u8>> =
+        agent_mail.iter().filter(|m| header(m, "Subject").as_deref() == Some("Held mail taken in")).collect();
+    assert_eq!(feedback.len(), 1);
+    assert!(String::from_utf8_lossy(feedback[0]).contains("message 1: opened ticket #1"));
+    let tickets = desk.tickets_json("open");
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["requester"], "jane@acme.test");
+}
