@@ -134,5 +134,9 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
         dir.join("outbox").display()
     );
     println!("Look around: helpdesk --config {} ticket show {globex_ticket}", config_path.display());
+    println!(
+        "             helpdesk --config {} held    (the mail kept without a ticket, and why)",
+        config_path.display()
+    );
     Ok(())
 }

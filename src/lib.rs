@@ -38,5 +38,6 @@ pub mod demo;
 /// The command line.
 pub mod cli;
 
-#[cfg(test)]
-mod testing;
+/// Fixtures for the tests (unit and integration); not part of the desk.
+#[doc(hidden)]
+pub mod testing;

@@ -1,18 +1,12 @@
-//! Fixtures shared by unit tests.
+//! Fixtures shared by the unit tests and the integration tests (`tests/common`).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::Config;
 
-pub const SAMPLE_CONFIG: &str = r#"
-[database]
-url = "sqlite::memory:"
-[maildir]
-path = "/nonexistent/maildir"
-[outbox_dir]
-path = "/nonexistent/outbox"
-from = "Support <support@example.test>"
+/// The agent and three clients, one per tier: the desk most tests run.
+pub const SAMPLE_PEOPLE: &str = r#"
 [agent]
 name = "Travis"
 addresses = ["travis@example.test"]
@@ -33,6 +27,11 @@ tier = "starter"
 domains = ["initech.test"]
 "#;
 
+/// `SAMPLE_PEOPLE` with an in-memory database and folders that are never touched.
 pub fn sample_config() -> Config {
-    Config::from_toml(SAMPLE_CONFIG, &HashMap::new(), Path::new("/")).expect("the sample config is valid")
+    let toml = format!(
+        "[database]\nurl = \"sqlite::memory:\"\n[maildir]\npath = \"/nonexistent/maildir\"\n\
+         [outbox_dir]\npath = \"/nonexistent/outbox\"\nfrom = \"Support <support@example.test>\"\n{SAMPLE_PEOPLE}"
+    );
+    Config::from_toml(&toml, &HashMap::new(), Path::new("/")).expect("the sample config is valid")
 }

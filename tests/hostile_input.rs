@@ -24,11 +24,11 @@ use helpdesk::intake::{record_mail, IntakeOutcome};
 use sqlx::Row;
 
 mod common;
-use common::{at, crlf, deliver, SAMPLE_DESK};
+use common::{at, crlf, deliver, sample_desk};
 
 /// A desk on a fresh SQLite file in `dir`; `intake` is the body of an `[intake]` section.
 async fn open_desk(dir: &Path, intake: &str) -> Desk {
-    common::open_desk(dir, &format!("{SAMPLE_DESK}\n[intake]\n{intake}\n")).await
+    common::open_desk(dir, &format!("{}\n[intake]\n{intake}\n", sample_desk())).await
 }
 
 async fn count(desk: &Desk, sql: &'static str) -> i64 {

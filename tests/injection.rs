@@ -21,7 +21,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use sqlx::Row;
 
 mod common;
-use common::{at, open_desk, SAMPLE_DESK};
+use common::{at, open_desk, sample_desk};
 
 /// A client's hostile text: each ends a header line early if anything pastes it into one.
 const INJECTED: &str = "\r\nBcc: evil@x.test\r\nContent-Type: text/html\r\n\r\n<b>owned</b>";
@@ -117,7 +117,7 @@ async fn outbox(desk: &Desk) -> Vec<(String, String, String, Vec<u8>)> {
 #[tokio::test]
 async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path(), SAMPLE_DESK).await;
+    let desk = open_desk(dir.path(), &sample_desk()).await;
     let outcome = deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     assert!(matches!(outcome, IntakeOutcome::NewTicket { acknowledged: true, .. }), "{outcome:?}");
     let (stored_name, stored_subject): (Option<String>, String) =
@@ -161,7 +161,7 @@ async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
 #[tokio::test]
 async fn client_text_is_escaped_in_the_html_the_desk_makes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path(), SAMPLE_DESK).await;
+    let desk = open_desk(dir.path(), &sample_desk()).await;
     deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     // And one from a stranger (the summary's attention list shows the requester).
     let stranger = format!(
@@ -217,7 +217,7 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
     // The data directory sits two levels down, so `../../etc/passwd` would land inside `root`.
     let data = root.path().join("a/b");
     std::fs::create_dir_all(&data).unwrap();
-    let desk = open_desk(&data, SAMPLE_DESK).await;
+    let desk = open_desk(&data, &sample_desk()).await;
     // A first mail, so the database's -wal and -shm files exist before the count.
     deliver(
         &desk,

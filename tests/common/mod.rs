@@ -12,32 +12,14 @@ use helpdesk::desk::Desk;
 use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
 
-/// The agent and three clients, one per tier (the same desk as `src/testing.rs`).
-pub const SAMPLE_DESK: &str = r#"
-[maildir]
-path = "maildir"
-[outbox_dir]
-path = "outbox"
-from = "Support <support@example.test>"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-contacts = ["ops@partner.test"]
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-timezone = "Europe/Berlin"
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
+/// The shared sample desk (`helpdesk::testing::SAMPLE_PEOPLE`) with a Maildir source and an
+/// outbox folder (everything but `[database]`, which `open_desk` adds).
+pub fn sample_desk() -> String {
+    format!(
+        "[maildir]\npath = \"maildir\"\n[outbox_dir]\npath = \"outbox\"\nfrom = \"Support <support@example.test>\"\n{}",
+        helpdesk::testing::SAMPLE_PEOPLE
+    )
+}
 
 pub fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
