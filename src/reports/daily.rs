@@ -368,7 +368,8 @@ pub async fn daily_summary_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Resu
 /// the screening took for automated, and mail the desk failed on.
 async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec<Value>)> {
     let rows = sqlx::query(
-        "SELECT id, sender, subject, author_kind, automated_reason, parse_problem FROM messages
+        "SELECT id, sender, subject, author_kind, automated_reason, parse_problem
+         FROM messages INDEXED BY messages_held_recorded
          WHERE ticket_id IS NULL AND recorded_at >= ? AND author_kind NOT IN ('agent', 'unverified_agent') ORDER BY id",
     )
     .bind(since_text)
