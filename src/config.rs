@@ -201,6 +201,9 @@ pub struct IntakeConfig {
     pub notify_agent: bool,
     /// At most this many acknowledgements to one address per hour (default 5).
     pub acknowledgements_per_sender_per_hour: u32,
+    /// New tickets from one address announced to the agent one by one per hour (default 20);
+    /// past it, one notice says the rest are not announced (a broken script, a mail loop).
+    pub agent_notifications_per_sender_per_hour: u32,
     /// Mails larger than this are kept but only their headers are parsed (default 25 MB).
     pub max_message_bytes: usize,
 }
@@ -931,6 +934,7 @@ impl Reader<'_> {
             acknowledge_unknown_senders: false,
             notify_agent: true,
             acknowledgements_per_sender_per_hour: 5,
+            agent_notifications_per_sender_per_hour: 20,
             max_message_bytes: 25 * 1024 * 1024,
         };
         let Some(table) = self.section(root, "intake") else {
@@ -943,6 +947,7 @@ impl Reader<'_> {
                 "acknowledge_unknown_senders",
                 "notify_agent",
                 "acknowledgements_per_sender_per_hour",
+                "agent_notifications_per_sender_per_hour",
                 "max_message_bytes",
             ],
         );
@@ -955,6 +960,10 @@ impl Reader<'_> {
                 .integer(table, "intake", "acknowledgements_per_sender_per_hour", 0, 10_000)
                 .map(|n| n as u32)
                 .unwrap_or(defaults.acknowledgements_per_sender_per_hour),
+            agent_notifications_per_sender_per_hour: self
+                .integer(table, "intake", "agent_notifications_per_sender_per_hour", 1, 10_000)
+                .map(|n| n as u32)
+                .unwrap_or(defaults.agent_notifications_per_sender_per_hour),
             max_message_bytes: self
                 .integer(table, "intake", "max_message_bytes", 1024, 1 << 40)
                 .map(|n| n as usize)

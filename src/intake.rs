@@ -5,7 +5,8 @@
 //! **Invariant:** a mail's ticket change, its outbox rows and the cursor past it commit
 //! together or not at all; the source marks the mail processed only after that commit.
 //! **Invariant:** the desk never acknowledges automated mail, never opens a ticket for it, and
-//! acknowledges one address at most `acknowledgements_per_sender_per_hour` times an hour.
+//! acknowledges one address at most `acknowledgements_per_sender_per_hour` times an hour, and
+//! announces at most `agent_notifications_per_sender_per_hour` of its new tickets to the agent.
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
@@ -532,7 +533,29 @@ async fn open_ticket(
         }
     }
 
-    if config.intake.notify_agent {
+    let announce = if config.intake.notify_agent {
+        let limit = i64::from(config.intake.agent_notifications_per_sender_per_hour);
+        let earlier =
+            store::tickets_from_since(tx, requester.as_str(), raw.arrived_at - Duration::hours(1), ticket).await?;
+        if earlier == limit {
+            let data = json!({"requester": requester.as_str(), "count": earlier + 1, "ticket": ticket.0, "subject": subject,
+                              "limit": limit, "ack_limit": config.intake.acknowledgements_per_sender_per_hour});
+            let notice = desk.notice_to_agent(
+                "flood_notice",
+                Some(ticket),
+                desk.templates.render_line("flood_notice.subject", &data)?,
+                desk.templates.render("flood_notice.txt", &data)?,
+            );
+            outbox::enqueue(tx, &build_mail(&config.support_mailbox, notice, now)?, now).await?;
+        }
+        if earlier >= limit {
+            tracing::warn!(ticket = ticket.0, from = %requester, earlier, "many new tickets from this sender within an hour; not announcing this one");
+        }
+        earlier < limit
+    } else {
+        false
+    };
+    if announce {
         let data = json!({
             "ticket": ticket.0,
             "subject": subject,
@@ -687,6 +710,41 @@ mod tests {
         // The next mail goes through normally.
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_flood_from_one_sender_is_announced_up_to_the_limit_then_once() {
+        let mut config = crate::testing::sample_config();
+        config.intake.agent_notifications_per_sender_per_hour = 3;
+        let desk = Desk::open(config).await.unwrap();
+        let start = Utc::now();
+        let mail_at = |index: i64, minutes: i64| {
+            let text = format!("From: zap@acme.test\r\nSubject: Zap error {index}\r\nMessage-ID: <z{index}@acme.test>\r\n\r\nStep 3 failed.\r\n");
+            RawMail::new(text.into_bytes(), start + Duration::minutes(minutes))
+        };
+        for index in 0..6 {
+            let mail = mail_at(index, index);
+            assert!(matches!(
+                record_mail(&desk, &mail, mail.arrived_at).await.unwrap(),
+                IntakeOutcome::NewTicket { .. }
+            ));
+        }
+        let kinds = || async {
+            sqlx::query_as::<_, (String, i64)>("SELECT kind, COUNT(*) FROM outbox GROUP BY kind ORDER BY kind")
+                .fetch_all(&desk.db)
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            kinds().await,
+            vec![("acknowledgement".into(), 5), ("agent_notification".into(), 3), ("flood_notice".into(), 1)],
+            "3 announced, then one notice; acknowledgements have their own limit"
+        );
+        // Two hours later the sender is announced again.
+        let later = mail_at(6, 130);
+        record_mail(&desk, &later, later.arrived_at).await.unwrap();
+        assert_eq!(kinds().await[1], ("agent_notification".into(), 4));
+        assert_eq!(kinds().await[2], ("flood_notice".into(), 1));
     }
 
     async fn held_id(desk: &Desk, sender: &str) -> i64 {

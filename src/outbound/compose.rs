@@ -25,6 +25,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
     ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),
     ("delivery_failure.txt", include_str!("../../templates/delivery_failure.txt.hbs")),
+    ("flood_notice.subject", include_str!("../../templates/flood_notice.subject.hbs")),
+    ("flood_notice.txt", include_str!("../../templates/flood_notice.txt.hbs")),
     ("held_taken_in.subject", include_str!("../../templates/held_taken_in.subject.hbs")),
     ("held_taken_in.txt", include_str!("../../templates/held_taken_in.txt.hbs")),
     ("unprocessable.subject", include_str!("../../templates/unprocessable.subject.hbs")),

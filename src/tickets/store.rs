@@ -553,6 +553,21 @@ pub async fn stored_message<'e>(
     }))
 }
 
+/// Tickets from `requester` that opened at or after `since`, other than `except`.
+pub async fn tickets_from_since(
+    tx: &mut Tx<'_>,
+    requester: &str,
+    since: DateTime<Utc>,
+    except: TicketId,
+) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE opened_at >= ? AND requester = ? AND id <> ?")
+        .bind(time_to_db(since))
+        .bind(requester)
+        .bind(except.0)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> anyhow::Result<()> {
     sqlx::query("UPDATE messages SET thread_reason = ? WHERE id = ?")
         .bind(reason)
