@@ -374,7 +374,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Held { command: None, days, json } => {
             let desk = open_desk(&cli.config).await?;
-            let since = clock.now() - chrono::Duration::days(days.max(0));
+            let since = clock.now() - chrono::Duration::days(days.clamp(0, 36_500));
             let held = store::held_messages(&desk.db, since).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&held)?);

@@ -84,8 +84,9 @@ impl FromStr for TlsMode {
     }
 }
 
-/// Certificates to trust besides the public roots: the CA of a private mail server, or a
-/// server's self-signed certificate. Read and checked when the config is loaded.
+/// Certificates to trust besides the public roots: the CA of a private mail server (or a
+/// server's self-signed certificate, if it is not marked as a CA: rustls refuses a CA
+/// certificate as a server's own). Read and checked when the config is loaded.
 #[derive(Debug, Clone)]
 pub struct TrustedCertificates {
     pub path: PathBuf,
@@ -483,7 +484,17 @@ impl Reader<'_> {
         };
         let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
         match parsed {
-            Ok(certificates) if !certificates.is_empty() => Some(TrustedCertificates { path, pem }),
+            Ok(certificates) if !certificates.is_empty() => {
+                // What rustls will be given: every certificate must be usable as a root.
+                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+                for (index, certificate) in certificates.into_iter().enumerate() {
+                    if let Err(err) = roots.add(certificate) {
+                        self.problem(&key, format!("{}: certificate {}: {err}", path.display(), index + 1));
+                        return None;
+                    }
+                }
+                Some(TrustedCertificates { path, pem })
+            }
             Ok(_) => {
                 self.problem(
                     &key,

@@ -18,13 +18,15 @@ use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
-use crate::inbound::parse::{hex_prefix, mark_body_not_read, parse_mail, InboundMail};
+use crate::inbound::parse::{
+    body_not_read_problem, hex_prefix, mark_body_not_read, parse_mail, unread_body_size, InboundMail,
+};
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
 use crate::reports::client::answer_draft;
 use crate::sla;
-use crate::storage::{begin_write, database_problem, time_from_db, Tx};
+use crate::storage::{begin_write, database_problem, Tx};
 use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
@@ -90,7 +92,11 @@ async fn keep_unprocessable(
     use sha2::{Digest, Sha256};
     let dedupe_key = format!("unprocessable:{}", hex_prefix(&Sha256::digest(&raw.bytes)));
     let reason = "kept aside: the desk failed while processing it".to_string();
-    let problem = format!("{UNPROCESSABLE_PROBLEM}{error}");
+    let mut problem = format!("{UNPROCESSABLE_PROBLEM}{error}");
+    // Only the headers were fetched: say so, so that taking it in later knows.
+    if let Some(size) = raw.headers_only_of {
+        problem = format!("{problem}; {}", body_not_read_problem(size, desk.config.intake.max_message_bytes));
+    }
     let mut tx = begin_write(&desk.db).await?;
     if !store::is_already_recorded(&mut tx, &dedupe_key).await? {
         let message = NewMessage {
@@ -211,13 +217,18 @@ async fn take_in_held(desk: &Desk, tx: &mut Tx<'_>, id: i64, now: DateTime<Utc>)
             held.thread_reason
         );
     };
-    let raw = RawMail::new(stored.raw, time_from_db(&held.arrived_at)?);
-    let mut mail = parse_mail(&raw.bytes, desk.config.intake.max_message_bytes);
+    // Taken in now: the SLA clocks and the acknowledgement's promise start from now, never in
+    // the past (the original arrival time stays in the mail's headers and in the log).
+    tracing::info!(held_message = id, arrived_at = %held.arrived_at, "taking held mail in; its clocks start now");
+    let raw = RawMail::new(stored.raw, now);
+    let max_bytes = desk.config.intake.max_message_bytes;
+    let mut mail = parse_mail(&raw.bytes, max_bytes);
     // An oversized mail was stored headers-only: keep saying so rather than show no body.
-    if let Some(problem) = held.parse_problem.as_ref().filter(|problem| problem.ends_with("body not read")) {
-        mail.html_only = None;
-        mail.problem = Some(problem.clone());
-        mail.text = held.body_text.clone();
+    if let Some(size) = held.parse_problem.as_deref().and_then(unread_body_size) {
+        mark_body_not_read(&mut mail, size, max_bytes);
+    }
+    if screening == Screening::PersonConfirmedByAgent && mail.from.is_none() {
+        anyhow::bail!("message {id} has no sender address: there is nobody to open a ticket for");
     }
     store::forget_held_message(&mut savepoint, id).await?;
     if store::is_already_recorded(&mut savepoint, &mail.dedupe_key).await? {
@@ -332,8 +343,10 @@ async fn record_new_mail(
             tracing::info!(report, %outcome, "agent answered a report draft");
             return Ok(IntakeOutcome::HeldAside { reason });
         }
+        // The summary goes to the agent's first address; he may answer from any of his.
+        let summary_reader = &config.agent.addresses[0];
         let held_to_take = read_take_tags(&mail.new_part());
-        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, agent) {
+        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, summary_reader) {
             // Recorded first: a held mail taken in may thread by a reference to this one.
             let message =
                 store::insert_message(tx, &NewMessage { thread_reason: "answer to the daily summary", ..base }, now)
@@ -777,6 +790,12 @@ mod tests {
         let outcome = take_in_held_mail(&desk, id, now).await.unwrap();
         let IntakeOutcome::NewTicket { ticket, acknowledged: true } = outcome else { panic!("{outcome:?}") };
         assert_eq!(acknowledgements(&desk).await, 1);
+        let opened: String = sqlx::query_scalar("SELECT opened_at FROM tickets WHERE id = ?")
+            .bind(ticket.0)
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert_eq!(opened, crate::storage::time_to_db(now), "its clocks start when it is taken in");
         let client: Option<String> = sqlx::query_scalar("SELECT client FROM tickets WHERE id = ?")
             .bind(ticket.0)
             .fetch_one(&desk.db)
@@ -795,6 +814,29 @@ mod tests {
         record_mail(&desk, &poison, now).await.unwrap();
         let id = held_id(&desk, "(not read)").await;
         assert!(matches!(take_in_held_mail(&desk, id, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+
+        // Mail the desk failed on after fetching only its headers (it was oversized) is taken in
+        // with its body still marked unread.
+        let headers_only = RawMail {
+            headers_only_of: Some(40_000_000),
+            ..RawMail::new(b"X-Test-Panic: yes\r\nFrom: c@acme.test\r\nSubject: huge\r\n\r\n".to_vec(), now)
+        };
+        record_mail(&desk, &headers_only, now).await.unwrap();
+        let id = sqlx::query_scalar("SELECT MAX(id) FROM messages WHERE ticket_id IS NULL")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        let IntakeOutcome::NewTicket { ticket, .. } = take_in_held_mail(&desk, id, now).await.unwrap() else {
+            panic!()
+        };
+        let (problem, body): (Option<String>, String) =
+            sqlx::query_as("SELECT parse_problem, body_text FROM messages WHERE ticket_id = ?")
+                .bind(ticket.0)
+                .fetch_one(&desk.db)
+                .await
+                .unwrap();
+        assert!(problem.unwrap().starts_with("40000000 bytes is over"), "still marked unread");
+        assert!(body.contains("its body was not read"), "{body}");
 
         // Agent mail about no ticket is not the screening's doing: refused, still held.
         let agent = "travis@example.test";

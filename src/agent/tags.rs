@@ -105,12 +105,13 @@ pub fn read_tags(subject: &str, new_part: &str) -> AgentCommands {
 }
 
 /// The held messages a reply to the daily summary takes in: `#take 6`, `#take 6 9`,
-/// `#take 6, 9` anywhere in the new part, in the order written, each once. The tag must
-/// start a line or follow a space: the summary itself writes `"#take 6"` in quotation marks,
-/// so its text counts for nothing even where a mail client's quoting was not recognised.
+/// `#take 6, 9` at the start of a line of the new part, in the order written, each once.
+/// Only at the start of a line: the summary itself writes `"#take 6"` inside a sentence, and
+/// quotes subjects (client text) inside sentences too, so its text counts for nothing even
+/// where a mail client's quoting was not recognised.
 pub fn read_take_tags(new_part: &str) -> Vec<i64> {
     static TAKE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?i)(?:^|\s)#take((?:[\s,]+\d+)+)").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r"(?im)^[ \t]*#take((?:[ \t,]+\d+)+)").expect("valid regex"));
     let mut ids = Vec::new();
     for captures in TAKE.captures_iter(new_part) {
         for number in captures[1].split(|c: char| c.is_whitespace() || c == ',').filter(|part| !part.is_empty()) {
@@ -147,7 +148,9 @@ mod tests {
     #[test]
     fn take_tags_name_held_messages() {
         assert_eq!(read_take_tags("#take 6"), vec![6]);
-        assert_eq!(read_take_tags("Thanks.\n#TAKE 6, 9 12\n#take 9 and #take 14"), vec![6, 9, 12, 14]);
+        assert_eq!(read_take_tags("Thanks.\n#TAKE 6, 9 12\n  #take 9, 14\nand #take 15"), vec![6, 9, 12, 14]);
+        assert_eq!(read_take_tags("#take 6\n\n2 of them are spam"), vec![6], "numbers end at the line's end");
+        assert_eq!(read_take_tags("> message 3 from x \"Zap #take 9\": held as automated"), Vec::<i64>::new());
         assert_eq!(read_take_tags("mistake 6\nwe#take 7\n#take\n#takeover 8\n#take six"), Vec::<i64>::new());
         assert_eq!(read_take_tags("> a person's mail? answer this mail with \"#take 6\" (or ...)"), Vec::<i64>::new());
         assert_eq!(read_take_tags("answer with \u{201c}#take 6\u{201d}"), Vec::<i64>::new());

@@ -190,8 +190,20 @@ fn without_quoted_printable_escapes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// IMAP source then fetches only the headers; the original stays in the mailbox).
 pub fn mark_body_not_read(mail: &mut InboundMail, size: usize, max_bytes: usize) {
     mail.html_only = None;
-    mail.problem = Some(format!("{size} bytes is over the {max_bytes} byte limit: body not read"));
+    mail.problem = Some(body_not_read_problem(size, max_bytes));
     mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is on the mail server.]");
+}
+
+/// The stored problem of a mail whose body was not read (it ends with "body not read").
+pub fn body_not_read_problem(size: usize, max_bytes: usize) -> String {
+    format!("{size} bytes is over the {max_bytes} byte limit: body not read")
+}
+
+/// The full size of a mail stored headers-only, read back from its stored problem.
+pub fn unread_body_size(problem: &str) -> Option<usize> {
+    let before = problem.strip_suffix(" byte limit: body not read")?;
+    let (size_part, _limit) = before.rsplit_once(" bytes is over the ")?;
+    size_part.rsplit(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Drops a parsed message without recursion. mail-parser keeps each attached
@@ -361,6 +373,13 @@ fn body_bytes(raw: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unread_body_size_reads_back_from_its_problem() {
+        assert_eq!(unread_body_size(&body_not_read_problem(40_000_000, 1024)), Some(40_000_000));
+        assert_eq!(unread_body_size(&format!("internal error: boom; {}", body_not_read_problem(5, 4))), Some(5));
+        assert_eq!(unread_body_size("internal error: boom"), None);
+    }
 
     #[test]
     fn reads_threading_headers_and_addresses() {

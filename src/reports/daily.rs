@@ -387,9 +387,13 @@ async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec
                 }
                 _ => continue,
             };
+        // One line each: nothing from the held mail may start a line of the summary (where a
+        // `#take` would count if the agent's mail client did not mark the quote).
+        let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (why, subject) = (one_line(&why), one_line(&row.get::<String, _>("subject")));
         to_check
             .push(json!({"id": row.get::<i64, _>("id"), "sender": sender, "client": client.map(|c| c.name.clone()),
-                             "subject": row.get::<String, _>("subject"), "why": why}));
+                             "subject": subject, "why": why}));
     }
     Ok((rows.len(), to_check))
 }
