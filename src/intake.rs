@@ -335,18 +335,19 @@ async fn record_new_mail(
 
     // The agent answering a report draft (#send) is about a report, not a ticket; answering
     // the daily summary (#take N) is about held mail.
-    if let (None, Sender::Agent, Some(agent)) = (&automated, sender, mail.from.as_ref()) {
-        if let Some(report) = desk.agent_message_ids.report_answered(mail, agent) {
+    if let (None, Sender::Agent) = (&automated, sender) {
+        // The desk's mail goes to the agent's first address and its ids are signed for it; he
+        // may answer from any of his addresses.
+        let desk_mailbox = &config.agent.addresses[0];
+        if let Some(report) = desk.agent_message_ids.report_answered(mail, desk_mailbox) {
             let outcome = answer_draft(desk, tx, report, &mail.new_part(), now).await?;
             let reason = format!("answer to report draft {report}: {outcome}");
             store::insert_message(tx, &NewMessage { thread_reason: &reason, ..base }, now).await?;
             tracing::info!(report, %outcome, "agent answered a report draft");
             return Ok(IntakeOutcome::HeldAside { reason });
         }
-        // The summary goes to the agent's first address; he may answer from any of his.
-        let summary_reader = &config.agent.addresses[0];
         let held_to_take = read_take_tags(&mail.new_part());
-        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, summary_reader) {
+        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, desk_mailbox) {
             // Recorded first: a held mail taken in may thread by a reference to this one.
             let message =
                 store::insert_message(tx, &NewMessage { thread_reason: "answer to the daily summary", ..base }, now)

@@ -101,14 +101,18 @@ pub enum Authenticity {
     Unverified,
 }
 
+/// `agent` is the mail's From (one of the agent's addresses); `signed_for` is the address the
+/// desk's mail goes to (the first of them), for which its Message-IDs are signed: the agent
+/// may answer from any of his addresses.
 pub fn authenticate_agent_mail(
     mail: &InboundMail,
     ticket: TicketId,
     agent: &EmailAddress,
+    signed_for: &EmailAddress,
     ids: &AgentMessageIds,
     trusted_authserv_ids: &[String],
 ) -> Authenticity {
-    if mail.referenced_ids().iter().any(|id| ids.verify(id, ticket, agent)) {
+    if mail.referenced_ids().iter().any(|id| ids.verify(id, ticket, signed_for)) {
         return Authenticity::SignedReference;
     }
     // Only the topmost header counts: it was added by the server that received the mail;
@@ -157,19 +161,41 @@ mod tests {
         let reply =
             format!("From: travis@example.test\r\nIn-Reply-To: {}\r\nSubject: Re\r\n\r\nok\r\n", signed.bracketed());
         let mail = parse_mail(reply.as_bytes(), 1 << 20);
-        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &[]), Authenticity::SignedReference);
+        assert_eq!(
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[]),
+            Authenticity::SignedReference
+        );
+        // Answered from another of the agent's addresses: the id was signed for the first.
+        let alias = EmailAddress::parse("travis@phone.example.test").unwrap();
+        let from_alias = reply.replace("From: travis@example.test", "From: travis@phone.example.test");
+        let mail_from_alias = parse_mail(from_alias.as_bytes(), 1 << 20);
+        assert_eq!(
+            authenticate_agent_mail(&mail_from_alias, TicketId(7), &alias, &agent(), &ids, &[]),
+            Authenticity::SignedReference
+        );
+        assert_eq!(
+            authenticate_agent_mail(&mail_from_alias, TicketId(8), &alias, &agent(), &ids, &[]),
+            Authenticity::Unverified,
+            "not for another ticket"
+        );
 
         let with_results = "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; dmarc=pass\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
         let mail = parse_mail(with_results.as_bytes(), 1 << 20);
         let trusted = vec!["mx.example.test".to_string()];
         assert!(matches!(
-            authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &trusted),
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted),
             Authenticity::TrustedAuthenticationResults(_)
         ));
-        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &[]), Authenticity::Unverified);
+        assert_eq!(
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[]),
+            Authenticity::Unverified
+        );
 
         let forged = "Authentication-Results: mx.example.test; dkim=fail; dmarc=fail\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
         let mail = parse_mail(forged.as_bytes(), 1 << 20);
-        assert_eq!(authenticate_agent_mail(&mail, TicketId(7), &agent(), &ids, &trusted), Authenticity::Unverified);
+        assert_eq!(
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted),
+            Authenticity::Unverified
+        );
     }
 }

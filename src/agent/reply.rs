@@ -47,8 +47,14 @@ pub async fn record_agent_mail(
 ) -> anyhow::Result<AgentMailOutcome> {
     let config = &desk.config;
     let agent = mail.from.clone().expect("agent mail has a From address");
-    let authenticity =
-        authenticate_agent_mail(mail, ticket.id, &agent, &desk.agent_message_ids, &config.agent.trusted_authserv_ids);
+    let authenticity = authenticate_agent_mail(
+        mail,
+        ticket.id,
+        &agent,
+        &config.agent.addresses[0],
+        &desk.agent_message_ids,
+        &config.agent.trusted_authserv_ids,
+    );
     if authenticity == Authenticity::Unverified {
         store::insert_message(tx, &NewMessage { author_kind: "unverified_agent", ..message }, now).await?;
         tracing::warn!(ticket = ticket.id.0, from = %agent, "mail in the agent's name is not authenticated: stored, nothing run");
