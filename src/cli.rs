@@ -585,7 +585,7 @@ pub fn held_table(messages: &[store::MessageSummary]) -> Table {
 fn held_reason(message: &store::MessageSummary) -> String {
     match (&message.automated_reason, &message.parse_problem) {
         (Some(automated), _) => format!("automated: {automated}"),
-        (None, Some(problem)) if message.author_kind == "unknown" && message.sender == "(not read)" => problem.clone(),
+        (None, Some(problem)) if message.desk_failed_on() => problem.clone(),
         _ => message.thread_reason.clone(),
     }
 }

@@ -78,9 +78,6 @@ pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyh
     }
 }
 
-/// How the stored problem of a mail the desk failed on begins.
-const UNPROCESSABLE_PROBLEM: &str = "internal error while processing this mail: ";
-
 /// Stores a mail the desk could not process, with nothing derived from its content, and
 /// tells the agent (once: a second attempt finds the row).
 async fn keep_unprocessable(
@@ -92,7 +89,7 @@ async fn keep_unprocessable(
     use sha2::{Digest, Sha256};
     let dedupe_key = format!("unprocessable:{}", hex_prefix(&Sha256::digest(&raw.bytes)));
     let reason = "kept aside: the desk failed while processing it".to_string();
-    let mut problem = format!("{UNPROCESSABLE_PROBLEM}{error}");
+    let mut problem = format!("{}{error}", store::UNPROCESSABLE_PROBLEM);
     // Only the headers were fetched: say so, so that taking it in later knows.
     if let Some(size) = raw.headers_only_of {
         problem = format!("{problem}; {}", body_not_read_problem(size, desk.config.intake.max_message_bytes));
@@ -208,7 +205,7 @@ async fn take_in_held(desk: &Desk, tx: &mut Tx<'_>, id: i64, now: DateTime<Utc>)
     let held = &stored.summary;
     let screening = if held.automated_reason.is_some() {
         Screening::PersonConfirmedByAgent
-    } else if held.parse_problem.as_deref().is_some_and(|problem| problem.starts_with(UNPROCESSABLE_PROBLEM)) {
+    } else if held.desk_failed_on() {
         Screening::Automatic
     } else {
         anyhow::bail!(

@@ -420,21 +420,34 @@ mod tests {
         assert_ne!(first.dedupe_key, other.dedupe_key);
     }
 
-    #[test]
-    fn deeply_nested_forwards_do_not_overflow_the_stack() {
-        let mut raw = String::from("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\n\r\n");
-        for level in 0..50_000 {
-            raw.push_str(&format!("From: l{level}@x.test\r\nContent-Type: message/rfc822\r\n\r\n"));
+    /// `levels` forwarded messages, each inside the one before.
+    fn nested_forwards(levels: usize) -> String {
+        let mut inner = String::new();
+        for level in 0..levels {
+            inner.push_str(&format!("From: l{level}@x.test\r\nContent-Type: message/rfc822\r\n\r\n"));
         }
-        raw.push_str("From: bottom@x.test\r\n\r\nbottom\r\n");
-        // Run on a thread with a small (256 KiB) stack: the recursive drop needed far more.
-        let mail = std::thread::Builder::new()
+        inner.push_str("From: bottom@x.test\r\n\r\nbottom\r\n");
+        inner
+    }
+
+    /// Parses on a thread with a small (256 KiB) stack, where deep recursion would abort.
+    fn parse_on_small_stack(raw: String) -> InboundMail {
+        std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || parse_mail(raw.as_bytes(), usize::MAX))
             .unwrap()
             .join()
-            .unwrap();
-        assert_eq!(mail.subject, "deep");
+            .unwrap()
+    }
+
+    #[test]
+    fn deeply_nested_forwards_do_not_overflow_the_stack() {
+        let raw = format!(
+            "From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\n\r\n{}",
+            nested_forwards(50_000)
+        );
+        // The recursive drop needed far more than the small stack.
+        assert_eq!(parse_on_small_stack(raw).subject, "deep");
     }
 
     #[test]
@@ -446,11 +459,7 @@ mod tests {
 
     #[test]
     fn too_many_nested_messages_are_not_parsed_even_in_base64() {
-        let mut inner = String::new();
-        for level in 0..20_000 {
-            inner.push_str(&format!("From: l{level}@x.test\r\nContent-Type: message/rfc822\r\n\r\n"));
-        }
-        inner.push_str("From: bottom@x.test\r\n\r\nbottom\r\n");
+        let inner = nested_forwards(20_000);
         let plain = format!("From: a@acme.test\r\nSubject: deep\r\nContent-Type: message/rfc822\r\n\r\n{inner}");
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut encoded = String::new();
@@ -474,12 +483,7 @@ mod tests {
         );
         for raw in [plain, wrapped, spaced, quoted] {
             // mail-parser's own recursion needed megabytes of stack here; 256 KiB is enough now.
-            let mail = std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || parse_mail(raw.as_bytes(), usize::MAX))
-                .unwrap()
-                .join()
-                .unwrap();
+            let mail = parse_on_small_stack(raw);
             assert_eq!(mail.subject, "deep");
             assert!(mail.problem.unwrap().contains("nested messages"));
         }

@@ -368,7 +368,7 @@ pub async fn daily_summary_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Resu
 /// the screening took for automated, and mail the desk failed on.
 async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec<Value>)> {
     let rows = sqlx::query(
-        "SELECT id, sender, subject, author_kind, automated_reason, parse_problem
+        "SELECT id, sender, subject, automated_reason, parse_problem
          FROM messages INDEXED BY messages_held_recorded
          WHERE ticket_id IS NULL AND recorded_at >= ? AND author_kind NOT IN ('agent', 'unverified_agent') ORDER BY id",
     )
@@ -382,9 +382,7 @@ async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec
         let why =
             match (row.get::<Option<String>, _>("automated_reason"), row.get::<Option<String>, _>("parse_problem")) {
                 (Some(automated), _) if client.is_some() => format!("held as automated ({automated})"),
-                (None, Some(problem)) if row.get::<String, _>("author_kind") == "unknown" && sender == "(not read)" => {
-                    problem
-                }
+                (None, Some(problem)) if problem.starts_with(store::UNPROCESSABLE_PROBLEM) => problem,
                 _ => continue,
             };
         // One line each: nothing from the held mail may start a line of the summary (where a

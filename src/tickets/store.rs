@@ -408,6 +408,17 @@ pub struct MessageSummary {
     pub body_text: String,
 }
 
+/// How the stored problem of a mail the desk failed on begins (`intake::record_mail` keeps
+/// such mail raw, aside).
+pub const UNPROCESSABLE_PROBLEM: &str = "internal error while processing this mail: ";
+
+impl MessageSummary {
+    /// Whether this is a mail the desk failed on (stored raw, nothing read from it).
+    pub fn desk_failed_on(&self) -> bool {
+        self.parse_problem.as_deref().is_some_and(|problem| problem.starts_with(UNPROCESSABLE_PROBLEM))
+    }
+}
+
 const MESSAGE_COLUMNS: &str = "id, author_kind, sender, subject, arrived_at, message_id, thread_reason,
     automated_reason, parse_problem, attachments_json, body_text";
 

@@ -17,46 +17,11 @@ pub struct TestDesk {
     pub config_path: PathBuf,
 }
 
-impl TestDesk {
-    pub fn new(lab: &MailLab) -> TestDesk {
-        TestDesk::with_extra_config(lab, "")
-    }
-
-    /// A desk that also sends the daily summary (off in the other tests, so that they can
-    /// count the agent's mail).
-    pub fn with_daily_summary(lab: &MailLab) -> TestDesk {
-        TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n")
-    }
-
-    pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
-        let extra = if extra.contains("[summary]") {
-            extra.to_string()
-        } else {
-            format!("[summary]\nenabled = false\n{extra}")
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"[database]
-url = "sqlite://helpdesk.db"
-
-[imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "{SUPPORT}"
-password_env = "TEST_DESK_IMAP_PASSWORD"
-mailbox = "INBOX"
-poll_interval_secs = 30
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "Support <{SUPPORT}>"
-
+/// The desk most tests run: Travis and three clients, one per tier.
+const TRAVIS_AND_CLIENTS: &str = r#"
 [agent]
 name = "Travis"
-addresses = ["{AGENT}"]
+addresses = ["travis@example.test"]
 timezone = "America/New_York"
 
 [[clients]]
@@ -75,7 +40,48 @@ contact_name = "Li Chen"
 name = "Initech"
 tier = "starter"
 domains = ["initech.test"]
-{extra}
+"#;
+
+impl TestDesk {
+    pub fn new(lab: &MailLab) -> TestDesk {
+        TestDesk::with_extra_config(lab, "")
+    }
+
+    /// A desk that also sends the daily summary (off in the other tests, so that they can
+    /// count the agent's mail).
+    pub fn with_daily_summary(lab: &MailLab) -> TestDesk {
+        TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n")
+    }
+
+    pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
+        TestDesk::with_mailbox(lab, SUPPORT, &format!("Support <{SUPPORT}>"), &format!("{TRAVIS_AND_CLIENTS}{extra}"))
+    }
+
+    /// A desk that reads `mailbox` on the lab and sends as `from` (its agent, clients and any
+    /// other sections in `rest`), with the daily summary off unless `rest` has `[summary]`.
+    pub fn with_mailbox(lab: &MailLab, mailbox: &str, from: &str, rest: &str) -> TestDesk {
+        let summary = if rest.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"{summary}
+[database]
+url = "sqlite://helpdesk.db"
+
+[imap]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "{mailbox}"
+password_env = "TEST_DESK_IMAP_PASSWORD"
+mailbox = "INBOX"
+poll_interval_secs = 30
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+from = "{from}"
+{rest}
 "#,
             imap = lab.imap_port,
             smtp = lab.smtp_port,

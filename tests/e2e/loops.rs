@@ -201,29 +201,7 @@ async fn a_naive_autoresponder_that_answers_every_mail_exchanges_a_bounded_numbe
 /// A second helpdesk: help@globex.test, whose agent is boss@globex.test and whose one client
 /// is example.test, so that it would acknowledge desk A's mail if it took it for a person's.
 fn globex_desk(lab: &MailLab) -> TestDesk {
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"[summary]
-enabled = false
-
-[database]
-url = "sqlite://helpdesk.db"
-
-[imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "help@globex.test"
-password_env = "TEST_DESK_IMAP_PASSWORD"
-mailbox = "INBOX"
-poll_interval_secs = 30
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "Help <help@globex.test>"
-
+    let people = r#"
 [agent]
 name = "Bea"
 addresses = ["boss@globex.test"]
@@ -233,13 +211,8 @@ timezone = "Europe/Berlin"
 name = "Example"
 tier = "growth"
 domains = ["example.test"]
-"#,
-        imap = lab.imap_port,
-        smtp = lab.smtp_port,
-    );
-    let config_path = dir.path().join("helpdesk.toml");
-    std::fs::write(&config_path, config).unwrap();
-    TestDesk { dir, config_path }
+"#;
+    TestDesk::with_mailbox(lab, "help@globex.test", "Help <help@globex.test>", people)
 }
 
 /// Mails in `user`'s INBOX whose From is `from`.
