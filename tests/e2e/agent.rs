@@ -1,8 +1,6 @@
 //! The agent works from his own mail client: replies with tags, RESOLVED, notes, and mail in
 //! his name that he did not send.
 
-use std::time::Duration;
-
 use super::desk::{body, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
@@ -182,7 +180,7 @@ async fn quoted_tags_notes_and_forged_agent_mail_change_nothing() {
     let ticket = &desk.tickets_json("all")[0];
     assert_eq!(ticket["status"], "open", "the forged RESOLVED did nothing");
     assert_eq!(ticket["minutes_logged"], 15, "only the note's 15 minutes: no quoted 5h, no forged 8h");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    lab.wait_for_empty_queue().await;
     let client_mail = lab.mails_received_by("li@globex.test").await;
     let texts: Vec<String> = client_mail.iter().map(|raw| body(raw)).collect();
     assert_eq!(client_mail.len(), 2, "acknowledgement and 'Looking into it.' only: {texts:?}");
@@ -225,7 +223,7 @@ async fn an_unreadable_tag_changes_nothing_and_the_agent_is_told() {
         .find(|raw| header(raw, "Subject").unwrap_or_default().contains("Not understood"))
         .expect("feedback");
     assert!(body(feedback).contains("#time lots"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    lab.wait_for_empty_queue().await;
     assert_eq!(lab.mails_received_by("bo@initech.test").await.len(), 1, "nothing relayed");
     assert_eq!(desk.tickets_json("all")[0]["minutes_logged"], 0);
 }

@@ -1,8 +1,6 @@
 //! Hour banks end to end: time logged by the agent's replies fills a GROWTH client's 10 hours;
 //! the SOP's 75% and 100% emails each reach the client once; `hours --json` shows the overage.
 
-use std::time::Duration;
-
 use super::desk::{body, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
@@ -55,7 +53,7 @@ async fn the_75_and_100_percent_emails_arrive_once_and_the_overage_is_billed() {
     lab.wait_for_support_mail(5).await;
     desk.run_once();
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    lab.wait_for_empty_queue().await;
     let client_mail = lab.mails_received_by("jane@acme.test").await;
     let all = subjects(&client_mail);
     assert_eq!(all.iter().filter(|s| s.contains("Support Hours Update")).count(), 1, "{all:?}");

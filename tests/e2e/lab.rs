@@ -318,9 +318,11 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
     pub fn stop_dovecot(&self) {
         let master = std::fs::read_to_string(self.dir.join("run/master.pid")).unwrap_or_default();
         let children = Command::new("pgrep").args(["-P", master.trim()]).output().map(|o| o.stdout).unwrap_or_default();
+        let children: Vec<LabProcess> =
+            String::from_utf8_lossy(&children).split_whitespace().filter_map(LabProcess::find).collect();
         stop_by_pid_file(&self.dir.join("run/master.pid"));
-        for child in String::from_utf8_lossy(&children).split_whitespace() {
-            stop_process(child);
+        for child in children {
+            child.stop();
         }
     }
 
@@ -420,6 +422,28 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
         }
     }
 
+    /// Waits for the first mail in `user`'s INBOX whose Subject starts with `prefix`. Postfix
+    /// delivers mail queued in one run in any order, so a test that wants one of several mails
+    /// picks it by subject, never by position.
+    pub async fn wait_for_mail_with_subject(&self, user: &str, prefix: &str) -> Vec<u8> {
+        let subject = |mail: &[u8]| {
+            let parsed = mail_parser::MessageParser::default().parse_headers(mail);
+            parsed.and_then(|m| m.subject().map(str::to_string)).unwrap_or_default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mails = self.mails_received_by(user).await;
+            if let Some(position) = mails.iter().position(|mail| subject(mail).starts_with(prefix)) {
+                return mails.into_iter().nth(position).unwrap();
+            }
+            if Instant::now() > deadline {
+                let subjects: Vec<String> = mails.iter().map(|mail| subject(mail)).collect();
+                panic!("no mail to {user} with a subject starting {prefix:?}, only {subjects:?}: {}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until Postfix's queue is empty: everything accepted has been delivered (or
     /// bounced), so counting a mailbox afterwards misses no late copy.
     pub async fn wait_for_empty_queue(&self) {
@@ -467,28 +491,53 @@ fn count_files(dir: &Path) -> usize {
 
 fn stop_by_pid_file(pid_file: &Path) {
     let Ok(text) = std::fs::read_to_string(pid_file) else { return };
-    stop_process(text.trim());
+    if let Some(process) = LabProcess::find(text.trim()) {
+        process.stop();
+    }
 }
 
-/// SIGTERM, then SIGKILL if the process is still there after 10 s; returns once it is gone, so
-/// no process of a stopped server still holds a listening socket.
-fn stop_process(pid: &str) {
-    // A zombie (state Z) is gone for our purpose: nobody may reap an orphan in a container.
-    let running = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-            .unwrap_or(false)
-    };
-    let _ = Command::new("kill").arg(pid).stderr(Stdio::null()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+/// One process of a lab server, named by its pid and its start time, so that a pid the kernel
+/// has since given to another process is never signalled.
+struct LabProcess {
+    pid: String,
+    start_time: String,
+}
+
+impl LabProcess {
+    fn find(pid: &str) -> Option<LabProcess> {
+        let (_, start_time) = Self::state_and_start_time(pid)?;
+        Some(LabProcess { pid: pid.to_string(), start_time })
     }
-    if running() {
-        let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+
+    /// The state letter and start time (fields 3 and 22 of /proc/PID/stat; the command name
+    /// before them may hold spaces, so they are counted from its closing parenthesis).
+    fn state_and_start_time(pid: &str) -> Option<(String, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.first()?.to_string(), fields.get(19)?.to_string()))
+    }
+
+    /// Still this process and not a zombie (nobody may reap an orphan in a container, and a
+    /// zombie holds no socket).
+    fn running(&self) -> bool {
+        Self::state_and_start_time(&self.pid).is_some_and(|(state, start)| state != "Z" && start == self.start_time)
+    }
+
+    fn signal(&self, signal: &str) {
+        if self.running() {
+            let _ = Command::new("kill").args([signal, &self.pid]).stderr(Stdio::null()).status();
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if the process is still there after 10 s; returns once it is gone,
+    /// so no process of a stopped server still holds a listening socket.
+    fn stop(&self) {
+        for signal in ["-TERM", "-KILL"] {
+            self.signal(signal);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Client reports: a weekly draft reaches the agent; his `#send` reply sends it, with his
 //! observations and the charts, to the client; a second `#send` sends nothing more.
 
-use std::time::Duration;
-
 use chrono::{Datelike, Utc};
 
 use super::desk::{body, header, TestDesk, AGENT, SUPPORT};
@@ -60,6 +58,6 @@ async fn a_weekly_draft_answered_with_send_reaches_the_client() {
     lab.send(AGENT, SUPPORT, &reply.replace("send1@", "send2@")).await;
     lab.wait_for_support_mail(3).await;
     desk.run_once();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    lab.wait_for_empty_queue().await;
     assert_eq!(lab.mails_received_by("li@globex.test").await.len(), 2);
 }

@@ -1,8 +1,6 @@
 //! SLA clocks end to end: the acknowledgement names the due time, and a breach notice
 //! reaches the agent once when the desk runs past it (`--now`), never twice.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 
 use super::desk::{body, header, TestDesk, AGENT};
@@ -53,7 +51,7 @@ async fn a_growth_p0_is_acknowledged_with_its_due_time_and_its_breach_is_announc
     desk.helpdesk(&["run", "--once", "--now", &later]);
     let a_bit_later = (opened + chrono::Duration::hours(4)).to_rfc3339();
     desk.helpdesk(&["run", "--once", "--now", &a_bit_later]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    lab.wait_for_empty_queue().await;
     let agent_mail = lab.mails_received_by(AGENT).await;
     assert_eq!(agent_mail.len(), 2, "the new-ticket notification and one breach notice, nothing more");
 }
