@@ -119,7 +119,17 @@ fn desk_config(lab: &MailLab, dir: &Path) -> std::path::PathBuf {
     desk_config_with(lab, dir, true)
 }
 
+/// `BENCH_SMTP_TLS=1`: the ingest section's desk sends over implicit TLS (port 465 style),
+/// trusting the lab's private CA.
+fn smtp_over_tls() -> bool {
+    std::env::var("BENCH_SMTP_TLS").is_ok_and(|value| value == "1")
+}
+
 fn desk_config_with(lab: &MailLab, dir: &Path, notify_agent: bool) -> std::path::PathBuf {
+    let smtp_connection = match &lab.tls {
+        Some(tls) => format!("port = {}\ntls = \"tls\"\nca_file = {:?}", tls.smtps_port, tls.ca_file),
+        None => format!("port = {}", lab.smtp_port),
+    };
     let config = format!(
         r#"[database]
 url = "sqlite://helpdesk.db"
@@ -131,8 +141,8 @@ password = "secret"
 poll_interval_secs = 600
 [smtp]
 host = "127.0.0.1"
-port = {}
 from = "Support <support@example.test>"
+{smtp_connection}
 [agent]
 name = "Travis"
 addresses = ["travis@example.test"]
@@ -155,7 +165,7 @@ name = "Initech"
 tier = "starter"
 domains = ["initech.test"]
 "#,
-        lab.imap_port, lab.smtp_port
+        lab.imap_port
     );
     let path = dir.join("helpdesk.toml");
     std::fs::write(&path, config).unwrap();
@@ -215,7 +225,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn ingest_throughput(mails: usize) {
-    let lab = MailLab::start();
+    let lab = if smtp_over_tls() { MailLab::start_with_tls() } else { MailLab::start() };
     let set = realistic_mails(mails);
     let mut smtp = Smtp::connect(lab.smtp_port).await;
     for (from, mail) in &set {
@@ -244,7 +254,8 @@ async fn ingest_throughput(mails: usize) {
     let with_notifications = run_desk_once(&lab, mails, true).await;
     let like_for_like = run_desk_once(&lab, mails, false).await;
     let baseline_rate = mails as f64 / baseline.as_secs_f64();
-    println!("## 1. Ingest throughput ({mails} mails waiting, `run --once`)\n");
+    let over = if smtp_over_tls() { ", the desk sending over implicit TLS" } else { "" };
+    println!("## 1. Ingest throughput ({mails} mails waiting, `run --once`{over})\n");
     println!("| | time | mails/s | ratio to baseline |\n|---|---|---|---|");
     for (name, run) in
         [("desk as configured by default", &with_notifications), ("desk without agent notifications", &like_for_like)]

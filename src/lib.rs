@@ -11,6 +11,8 @@ pub mod config;
 pub mod storage;
 /// What every stage needs, opened once: config, database, templates, HMAC signers.
 pub mod desk;
+/// TLS for both mail edges: trusted roots and the handshake.
+pub mod tls;
 /// Where mail enters: the IMAP and Maildir sources, parsing, quotes, automated-mail detection.
 pub mod inbound;
 /// Who sent a mail, which ticket it belongs to, and the ticket tables.

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -22,9 +21,10 @@ use tokio::net::TcpStream;
 use super::cursor::load_cursor;
 use super::{RawMail, SourceCursor};
 use crate::clock::Clock;
-use crate::config::{ImapConfig, ProcessedAction, TlsMode, TrustedCertificates};
+use crate::config::{ImapConfig, ProcessedAction, TlsMode};
 use crate::desk::Desk;
 use crate::intake::record_mail;
+use crate::tls::{self, TlsPeer};
 
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapIo for T {}
@@ -53,37 +53,10 @@ pub fn source_key(config: &ImapConfig) -> String {
     format!("imap://{}@{}:{}/{}", config.username, config.host, config.port, config.mailbox)
 }
 
-fn tls_connector(trusted: Option<&TrustedCertificates>) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls_roots();
-    if let Some(trusted) = trusted {
-        roots.add_parsable_certificates(trusted.certificates());
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-fn rustls_roots() -> tokio_rustls::rustls::RootCertStore {
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    roots
-}
-
 async fn wrap_tls(config: &ImapConfig, tcp: TcpStream) -> anyhow::Result<Box<dyn ImapIo>> {
-    let host = &config.host;
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
-        .with_context(|| format!("{host} is not a valid TLS server name"))?;
-    match tls_connector(config.ca_file.as_ref()).connect(name, tcp).await {
-        Ok(stream) => Ok(Box::new(stream)),
-        Err(err) if err.to_string().contains("certificate") => Err(anyhow::anyhow!(
-            "TLS handshake with the IMAP server failed: {err} (a server with a private or self-signed certificate needs imap.ca_file)"
-        )),
-        Err(err) => Err(anyhow::Error::new(err).context("TLS handshake with the IMAP server failed")),
-    }
+    let peer =
+        TlsPeer { host: &config.host, trusted: config.ca_file.as_ref(), server: "IMAP", ca_file_key: "imap.ca_file" };
+    Ok(Box::new(tls::handshake(&peer, tcp).await?))
 }
 
 /// Connects, logs in and selects the mailbox.

@@ -4,13 +4,15 @@
 //! after the server accepted it, retries transient failures with exponential backoff, and
 //! records permanent ones (5xx) as `failed` without retrying.
 
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -18,6 +20,7 @@ use secrecy::ExposeSecret;
 use super::outbox::{self, PendingMail};
 use crate::config::{Config, DeliveryConfig, SmtpConfig, TlsMode};
 use crate::storage::Db;
+use crate::tls::{self, TlsPeer};
 
 /// After this many attempts a transiently failing mail is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -36,13 +39,52 @@ enum Delivery {
 }
 
 /// One SMTP connection, opened on first use, reused for every mail, reopened after an error.
-/// The socket has TCP_NODELAY: lettre writes a message and its final `.` in two writes, and
+/// The socket (plain, STARTTLS or implicit TLS) has TCP_NODELAY: lettre writes a message and its final `.` in two writes, and
 /// with Nagle's algorithm each mail would wait ~40 ms for the server's delayed ACK.
 pub struct SmtpSender {
     config: SmtpConfig,
     hello: ClientId,
     /// One kept connection per lane; lanes send at the same time.
     connections: Vec<tokio::sync::Mutex<Option<AsyncSmtpConnection>>>,
+}
+
+/// An implicit-TLS (port 465) session over the desk's own no-delay socket, handed to lettre
+/// as an already open stream; lettre's own connector would leave Nagle's algorithm on.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for ImplicitTls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ImplicitTls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// Parallel SMTP connections. Mail to the same recipients always takes the same lane, so
@@ -71,30 +113,30 @@ impl SmtpSender {
                 text
             }
         };
-        let mut connection = match smtp.tls {
-            // Implicit TLS goes through lettre's own connector (Nagle stays on there).
+        let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((smtp.host.as_str(), smtp.port)))
+            .await
+            .map_err(|_| "timed out connecting".to_string())?
+            .map_err(|err| err.to_string())?;
+        tcp.set_nodelay(true).ok();
+        let stream: Box<dyn AsyncTokioStream> = match smtp.tls {
             TlsMode::Tls => {
-                let parameters = tls_parameters(smtp)?;
-                let address = (smtp.host.as_str(), smtp.port);
-                AsyncSmtpConnection::connect_tokio1(address, Some(timeout), &self.hello, Some(parameters), None)
+                let peer = TlsPeer {
+                    host: &smtp.host,
+                    trusted: smtp.ca_file.as_ref(),
+                    server: "SMTP",
+                    ca_file_key: "smtp.ca_file",
+                };
+                let handshake = tokio::time::timeout(timeout, tls::handshake(&peer, tcp))
                     .await
-                    .map_err(text)?
+                    .map_err(|_| "timed out in the TLS handshake".to_string())?;
+                Box::new(ImplicitTls(handshake.map_err(|err| format!("{err:#}"))?))
             }
-            TlsMode::None | TlsMode::StartTls => {
-                let tcp =
-                    tokio::time::timeout(timeout, tokio::net::TcpStream::connect((smtp.host.as_str(), smtp.port)))
-                        .await
-                        .map_err(|_| "timed out connecting".to_string())?
-                        .map_err(|err| err.to_string())?;
-                tcp.set_nodelay(true).ok();
-                let mut connection =
-                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await.map_err(text)?;
-                if smtp.tls == TlsMode::StartTls {
-                    connection.starttls(tls_parameters(smtp)?, &self.hello).await.map_err(text)?;
-                }
-                connection
-            }
+            TlsMode::None | TlsMode::StartTls => Box::new(tcp),
         };
+        let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await.map_err(text)?;
+        if smtp.tls == TlsMode::StartTls {
+            connection.starttls(tls_parameters(smtp)?, &self.hello).await.map_err(text)?;
+        }
         if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
             let credentials = Credentials::new(username.clone(), password.expose_secret().to_string());
             connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(text)?;

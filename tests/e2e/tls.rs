@@ -62,7 +62,8 @@ async fn over_tls_the_desk_trusts_its_configured_ca_and_talks_to_nothing_it_cann
     assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await, 0, "{log}");
     let errors: Vec<String> =
         sqlx::query_scalar("SELECT last_error FROM outbox WHERE last_error IS NOT NULL").fetch_all(&db).await.unwrap();
-    assert!(!errors.is_empty() && errors.iter().all(|error| error.contains("certificate")), "{errors:?}\n{log}");
+    let named = |error: &String| error.contains("certificate") && error.contains("smtp.ca_file");
+    assert!(!errors.is_empty() && errors.iter().all(named), "{errors:?}\n{log}");
     assert!(lab.mails_received_by(JANE).await.is_empty(), "nothing went out unverified");
 
     // The right CA for SMTP too: the queued mail goes out over STARTTLS (at the retry time).
@@ -77,20 +78,30 @@ async fn over_tls_the_desk_trusts_its_configured_ca_and_talks_to_nothing_it_cann
     assert_eq!(acks.len(), 1);
     assert!(header(&acks[0], "Subject").unwrap().contains("[#1]"));
 
-    // Another mail: IMAP over STARTTLS, SMTP over implicit TLS.
+    // Another mail: IMAP over STARTTLS, SMTP over implicit TLS, first trusting the wrong CA.
     lab.send(JANE, SUPPORT, &client_mail("Forms broken too", "t2@acme.test")).await;
     lab.wait_for_support_mail(2).await;
-    let (ok, log) = run_once_with(
-        &desk,
-        &[
+    fn implicit_tls<'a>(imap_ca: &'a str, smtp_ca: &'a str, smtps: &'a str) -> [(&'static str, &'a str); 5] {
+        [
             ("HELPDESK_IMAP__TLS", "starttls"),
-            ("HELPDESK_IMAP__CA_FILE", ca),
+            ("HELPDESK_IMAP__CA_FILE", imap_ca),
             ("HELPDESK_SMTP__TLS", "tls"),
-            ("HELPDESK_SMTP__PORT", smtps.as_str()),
-            ("HELPDESK_SMTP__CA_FILE", ca),
-        ],
-    );
+            ("HELPDESK_SMTP__PORT", smtps),
+            ("HELPDESK_SMTP__CA_FILE", smtp_ca),
+        ]
+    }
+    let (ok, log) = run_once_with(&desk, &implicit_tls(ca, other_ca, &smtps));
     assert!(ok, "{log}");
+    let error: String = sqlx::query_scalar("SELECT last_error FROM outbox WHERE status = 'pending' AND attempts > 0")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(error.contains("certificate") && error.contains("smtp.ca_file"), "{error}\n{log}");
+    assert_eq!(lab.mails_received_by(JANE).await.len(), 1, "nothing went out unverified");
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
+    let output = desk.command(&["--now", &later, "run", "--once"]).envs(implicit_tls(ca, ca, &smtps)).output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{log}");
     let acks = lab.wait_for_mails(JANE, 2).await;
     assert_eq!(acks.len(), 2, "{log}");
     lab.wait_for_empty_queue().await;
