@@ -152,6 +152,8 @@ acknowledgements_per_sender_per_hour = 10000
 notify_agent = {notify_agent}
 [summary]
 enabled = false
+[reports]
+scheduled = false
 [[clients]]
 name = "Acme"
 tier = "growth"

@@ -37,6 +37,7 @@ pub struct Config {
     pub sla: SlaConfig,
     pub hours: HoursConfig,
     pub summary: SummaryConfig,
+    pub reports: ReportsConfig,
     pub templates_dir: Option<PathBuf>,
 }
 
@@ -192,6 +193,14 @@ pub struct SummaryConfig {
     pub enabled: bool,
     /// Local time (agent's timezone) the summary is due each day.
     pub time: NaiveTime,
+}
+
+/// Client reports (SOP "Reporting").
+#[derive(Debug, Clone)]
+pub struct ReportsConfig {
+    /// Prepare each client's tier reports on their schedule, after the daily summary's time
+    /// (default true). Off, reports are made only with `helpdesk report`.
+    pub scheduled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -563,6 +572,7 @@ impl Reader<'_> {
             "sla",
             "hours",
             "summary",
+            "reports",
         ];
         for key in root.keys() {
             if !known_sections.contains(&key.as_str()) {
@@ -594,6 +604,7 @@ impl Reader<'_> {
         let sla = self.read_sla(root);
         let hours = self.read_hours(root);
         let summary = self.read_summary(root);
+        let reports = self.read_reports(root);
         let templates_dir = match self.section(root, "templates") {
             Some(table) => {
                 self.unknown_keys(table, "templates", &["dir"]);
@@ -621,6 +632,7 @@ impl Reader<'_> {
             sla,
             hours,
             summary,
+            reports,
             templates_dir,
         })
     }
@@ -1221,6 +1233,17 @@ impl Reader<'_> {
             match NaiveTime::parse_from_str(&raw, "%H:%M") {
                 Ok(time) => config.time = time,
                 Err(_) => self.problem("summary.time", format!("{raw:?} is not a time like 07:30")),
+            }
+        }
+        config
+    }
+
+    fn read_reports(&mut self, root: &Table) -> ReportsConfig {
+        let mut config = ReportsConfig { scheduled: true };
+        if let Some(table) = self.section(root, "reports") {
+            self.unknown_keys(table, "reports", &["scheduled"]);
+            if let Some(scheduled) = self.boolean(table, "reports", "scheduled") {
+                config.scheduled = scheduled;
             }
         }
         config

@@ -59,8 +59,25 @@ async fn wrap_tls(config: &ImapConfig, tcp: TcpStream) -> anyhow::Result<Box<dyn
     Ok(Box::new(tls::handshake(&peer, tcp).await?))
 }
 
+/// How long connecting, TLS, the greeting, login and SELECT may take together. A server that
+/// never answers (`tls = "none"` or `"starttls"` against an implicit-TLS port waits for a
+/// greeting that never comes) is an error, and the service loop's backoff retries it.
+const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Connects, logs in and selects the mailbox.
 pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
+    match tokio::time::timeout(SESSION_SETUP_TIMEOUT, connect_without_deadline(config)).await {
+        Ok(connected) => connected,
+        Err(_) => bail!(
+            "the IMAP server {}:{} did not finish greeting, TLS, login and SELECT within {} s (is imap.tls right for this port?)",
+            config.host,
+            config.port,
+            SESSION_SETUP_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+async fn connect_without_deadline(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
     let address = (config.host.as_str(), config.port);
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
         .await

@@ -39,8 +39,9 @@ enum Delivery {
 }
 
 /// One SMTP connection, opened on first use, reused for every mail, reopened after an error.
-/// The socket (plain, STARTTLS or implicit TLS) has TCP_NODELAY: lettre writes a message and its final `.` in two writes, and
-/// with Nagle's algorithm each mail would wait ~40 ms for the server's delayed ACK.
+/// The socket (plain, STARTTLS or implicit TLS) has TCP_NODELAY: lettre writes a message and
+/// its final `.` in two writes, and with Nagle's algorithm each mail would wait ~40 ms for the
+/// server's delayed ACK.
 pub struct SmtpSender {
     config: SmtpConfig,
     hello: ClientId,
@@ -101,8 +102,25 @@ fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, String> {
     builder.build_rustls().map_err(|err| err.to_string())
 }
 
+/// How long connecting, TLS, the greeting, EHLO and AUTH may take together: a server that
+/// never greets (`tls = "none"` or `"starttls"` against an implicit-TLS port) fails the
+/// attempt, and the mail is retried later, instead of holding its lane for minutes.
+const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl SmtpSender {
     async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+        let smtp = &self.config;
+        tokio::time::timeout(SESSION_SETUP_TIMEOUT, self.connect_without_deadline()).await.unwrap_or_else(|_| {
+            Err(format!(
+                "the SMTP server {}:{} did not finish greeting, TLS and login within {} s (is smtp.tls right for this port?)",
+                smtp.host,
+                smtp.port,
+                SESSION_SETUP_TIMEOUT.as_secs()
+            ))
+        })
+    }
+
+    async fn connect_without_deadline(&self) -> Result<AsyncSmtpConnection, String> {
         let smtp = &self.config;
         let timeout = Duration::from_secs(30);
         let text = |err: lettre::transport::smtp::Error| {

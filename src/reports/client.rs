@@ -393,11 +393,11 @@ pub async fn answer_draft(
 /// The scheduler's step: each client's due reports, prepared once. Weekly reports on Mondays
 /// (the week before), monthly ones from the 1st (the month before; the SOP's "first week"),
 /// quarterly ones from the first day of a quarter (the quarter before), all after the daily
-/// summary's time.
+/// summary's time. Nothing with `reports.scheduled = false`.
 pub async fn client_reports_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let config = &desk.config;
     let local = now.with_timezone(&config.agent.timezone);
-    if local.time() < config.summary.time {
+    if !config.reports.scheduled || local.time() < config.summary.time {
         return Ok(0);
     }
     let today = local.date_naive();
@@ -455,5 +455,40 @@ mod tests {
         assert_eq!((q4.start, q4.end), (date("2026-10-01"), date("2027-01-01")));
         assert_eq!(parse_period(ReportKind::Weekly, "2026-W48").unwrap().start, date("2026-11-23"));
         assert_eq!(parse_period(ReportKind::Monthly, "2026-13"), None);
+    }
+
+    async fn reports_prepared(config: crate::config::Config, moments: &[&str]) -> Vec<String> {
+        let desk = Desk::open(config).await.unwrap();
+        for moment in moments {
+            client_reports_step(&desk, moment.parse().unwrap()).await.unwrap();
+        }
+        sqlx::query_scalar("SELECT client || ' ' || kind || ' ' || period FROM client_reports ORDER BY id")
+            .fetch_all(&desk.db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn reports_are_prepared_once_on_their_days_after_the_summary_time_unless_switched_off() {
+        // Tuesday 2026-12-01 in New York: 07:00 is before the summary's 07:30, 08:00 and
+        // 12:00 after it; Wednesday the 2nd is still in the monthly week.
+        let moments = ["2026-12-01T12:00:00Z", "2026-12-01T13:00:00Z", "2026-12-01T17:00:00Z", "2026-12-02T13:00:00Z"];
+        let prepared = reports_prepared(crate::testing::sample_config(), &moments).await;
+        assert_eq!(prepared, ["Acme monthly 2026-11", "Globex monthly 2026-11"], "no weekly report on a Tuesday");
+        // Monday 2027-01-04: weekly and monthly for Growth and Enterprise, quarterly for Starter.
+        let prepared = reports_prepared(crate::testing::sample_config(), &["2027-01-04T13:00:00Z"]).await;
+        assert_eq!(
+            prepared,
+            [
+                "Acme weekly 2026-W53",
+                "Acme monthly 2026-12",
+                "Globex weekly 2026-W53",
+                "Globex monthly 2026-12",
+                "Initech quarterly 2026-Q4"
+            ]
+        );
+        let mut config = crate::testing::sample_config();
+        config.reports.scheduled = false;
+        assert!(reports_prepared(config, &["2027-01-04T13:00:00Z"]).await.is_empty());
     }
 }

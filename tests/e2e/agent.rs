@@ -74,7 +74,8 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
 
     let client_mail = lab.wait_for_mails("jane@acme.test", 2).await;
     assert_eq!(client_mail.len(), 2, "acknowledgement and the relayed answer");
-    let relayed = &client_mail[1];
+    // Picked by content: the acknowledgement of the first run may be delivered after this.
+    let relayed = client_mail.iter().find(|m| body(m).contains("HubSpot token")).expect("the relayed answer");
     let text = body(relayed);
     assert!(text.contains("the HubSpot token expired"), "{text}");
     assert!(!text.contains("#time"), "tags are not relayed: {text}");
@@ -106,7 +107,10 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
     .await;
     let client_mail = lab.wait_for_mails("jane@acme.test", 3).await;
     assert_eq!(client_mail.len(), 3);
-    let resolved = &client_mail[2];
+    let resolved = client_mail
+        .iter()
+        .find(|m| header(m, "Subject").is_some_and(|subject| subject.contains("RESOLVED")))
+        .expect("the resolved mail");
     assert!(header(resolved, "Subject").unwrap().contains("RESOLVED"), "{:?}", header(resolved, "Subject"));
     let text = body(resolved);
     assert!(text.contains("Good news") && text.contains("renewed it and added an expiry alert"), "{text}");
@@ -180,11 +184,12 @@ async fn quoted_tags_notes_and_forged_agent_mail_change_nothing() {
     let ticket = &desk.tickets_json("all")[0];
     assert_eq!(ticket["status"], "open", "the forged RESOLVED did nothing");
     assert_eq!(ticket["minutes_logged"], 15, "only the note's 15 minutes: no quoted 5h, no forged 8h");
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let client_mail = lab.mails_received_by("li@globex.test").await;
     let texts: Vec<String> = client_mail.iter().map(|raw| body(raw)).collect();
     assert_eq!(client_mail.len(), 2, "acknowledgement and 'Looking into it.' only: {texts:?}");
-    assert!(texts[1].contains("Looking into it."));
+    assert!(texts.iter().any(|text| text.contains("Looking into it.")), "{texts:?}");
     assert!(texts.iter().all(|text| !text.contains("semicolons") && !text.contains("admin password")));
     let agent_mail = lab.wait_for_mails(AGENT, 2).await;
     assert!(
@@ -223,6 +228,7 @@ async fn an_unreadable_tag_changes_nothing_and_the_agent_is_told() {
         .find(|raw| header(raw, "Subject").unwrap_or_default().contains("Not understood"))
         .expect("feedback");
     assert!(body(feedback).contains("#time lots"));
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     assert_eq!(lab.mails_received_by("bo@initech.test").await.len(), 1, "nothing relayed");
     assert_eq!(desk.tickets_json("all")[0]["minutes_logged"], 0);

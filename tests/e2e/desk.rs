@@ -47,10 +47,11 @@ impl TestDesk {
         TestDesk::with_extra_config(lab, "")
     }
 
-    /// A desk that also sends the daily summary (off in the other tests, so that they can
-    /// count the agent's mail).
+    /// A desk that also sends the daily summary and prepares client reports on schedule (both
+    /// off in the other tests, so that they can count the agent's mail on any day); its tests
+    /// run with a fixed `--now`.
     pub fn with_daily_summary(lab: &MailLab) -> TestDesk {
-        TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n")
+        TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n[reports]\nscheduled = true\n")
     }
 
     pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
@@ -58,12 +59,17 @@ impl TestDesk {
     }
 
     /// A desk that reads `mailbox` on the lab and sends as `from` (its agent, clients and any
-    /// other sections in `rest`), with the daily summary off unless `rest` has `[summary]`.
+    /// other sections in `rest`), with the daily summary and scheduled client reports off
+    /// unless `rest` has `[summary]` or `[reports]`: the tests run on the real calendar, and
+    /// on a Monday or the first week of a month the agent would otherwise get report drafts
+    /// no test expects.
     pub fn with_mailbox(lab: &MailLab, mailbox: &str, from: &str, rest: &str) -> TestDesk {
         let summary = if rest.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
+        let reports = if rest.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             r#"{summary}
+{reports}
 [database]
 url = "sqlite://helpdesk.db"
 
@@ -160,6 +166,12 @@ from = "{from}"
     pub async fn db(&self) -> sqlx::SqlitePool {
         let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
         sqlx::SqlitePool::connect(&url).await.unwrap()
+    }
+
+    /// Outbox rows not yet handed to the SMTP server. With 0 here and Postfix's queue empty,
+    /// a mailbox holds everything the desk will ever send it for what has run so far.
+    pub async fn unsent_mail(&self) -> i64 {
+        count(&self.db().await, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await
     }
 }
 

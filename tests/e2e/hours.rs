@@ -53,6 +53,7 @@ async fn the_75_and_100_percent_emails_arrive_once_and_the_overage_is_billed() {
     lab.wait_for_support_mail(5).await;
     desk.run_once();
 
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let client_mail = lab.mails_received_by("jane@acme.test").await;
     let all = subjects(&client_mail);

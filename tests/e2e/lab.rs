@@ -316,11 +316,11 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
     /// Stops Dovecot (IMAP and LMTP) and waits until it is gone, open IMAP sessions included
     /// (as a server restart or crash would end them).
     pub fn stop_dovecot(&self) {
-        let master = std::fs::read_to_string(self.dir.join("run/master.pid")).unwrap_or_default();
-        let children = Command::new("pgrep").args(["-P", master.trim()]).output().map(|o| o.stdout).unwrap_or_default();
+        let Some(master) = server_master(&self.dir.join("run/master.pid"), "dovecot") else { return };
+        let children = Command::new("pgrep").args(["-P", &master.pid]).output().map(|o| o.stdout).unwrap_or_default();
         let children: Vec<LabProcess> =
             String::from_utf8_lossy(&children).split_whitespace().filter_map(LabProcess::find).collect();
-        stop_by_pid_file(&self.dir.join("run/master.pid"));
+        master.stop();
         for child in children {
             child.stop();
         }
@@ -328,7 +328,7 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
 
     /// Stops Postfix (the SMTP port closes; queued mail stays queued) and waits until it is gone.
     pub fn stop_postfix(&self) {
-        stop_by_pid_file(&self.dir.join("pf/queue/pid/master.pid"));
+        stop_postfix_master(&self.dir);
     }
 
     /// Starts Postfix again after `stop_postfix` and waits for its SMTP port.
@@ -489,10 +489,21 @@ fn count_files(dir: &Path) -> usize {
         .sum()
 }
 
-fn stop_by_pid_file(pid_file: &Path) {
-    let Ok(text) = std::fs::read_to_string(pid_file) else { return };
-    if let Some(process) = LabProcess::find(text.trim()) {
-        process.stop();
+/// The master process named in a server's pid file, if that pid is still the server's
+/// (`program` is its /proc/PID/comm): a pid file left by a killed server may name a pid the
+/// kernel has given to another process since.
+fn server_master(pid_file: &Path, program: &str) -> Option<LabProcess> {
+    let pid = std::fs::read_to_string(pid_file).ok()?.trim().to_string();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if comm.trim() != program {
+        return None;
+    }
+    LabProcess::find(&pid)
+}
+
+fn stop_postfix_master(dir: &Path) {
+    if let Some(master) = server_master(&dir.join("pf/queue/pid/master.pid"), "master") {
+        master.stop();
     }
 }
 
@@ -544,7 +555,7 @@ impl LabProcess {
 
 impl Drop for MailLab {
     fn drop(&mut self) {
-        stop_by_pid_file(&self.dir.join("pf/queue/pid/master.pid"));
+        stop_postfix_master(&self.dir);
         self.stop_dovecot();
     }
 }

@@ -77,6 +77,7 @@ async fn a_client_mail_is_acknowledged_and_the_reply_threads_onto_the_same_ticke
     let reasons: Vec<&str> =
         shown["message_list"].as_array().unwrap().iter().map(|m| m["thread_reason"].as_str().unwrap()).collect();
     assert!(reasons[1].contains("desk's own mail"), "{reasons:?}");
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     assert_eq!(lab.mails_received_by("jane@acme.test").await.len(), 1, "a reply gets no second acknowledgement");
 }
@@ -107,6 +108,7 @@ async fn an_out_of_office_reply_gets_nothing_and_opens_no_ticket() {
     lab.wait_for_support_mail(2).await;
     desk.run_once();
     assert!(desk.tickets_json("all").is_empty(), "automated mail opens no ticket");
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     assert!(lab.mails_received_by("bob@globex.test").await.is_empty(), "no reply to an autoresponder");
     assert!(lab.mails_received_by(AGENT).await.is_empty(), "and no notification either");
@@ -170,6 +172,7 @@ async fn two_clients_with_the_same_subject_stay_on_separate_tickets_and_stranger
     assert_eq!(acme["messages"], 2, "the Acme colleague joined by token");
     let stranger = tickets.iter().find(|t| t["requester"] == "eve@stranger.test").unwrap();
     assert!(stranger["client"].is_null());
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     assert!(lab.mails_received_by("eve@stranger.test").await.is_empty(), "unknown senders get no acknowledgement");
 }

@@ -58,6 +58,7 @@ async fn a_weekly_draft_answered_with_send_reaches_the_client() {
     lab.send(AGENT, SUPPORT, &reply.replace("send1@", "send2@")).await;
     lab.wait_for_support_mail(3).await;
     desk.run_once();
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     assert_eq!(lab.mails_received_by("li@globex.test").await.len(), 2);
 }

@@ -51,6 +51,7 @@ async fn a_growth_p0_is_acknowledged_with_its_due_time_and_its_breach_is_announc
     desk.helpdesk(&["run", "--once", "--now", &later]);
     let a_bit_later = (opened + chrono::Duration::hours(4)).to_rfc3339();
     desk.helpdesk(&["run", "--once", "--now", &a_bit_later]);
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let agent_mail = lab.mails_received_by(AGENT).await;
     assert_eq!(agent_mail.len(), 2, "the new-ticket notification and one breach notice, nothing more");

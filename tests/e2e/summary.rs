@@ -19,6 +19,7 @@ async fn the_daily_summary_is_sent_once_a_day() {
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T15:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T22:00:00Z"]);
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let summaries: Vec<Vec<u8>> = lab
         .wait_for_mails(AGENT, 2)
@@ -35,6 +36,7 @@ async fn the_daily_summary_is_sent_once_a_day() {
 
     // The next morning brings the next one.
     desk.helpdesk(&["run", "--once", "--now", "2030-01-08T13:00:00Z"]);
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let count = lab
         .mails_received_by(AGENT)
@@ -43,6 +45,27 @@ async fn the_daily_summary_is_sent_once_a_day() {
         .filter(|m| header(m, "Subject").unwrap_or_default().starts_with("Daily summary"))
         .count();
     assert_eq!(count, 2);
+
+    // Monday 2030-01-07 was a weekly and monthly report day for Acme and Globex, and a
+    // quarterly one for Initech: each draft reached the agent once, over four runs on two days.
+    let mut drafts: Vec<String> = lab
+        .mails_received_by(AGENT)
+        .await
+        .iter()
+        .filter_map(|m| header(m, "Subject"))
+        .filter(|subject| subject.starts_with("[Draft report]"))
+        .collect();
+    drafts.sort();
+    assert_eq!(
+        drafts,
+        [
+            "[Draft report] Acme - Monthly Report, December 2029",
+            "[Draft report] Acme - Week of Dec 31 Summary",
+            "[Draft report] Globex - Monthly Report, December 2029",
+            "[Draft report] Globex - Week of Dec 31 Summary",
+            "[Draft report] Initech - Quarterly Report, 2029 Q4",
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,6 +110,7 @@ async fn answering_the_summary_with_take_opens_the_ticket_of_client_mail_held_as
     assert!(header(&acknowledgements[0], "Subject").unwrap().contains("[#1]"));
     let feedback = lab.wait_for_mail_with_subject(AGENT, "Held mail taken in").await;
     assert!(String::from_utf8_lossy(&feedback).contains("message 1: opened ticket #1"));
+    assert_eq!(desk.unsent_mail().await, 0);
     lab.wait_for_empty_queue().await;
     let feedback_count = lab
         .mails_received_by(AGENT)
