@@ -108,6 +108,24 @@ impl Tier {
             Tier::Enterprise => "enterprise",
         }
     }
+
+    /// The SOP's monthly price ("STARTER - $500/month" and so on).
+    pub fn monthly_price_cents(self) -> i64 {
+        match self {
+            Tier::Starter => 500 * 100,
+            Tier::Growth => 1_200 * 100,
+            Tier::Enterprise => 2_500 * 100,
+        }
+    }
+
+    /// The tier an upgrade moves to; none above ENTERPRISE.
+    pub fn next(self) -> Option<Tier> {
+        match self {
+            Tier::Starter => Some(Tier::Growth),
+            Tier::Growth => Some(Tier::Enterprise),
+            Tier::Enterprise => None,
+        }
+    }
 }
 
 impl FromStr for Tier {

@@ -34,7 +34,8 @@ pub const DEFAULT_RULES: &[(&str, Severity, &str)] = &[
     (
         "all leads unprocessed",
         Severity::P0,
-        r"(?i)\b(all|none\s+of)\s+(the\s+|our\s+|my\s+)?(new\s+)?(leads|orders|requests|messages|emails|submissions)\b[^.\n]{0,40}\b(unprocessed|not\s+(being\s+)?processed|processed|lost|stuck|failing|missing)",
+        // "all ... processed" is good news; only "none of ... processed" is the outage.
+        r"(?i)\b(all\s+(the\s+|our\s+|my\s+)?(new\s+)?(leads|orders|requests|messages|emails|submissions)\b[^.\n]{0,40}\b(unprocessed|not\s+(being\s+)?processed|lost|stuck|failing|missing)|none\s+of\s+(the\s+|our\s+|my\s+)?(new\s+)?(leads|orders|requests|messages|emails|submissions)\b[^.\n]{0,40}\b(processed|arrived|arriving|synced|syncing|coming\s+through|going\s+through|getting\s+through))",
     ),
     (
         "completely failed",
@@ -46,7 +47,12 @@ pub const DEFAULT_RULES: &[(&str, Severity, &str)] = &[
         Severity::P0,
         r"(?i)\b(system|site|website|server|service|platform|app|everything|production|prod|integration|workflow|automation)s?\s+(is\s+|are\s+|went\s+|has\s+gone\s+|)down\b",
     ),
-    ("outage", Severity::P0, r"(?i)\b(outage|emergency)\b"),
+    // An emergency the client declares, not a question about emergency support or its rate.
+    (
+        "outage",
+        Severity::P0,
+        r"(?i)\boutage\b|\b(it'?s|it\s+is|this\s+is|we\s+have|we'?ve\s+got|got)\s+an?\s+(real\s+|urgent\s+|absolute\s+)?emergency\b|\bemergency\s*[!:\-–—]|^\s*(urgent\s+)?emergency\b",
+    ),
     ("slow", Severity::P1, r"(?i)\b(slow|sluggish|lagging|timing\s+out|time-?outs?)\b"),
     (
         "some leads delayed",
@@ -152,6 +158,11 @@ mod tests {
         let growth = Some(Tier::Growth);
         check(growth, "AI agent not responding", "", Severity::P0);
         check(growth, "Help", "All leads are going unprocessed since 9am", Severity::P0);
+        check(growth, "Help", "None of our leads were processed overnight", Severity::P0);
+        check(growth, "Orders", "All orders are stuck since noon", Severity::P0);
+        check(growth, "EMERGENCY: forms broken", "", Severity::P0);
+        check(growth, "Help", "This is an emergency, call me.", Severity::P0);
+        check(growth, "Emergency", "The checkout flow broke.", Severity::P0);
         check(growth, "HubSpot integration completely failed", "", Severity::P0);
         check(growth, "The AI agent is slow today", "", Severity::P1);
         check(growth, "Leads", "Some leads are delayed by an hour", Severity::P1);
@@ -167,6 +178,14 @@ mod tests {
     #[test]
     fn the_most_urgent_rule_wins() {
         check(Some(Tier::Growth), "Feature request", "also the site is down", Severity::P0);
+    }
+
+    #[test]
+    fn good_news_and_questions_about_emergency_support_are_not_p0() {
+        check(Some(Tier::Growth), "Thanks", "Thanks, all our leads were processed.", Severity::P2);
+        check(Some(Tier::Growth), "Check", "Please make sure all requests are processed by Friday.", Severity::P2);
+        check(Some(Tier::Growth), "Question", "Is emergency support included in our plan?", Severity::P2);
+        check(Some(Tier::Growth), "Pricing", "What is your emergency rate on weekends?", Severity::P2);
     }
 
     #[test]

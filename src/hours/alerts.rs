@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::bank::{dollars, hours_text, period_containing, thresholds_crossed};
+use super::bank::{dollars, hours_text, period_containing, thresholds_crossed, BankRules};
 use super::ledger::{client_period, record_bank_alert, ClientPeriod};
 use crate::config::ClientConfig;
 use crate::desk::Desk;
-use crate::domain::{EmailAddress, TicketId, Tier};
+use crate::domain::{EmailAddress, TicketId};
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
 use crate::storage::Tx;
@@ -68,11 +68,15 @@ async fn queue_bank_alert(
         }
     };
     let statement = &bank.statement;
-    let upgrade = match client.tier {
-        Tier::Starter => Some(json!({"tier": "GROWTH", "price": "$1,200", "hours": 10})),
-        Tier::Growth => Some(json!({"tier": "ENTERPRISE", "price": "$2,500", "hours": 20})),
-        Tier::Enterprise => None,
-    };
+    let upgrade = client.tier.next().map(|next| {
+        let included = config.hours.tiers.get(&next).cloned().unwrap_or_else(|| BankRules::for_tier(next));
+        let hours = hours_text(included.included_minutes).trim_end_matches('h').to_string();
+        json!({
+            "tier": next.as_str().to_uppercase(),
+            "price": dollars(next.monthly_price_cents()).trim_end_matches(".00"),
+            "hours": hours,
+        })
+    });
     let data = json!({
         "client": client.name,
         "first_name": first_name(name.as_deref()),

@@ -313,4 +313,23 @@ mod tests {
         assert_eq!(templates.render("acknowledgement.subject", &data).unwrap(), "Custom 3");
         assert!(Templates::load(None).unwrap().render("acknowledgement.subject", &data).unwrap().contains("[#3]"));
     }
+
+    #[test]
+    fn the_hour_emails_offer_an_upgrade_only_where_there_is_a_higher_tier() {
+        let templates = Templates::load(None).unwrap();
+        let mut data = serde_json::json!({
+            "first_name": "Jane", "used_hours": "8", "available_hours": "10", "remaining_hours": "2",
+            "overage_rate": "$150", "month": "November", "refresh_date": "December 1",
+            "request": "\"CSV export\"", "agent_name": "Travis",
+            "upgrade": {"tier": "ENTERPRISE", "price": "$2,500", "hours": "20"},
+        });
+        for template in ["hours_75.txt", "hours_100.txt"] {
+            assert!(templates.render(template, &data).unwrap().to_lowercase().contains("upgrade"), "{template}");
+        }
+        data["upgrade"] = serde_json::Value::Null;
+        for template in ["hours_75.txt", "hours_100.txt"] {
+            let text = templates.render(template, &data).unwrap();
+            assert!(!text.to_lowercase().contains("upgrade"), "{template}: {text}");
+        }
+    }
 }

@@ -157,7 +157,10 @@ pub async fn build_summary(
             );
         }
         let emergencies: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM time_entries WHERE client = ? AND kind = 'emergency' AND work_date >= ?",
+            // Requests, not entries: two `#time` tags on one weekend P0 are one emergency. Time
+            // added by hand without a ticket counts once per entry.
+            "SELECT COUNT(DISTINCT COALESCE('ticket ' || ticket_id, 'entry ' || id)) FROM time_entries
+             WHERE client = ? AND kind = 'emergency' AND work_date >= ?",
         )
         .bind(&client.name)
         .bind((date - Duration::days(90)).format("%Y-%m-%d").to_string())

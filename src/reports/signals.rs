@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::Tier;
+use crate::hours::bank::dollars;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Signal {
@@ -21,7 +22,7 @@ pub struct ClientFacts {
     pub tier: Tier,
     /// Whether all hours were used, for the last complete periods, newest first.
     pub maxed_recent_periods: Vec<bool>,
-    /// Emergency time entries in the last 90 days.
+    /// Requests (tickets) with emergency time in the last 90 days.
     pub emergencies_last_90_days: i64,
     /// Subjects of feature-request tickets in the last 30 days.
     pub feature_requests: Vec<String>,
@@ -55,7 +56,7 @@ pub fn signals_for(facts: &ClientFacts, agent_name: &str) -> Vec<Signal> {
         signals.push(Signal {
             client: name.clone(),
             kind: "emergency_repeats",
-            action: format!("Suggest ENTERPRISE: {} emergency (after-hours) entries in 90 days", facts.emergencies_last_90_days),
+            action: format!("Suggest ENTERPRISE: {} emergency (after-hours) requests in 90 days", facts.emergencies_last_90_days),
             script: format!("Since you've needed after-hours support {} times in the last 3 months, it might make sense to move to ENTERPRISE tier. That includes 24/7 emergency support vs. paying $300/hour each time.\n\n- {agent_name}", facts.emergencies_last_90_days),
         });
     }
@@ -87,26 +88,46 @@ pub fn signals_for(facts: &ClientFacts, agent_name: &str) -> Vec<Signal> {
                 action: format!(
                     "Contract ends on {date} ({days} days): check in on satisfaction and confirm intent to continue"
                 ),
-                script: renewal_script(name, facts.tier, date, agent_name),
+                script: contract_end_script(name, facts.tier, date, agent_name),
             });
         }
     }
     signals
 }
 
+/// "$1,200" for a whole-dollar price.
+fn whole_dollars(cents: i64) -> String {
+    dollars(cents).trim_end_matches(".00").to_string()
+}
+
+/// The SOP's "Renewal Email Template", with the prices filled in and the recap left for the
+/// agent to fill (`[Metric]` lines, as in the SOP).
 fn renewal_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
-    let price = match tier {
-        Tier::Starter => "$500",
-        Tier::Growth => "$1,200",
-        Tier::Enterprise => "$2,500",
-    };
-    let upgrade = next_tier(tier)
-        .map(|(next, benefits)| format!("2. **Upgrade to {next}:** (get {benefits})\n"))
-        .unwrap_or_default();
+    let price = tier.monthly_price_cents();
+    let mut options = vec![format!("**Continue as-is:** {}/month", whole_dollars(price))];
+    if let (Some((next, benefits)), Some(next_tier)) = (next_tier(tier), tier.next()) {
+        let next_price = whole_dollars(next_tier.monthly_price_cents());
+        options.push(format!("**Upgrade to {next}:** {next_price}/month (get {benefits})"));
+    }
+    // Twelve months at 15% off.
+    options.push(format!("**Annual prepay:** {} (save 15%)", whole_dollars(price * 12 * 85 / 100)));
+    let options: Vec<String> = options.iter().enumerate().map(|(i, option)| format!("{}. {option}", i + 1)).collect();
     format!(
-        "Subject: {client} - Renewal Coming Up\n\nHey [Name],\n\nYour {} plan renews on {} - just wanted to give you a heads up!\n\nOptions for renewal:\n1. **Continue as-is:** {price}/month\n{upgrade}3. **Annual prepay:** (save 15%)\n\nLet me know which works best, and I'll send over the updated agreement.\n\nThanks for being an awesome client!\n\n- {agent_name}\n\nP.S. - If there's anything we should improve, I'm all ears.",
+        "Subject: {client} - Renewal Coming Up\n\nHey [Name],\n\nYour {} plan renews on {} - just wanted to give you a heads up!\n\nQuick recap of the last [period]:\n- ✅ [Metric]: [Performance]\n- ✅ [Metric]: [Performance]\n- ✅ [Time/cost saved]: [Amount]\n\nOptions for renewal:\n{}\n\nLet me know which works best, and I'll send over the updated agreement.\n\nThanks for being an awesome client!\n\n- {agent_name}\n\nP.S. - If there's anything we should improve, I'm all ears.",
         tier.as_str().to_uppercase(),
         date.format("%B %-d, %Y"),
+        options.join("\n"),
+    )
+}
+
+/// A check-in before a cancelled monthly contract ends (SOP: "Check in on satisfaction,
+/// address any concerns, confirm intent to continue"); the SOP has no template for it, and the
+/// renewal email would tell a leaving client that the plan renews.
+fn contract_end_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
+    format!(
+        "Subject: {client} - Checking in before {date_text}\n\nHey [Name],\n\nYour {} support runs through {date_text}, and I wanted to check in before then.\n\nHow has support been working for you? If anything has fallen short, I'd like to hear it and put it right.\n\nIf you'd like to keep things running after {date_text}, just say so and I'll send over the agreement.\n\nThanks,\n\n- {agent_name}",
+        tier.as_str().to_uppercase(),
+        date_text = date.format("%B %-d, %Y"),
     )
 }
 
@@ -135,6 +156,38 @@ mod tests {
         assert!(
             script.contains("maxing out your monthly hours for the last 3 months") && script.contains("ENTERPRISE")
         );
+    }
+
+    #[test]
+    fn the_renewal_email_names_every_price_and_numbers_its_options() {
+        let growth = renewal_script("Acme", Tier::Growth, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), "Travis");
+        assert!(growth.contains("Your GROWTH plan renews on January 15, 2027"), "{growth}");
+        assert!(growth.contains("Quick recap of the last [period]:"), "{growth}");
+        assert!(growth.contains("1. **Continue as-is:** $1,200/month"), "{growth}");
+        assert!(growth.contains("2. **Upgrade to ENTERPRISE:** $2,500/month (get "), "{growth}");
+        assert!(growth.contains("3. **Annual prepay:** $12,240 (save 15%)"), "{growth}");
+        let enterprise = renewal_script("Globex", Tier::Enterprise, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), "T");
+        assert!(
+            enterprise.contains("1. **Continue as-is:** $2,500/month\n2. **Annual prepay:** $25,500"),
+            "{enterprise}"
+        );
+        assert!(!enterprise.contains("Upgrade"), "{enterprise}");
+    }
+
+    #[test]
+    fn a_leaving_client_is_asked_how_support_went_not_told_the_plan_renews() {
+        let facts = ClientFacts {
+            maxed_recent_periods: vec![],
+            emergencies_last_90_days: 0,
+            feature_requests: vec![],
+            annual_renewal: None,
+            monthly_contract_end: NaiveDate::from_ymd_opt(2026, 12, 20),
+            ..facts()
+        };
+        let signals = signals_for(&facts, "Travis");
+        assert_eq!(signals.iter().map(|s| s.kind).collect::<Vec<_>>(), ["contract_end"]);
+        assert!(signals[0].script.contains("runs through December 20, 2026"), "{}", signals[0].script);
+        assert!(!signals[0].script.contains("renews"), "{}", signals[0].script);
     }
 
     #[test]
