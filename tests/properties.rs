@@ -68,7 +68,7 @@ fn pipeline(raw: &[u8], max_bytes: usize) -> Path {
     let sender_client = mail.from.as_ref().filter(|from| from.domain() == "acme.test").map(|_| "Acme");
     let decision = decide_thread(&evidence, sender_client);
     let new_part = mail.new_part();
-    let commands = read_tags(&mail.subject, &new_part);
+    let commands = read_tags(&mail.subject, "Leads stuck", &new_part);
     // The rest of what intake reads from a mail.
     let _ = quotes::without_quotes(&mail.text);
     let _ = automated_reason(&mail);
@@ -473,7 +473,7 @@ fn quote_stripping_never_keeps_a_quoted_line() {
                 for kept in stripped.lines() {
                     prop_assert!(!kept.trim_start().starts_with('>'), "quoted line kept: {:?} from {:?}", kept, joined);
                 }
-                let commands = read_tags("", &stripped);
+                let commands = read_tags("", "Leads stuck", &stripped);
                 let normalized = joined.replace("\r\n", "\n").replace('\r', "\n");
                 let unquoted_p0 =
                     normalized.lines().any(|line| !line.trim_start().starts_with('>') && line.contains("#p0"));
@@ -497,9 +497,9 @@ fn tags_are_read_only_where_written() {
     // A fixed check that the generator's quoted tags would be read if they were not quoted,
     // so the properties above do not pass vacuously.
     for tag in QUOTED_TAGS {
-        let commands = read_tags("Re: x", &format!("Done.\n{tag}\n"));
+        let commands = read_tags("Re: x", "Leads stuck", &format!("Done.\n{tag}\n"));
         assert!(!read_from_quotes(&commands).is_empty(), "{tag} is not a tag");
-        let quoted = read_tags("Re: x", &quotes::new_part(&format!("Done.\n\n> {tag}\n")));
+        let quoted = read_tags("Re: x", "Leads stuck", &quotes::new_part(&format!("Done.\n\n> {tag}\n")));
         assert!(read_from_quotes(&quoted).is_empty(), "{tag} read from a quote");
     }
     println!("properties: {} quoted-only tags each read when unquoted, ignored when quoted", QUOTED_TAGS.len());

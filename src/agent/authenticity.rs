@@ -118,19 +118,95 @@ pub fn authenticate_agent_mail(
     // Only the topmost header counts: it was added by the server that received the mail;
     // anything below it could have been written by the sender.
     if let Some(results) = mail.header("authentication-results") {
-        let authserv_id = results.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
-        if trusted_authserv_ids.iter().any(|trusted| trusted.eq_ignore_ascii_case(authserv_id)) {
-            let lower = results.to_ascii_lowercase();
-            let dmarc_pass = lower.contains("dmarc=pass");
-            let dkim_pass = lower.split(';').any(|clause| {
-                clause.trim_start().starts_with("dkim=pass") && clause.contains(&format!("header.d={}", agent.domain()))
-            });
-            if dmarc_pass || dkim_pass {
-                return Authenticity::TrustedAuthenticationResults(authserv_id.to_string());
-            }
+        if let Some(authserv_id) = passing_authentication_results(results, trusted_authserv_ids, agent.domain()) {
+            return Authenticity::TrustedAuthenticationResults(authserv_id);
         }
     }
     Authenticity::Unverified
+}
+
+/// One result of an Authentication-Results header (RFC 8601): `dkim=pass header.d=example.test`.
+#[derive(Debug, PartialEq, Eq)]
+struct AuthenticationResult {
+    method: String,
+    result: String,
+    /// `(ptype.property, value)`, lowercased, e.g. `("header.d", "example.test")`.
+    properties: Vec<(String, String)>,
+}
+
+/// The header's authserv-id and its results, with comments removed. Words are compared
+/// whole: `smtp.mailfrom=dmarc=pass@evil.test` is a property of an `spf` result, never a DMARC
+/// pass, and `header.d=example.test.evil.net` is not `example.test`.
+fn parse_authentication_results(header: &str) -> (String, Vec<AuthenticationResult>) {
+    let mut clauses = split_outside_quotes(&without_comments(header), ';').into_iter();
+    let authserv_id = clauses.next().unwrap_or_default().split_whitespace().next().unwrap_or("").to_string();
+    let results = clauses
+        .filter_map(|clause| {
+            let mut words = clause.split_whitespace();
+            let (method, result) = words.next()?.split_once('=')?;
+            let method = method.split('/').next().unwrap_or(method).to_ascii_lowercase();
+            let properties = words
+                .filter_map(|word| word.split_once('='))
+                .filter(|(name, _)| name.contains('.'))
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.trim_matches('"').to_ascii_lowercase()))
+                .collect();
+            Some(AuthenticationResult { method, result: result.to_ascii_lowercase(), properties })
+        })
+        .collect();
+    (authserv_id, results)
+}
+
+/// The header without its `(comments)` (nested, outside quoted strings).
+fn without_comments(header: &str) -> String {
+    let (mut depth, mut quoted, mut text) = (0usize, false, String::with_capacity(header.len()));
+    for c in header.chars() {
+        match c {
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                text.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}
+
+fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
+    let (mut parts, mut current, mut quoted) = (Vec::new(), String::new(), false);
+    for c in text.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if c == separator && !quoted {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+/// The authserv-id, when a trusted server says the mail passed DMARC for the agent's domain
+/// (`dmarc=pass header.from=<domain>`) or carries a passing DKIM signature of that exact
+/// domain (`dkim=pass header.d=<domain>`).
+fn passing_authentication_results(header: &str, trusted_authserv_ids: &[String], domain: &str) -> Option<String> {
+    let (authserv_id, results) = parse_authentication_results(header);
+    if !trusted_authserv_ids.iter().any(|trusted| trusted.eq_ignore_ascii_case(&authserv_id)) {
+        return None;
+    }
+    let domain = domain.to_ascii_lowercase();
+    let passes = |method: &str, property: &str| {
+        results.iter().any(|result| {
+            result.method == method
+                && result.result == "pass"
+                && result.properties.iter().any(|(name, value)| name == property && *value == domain)
+        })
+    };
+    (passes("dmarc", "header.from") || passes("dkim", "header.d")).then_some(authserv_id)
 }
 
 #[cfg(test)]
@@ -179,7 +255,7 @@ mod tests {
             "not for another ticket"
         );
 
-        let with_results = "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; dmarc=pass\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
+        let with_results = "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
         let mail = parse_mail(with_results.as_bytes(), 1 << 20);
         let trusted = vec!["mx.example.test".to_string()];
         assert!(matches!(
@@ -197,5 +273,28 @@ mod tests {
             authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted),
             Authenticity::Unverified
         );
+    }
+
+    #[test]
+    fn authentication_results_count_only_whole_passing_results_for_the_agents_own_domain() {
+        let trusted = ["mx.example.test".to_string()];
+        let passes = |header: &str| passing_authentication_results(header, &trusted, "example.test").is_some();
+        assert!(passes("mx.example.test; dmarc=pass (p=reject) header.from=example.test"));
+        assert!(passes("mx.example.test 1; spf=pass smtp.mailfrom=x@example.test;\r\n dkim=pass (2048-bit key) header.d=Example.Test header.s=s1"));
+        assert!(passes("MX.example.test; dmarc=pass header.from=\"example.test\""));
+        // The words appear, but not as a passing result for the agent's domain.
+        assert!(!passes(
+            "mx.example.test; spf=pass smtp.mailfrom=dmarc=pass@evil.test; dmarc=fail header.from=example.test"
+        ));
+        assert!(!passes(
+            "mx.example.test; dkim=pass header.d=example.test.evil.net; dmarc=none header.from=example.test"
+        ));
+        assert!(!passes(
+            "mx.example.test; dkim=pass header.d=evil.test (example.test); dmarc=pass header.from=evil.test"
+        ));
+        assert!(!passes("mx.example.test; dkim=fail header.d=example.test reason=\"dkim=pass header.d=example.test\""));
+        assert!(!passes("mx.example.test; dmarc=pass"), "a DMARC pass that names no domain");
+        assert!(!passes("other.test; dmarc=pass header.from=example.test"), "an untrusted server");
+        assert!(!passes("mx.example.test.evil.net; dmarc=pass header.from=example.test"));
     }
 }

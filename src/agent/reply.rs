@@ -74,7 +74,7 @@ pub async fn record_agent_mail(
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::NotUnderstood(errors));
     }
-    let commands = read_tags(&mail.subject, &mail.new_part());
+    let commands = read_tags(&mail.subject, &ticket.subject, &mail.new_part());
     let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");

@@ -45,15 +45,19 @@ static UNKNOWN_TAG_LINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#([
 static RESOLVED_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^\s*resolved\s*[.!]?\s*$").expect("valid regex"));
 
+/// The SOP's "[Issue] - RESOLVED": the capitalised word after a separator, at the end.
 static RESOLVED_SUBJECT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(^|[^A-Za-z])RESOLVED([^A-Za-z]|$)").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(^|\s[-–—:|]\s*)RESOLVED\s*[.!]?\s*$").expect("valid regex"));
 
 static TIME_WITHOUT_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(^|\s)#time\b\s*(\S*)").expect("valid regex"));
 
-/// Reads the tags of one reply.
-pub fn read_tags(subject: &str, new_part: &str) -> AgentCommands {
-    let mut commands = AgentCommands { resolved: RESOLVED_SUBJECT.is_match(subject), ..Default::default() };
+/// Reads the tags of one reply. `ticket_subject` is the client's subject: a RESOLVED the
+/// client wrote there ("Payments - RESOLVED", "still NOT RESOLVED") comes back in every reply's
+/// subject and never counts; only one the agent added at the end does.
+pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCommands {
+    let resolved = RESOLVED_SUBJECT.is_match(subject) && !RESOLVED_SUBJECT.is_match(ticket_subject);
+    let mut commands = AgentCommands { resolved, ..Default::default() };
     let mut kept_lines: Vec<String> = Vec::new();
     for line in new_part.lines() {
         if RESOLVED_LINE.is_match(line) {
@@ -137,8 +141,13 @@ pub fn parse_duration(text: &str) -> Option<u32> {
     }
     let hours: f64 = captures.get(1).map(|h| h.as_str().replace(',', ".").parse().ok()).unwrap_or(Some(0.0))?;
     let minutes: u32 = captures.get(2).map(|m| m.as_str().parse().ok()).unwrap_or(Some(0))?;
+    // Bounded before adding: `#time 71582789h 59m` must not wrap around to 58 minutes.
+    const DAY: u32 = 24 * 60;
+    if !(0.0..=24.0).contains(&hours) || minutes > DAY {
+        return None;
+    }
     let total = (hours * 60.0).round() as u32 + minutes;
-    (total > 0 && total <= 24 * 60).then_some(total)
+    (total > 0 && total <= DAY).then_some(total)
 }
 
 #[cfg(test)]
@@ -170,15 +179,18 @@ mod tests {
         ] {
             assert_eq!(parse_duration(text), Some(minutes), "{text}");
         }
-        for text in ["lots", "", "h", "0m", "25h"] {
+        for text in ["lots", "", "h", "0m", "25h", "71582789h 59m", "4294967295m", "99999999999999999999h"] {
             assert_eq!(parse_duration(text), None, "{text}");
         }
     }
 
     #[test]
     fn tags_are_read_and_removed() {
-        let commands =
-            read_tags("Re: Leads stuck [#4]", "Fixed the webhook secret.\n#time 30m #billable\n\nAll good now. #p1\n");
+        let commands = read_tags(
+            "Re: Leads stuck [#4]",
+            "Leads stuck",
+            "Fixed the webhook secret.\n#time 30m #billable\n\nAll good now. #p1\n",
+        );
         assert_eq!(commands.time_entries, vec![30]);
         assert!(commands.billable);
         assert_eq!(commands.severity, Some(Severity::P1));
@@ -188,27 +200,37 @@ mod tests {
 
     #[test]
     fn resolved_on_its_own_line_or_in_capitals_in_the_subject() {
-        assert!(read_tags("Re: x", "Done.\nRESOLVED\n").resolved);
-        assert!(read_tags("Re: x", "resolved!").resolved);
-        assert!(!read_tags("Re: x", "Is this resolved yet?").resolved);
-        assert!(read_tags("Sync issue - RESOLVED", "Done.").resolved);
-        assert!(!read_tags("Re: is it resolved?", "Done.").resolved);
+        assert!(read_tags("Re: x", "Leads stuck", "Done.\nRESOLVED\n").resolved);
+        assert!(read_tags("Re: x", "Leads stuck", "resolved!").resolved);
+        assert!(!read_tags("Re: x", "Leads stuck", "Is this resolved yet?").resolved);
+        assert!(read_tags("Sync issue - RESOLVED", "Leads stuck", "Done.").resolved);
+        assert!(read_tags("Re: [#4] Acme P1: Sync issue - RESOLVED", "Sync issue", "Done.").resolved);
+        assert!(!read_tags("Re: is it resolved?", "Leads stuck", "Done.").resolved);
+        // The client's own words come back in the reply's subject: they close nothing.
+        assert!(
+            !read_tags("Re: [#4] Acme P1: Payments still NOT RESOLVED", "Payments still NOT RESOLVED", "On it.")
+                .resolved
+        );
+        assert!(!read_tags("Re: [#4] Acme P1: Login bug - RESOLVED", "Login bug - RESOLVED", "Thanks.").resolved);
+        assert!(
+            !read_tags("Re: [#4] Acme P1: RESOLVED tickets reopen", "RESOLVED tickets reopen", "Looking.").resolved
+        );
     }
 
     #[test]
     fn unreadable_tags_are_errors() {
-        assert_eq!(read_tags("", "#time lots").errors.len(), 1);
-        assert_eq!(read_tags("", "#time").errors.len(), 1);
-        assert_eq!(read_tags("", "#tiem 1h").errors.len(), 1);
+        assert_eq!(read_tags("", "Leads stuck", "#time lots").errors.len(), 1);
+        assert_eq!(read_tags("", "Leads stuck", "#time").errors.len(), 1);
+        assert_eq!(read_tags("", "Leads stuck", "#tiem 1h").errors.len(), 1);
         // Ticket numbers and hashtags in a sentence are not tags.
-        let commands = read_tags("", "See ticket #42 and the #general channel.");
+        let commands = read_tags("", "Leads stuck", "See ticket #42 and the #general channel.");
         assert!(commands.errors.is_empty(), "{:?}", commands.errors);
         assert_eq!(commands.text, "See ticket #42 and the #general channel.");
     }
 
     #[test]
     fn a_reply_of_only_tags_has_no_text() {
-        let commands = read_tags("", "#time 1h\n#note\n");
+        let commands = read_tags("", "Leads stuck", "#time 1h\n#note\n");
         assert!(commands.text.is_empty());
         assert!(commands.note);
     }

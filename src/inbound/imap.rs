@@ -149,7 +149,11 @@ pub async fn ingest_step(
         mark_recorded_leftovers(connection, config, last_uid).await?;
         connection.caught_up = true;
     }
-    let found = connection.session.uid_search(format!("UID {}:*", last_uid + 1)).await.context("UID SEARCH failed")?;
+    // UIDs end at 2^32 - 1: a cursor there has nothing after it.
+    let Some(next_uid) = last_uid.checked_add(1) else { return Ok(0) };
+    let found = answered_within(connection.session.uid_search(format!("UID {next_uid}:*")), "UID SEARCH")
+        .await?
+        .context("UID SEARCH failed")?;
     let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > last_uid).collect();
     uids.sort_unstable();
     uids.truncate(max_messages);
@@ -177,6 +181,17 @@ pub async fn ingest_step(
     Ok(handled)
 }
 
+/// How long one IMAP command may go unanswered (a FETCH of a full batch included). A server
+/// or a connection that goes silent fails the step, and the service loop reconnects with
+/// backoff, instead of waiting until TCP gives up.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn answered_within<T>(command: impl std::future::Future<Output = T>, name: &str) -> anyhow::Result<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, command)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer to {name} within {} s", COMMAND_TIMEOUT.as_secs()))
+}
+
 /// Bytes of whole mails asked for in one FETCH (a single larger mail is fetched alone).
 const FETCH_BYTES: usize = 32 << 20;
 
@@ -192,15 +207,11 @@ async fn fetch_batch(
 ) -> anyhow::Result<Vec<(u32, RawMail)>> {
     let uid_set = |uids: &[u32]| uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     let mut sizes: BTreeMap<u32, usize> = BTreeMap::new();
-    for fetch in connection
-        .session
-        .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
-        .await
-        .context("UID FETCH RFC822.SIZE failed")?
-        .try_collect::<Vec<_>>()
-        .await
-        .context("reading message sizes failed")?
-    {
+    let size_fetch = async {
+        let responses = connection.session.uid_fetch(uid_set(uids), "(UID RFC822.SIZE)").await?;
+        responses.try_collect::<Vec<_>>().await
+    };
+    for fetch in answered_within(size_fetch, "UID FETCH RFC822.SIZE").await?.context("UID FETCH RFC822.SIZE failed")? {
         if let (Some(uid), Some(size)) = (fetch.uid, fetch.size) {
             if uids.contains(&uid) {
                 sizes.insert(uid, size as usize);
@@ -230,14 +241,11 @@ async fn fetch_batch(
     for (chosen, headers_only) in plans {
         let query =
             if headers_only { "(UID INTERNALDATE BODY.PEEK[HEADER])" } else { "(UID INTERNALDATE BODY.PEEK[])" };
-        let fetches: Vec<_> = connection
-            .session
-            .uid_fetch(uid_set(&chosen), query)
-            .await
-            .context("UID FETCH failed")?
-            .try_collect()
-            .await
-            .context("reading fetched mail failed")?;
+        let mail_fetch = async {
+            let responses = connection.session.uid_fetch(uid_set(&chosen), query).await?;
+            responses.try_collect::<Vec<_>>().await
+        };
+        let fetches = answered_within(mail_fetch, "UID FETCH").await?.context("UID FETCH failed")?;
         for fetch in fetches {
             let Some(uid) = fetch.uid.filter(|uid| chosen.contains(uid) && !fetched.contains_key(uid)) else {
                 continue;
@@ -280,9 +288,12 @@ async fn mark_recorded_leftovers(
     }
     let query = match config.processed {
         ProcessedAction::Flag => format!("UID 1:{last_uid} UNKEYWORD {PROCESSED_KEYWORD}"),
-        ProcessedAction::Move(_) => format!("UID 1:{last_uid}"),
+        // Mail copied and flagged \Deleted whose expunge failed is not copied again.
+        ProcessedAction::Move(_) => format!("UID 1:{last_uid} UNDELETED"),
     };
-    let found = connection.session.uid_search(query).await.context("UID SEARCH for leftovers failed")?;
+    let found = answered_within(connection.session.uid_search(query), "UID SEARCH")
+        .await?
+        .context("UID SEARCH for leftovers failed")?;
     let mut leftovers: Vec<u32> = found.into_iter().filter(|uid| *uid <= last_uid).collect();
     if leftovers.is_empty() {
         return Ok(());
@@ -299,36 +310,39 @@ async fn mark_processed(connection: &mut MailboxConnection, config: &ImapConfig,
         return Ok(());
     }
     let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    match &config.processed {
-        ProcessedAction::Flag => {
-            let updates: Vec<_> = connection
-                .session
-                .uid_store(&set, format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})"))
-                .await
-                .context("UID STORE failed")?
-                .try_collect()
-                .await?;
-            drop(updates);
-        }
-        ProcessedAction::Move(target) => {
-            if connection.supports_move {
-                connection.session.uid_mv(&set, target).await.context("UID MOVE failed")?;
-            } else {
-                connection.session.uid_copy(&set, target).await.context("UID COPY failed")?;
+    let marking = async {
+        match &config.processed {
+            ProcessedAction::Flag => {
                 let updates: Vec<_> = connection
                     .session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .uid_store(&set, format!("+FLAGS.SILENT (\\Seen {PROCESSED_KEYWORD})"))
                     .await
                     .context("UID STORE failed")?
                     .try_collect()
                     .await?;
                 drop(updates);
-                let expunged: Vec<_> = connection.session.uid_expunge(&set).await?.try_collect().await?;
-                drop(expunged);
+            }
+            ProcessedAction::Move(target) => {
+                if connection.supports_move {
+                    connection.session.uid_mv(&set, target).await.context("UID MOVE failed")?;
+                } else {
+                    connection.session.uid_copy(&set, target).await.context("UID COPY failed")?;
+                    let updates: Vec<_> = connection
+                        .session
+                        .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                        .await
+                        .context("UID STORE failed")?
+                        .try_collect()
+                        .await?;
+                    drop(updates);
+                    let expunged: Vec<_> = connection.session.uid_expunge(&set).await?.try_collect().await?;
+                    drop(expunged);
+                }
             }
         }
-    }
-    Ok(())
+        anyhow::Ok(())
+    };
+    answered_within(marking, "marking mail processed").await?
 }
 
 /// Waits for the server to report new mail (IDLE), or for `timeout`. Without IDLE support the

@@ -46,8 +46,23 @@ pub struct SmtpSender {
     config: SmtpConfig,
     hello: ClientId,
     /// One kept connection per lane; lanes send at the same time.
-    connections: Vec<tokio::sync::Mutex<Option<AsyncSmtpConnection>>>,
+    connections: Vec<tokio::sync::Mutex<Option<KeptConnection>>>,
 }
+
+struct KeptConnection {
+    connection: AsyncSmtpConnection,
+    last_used: std::time::Instant,
+}
+
+/// A kept connection idle longer than this is checked with NOOP before a mail goes over it:
+/// servers close idle sessions (Postfix after 300 s), and a mail must never be handed over
+/// twice just because the first try met a connection that was already gone.
+const CHECK_IDLE_CONNECTION_AFTER: Duration = Duration::from_secs(10);
+
+/// How long one mail's SMTP exchange may take (MAIL FROM to the reply after the final `.`).
+/// A silently dropped connection (a NAT that forgot it) otherwise blocks the lane, and with
+/// it the desk's loop, until TCP gives up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An implicit-TLS (port 465) session over the desk's own no-delay socket, handed to lettre
 /// as an already open stream; lettre's own connector would leave Nagle's algorithm on.
@@ -162,32 +177,48 @@ impl SmtpSender {
         Ok(connection)
     }
 
+    /// Hands one mail to the server over the lane's kept connection (checked first when it
+    /// sat idle, opened anew when it is gone). A failure during the exchange is never retried
+    /// at once: the server may have taken the mail before the connection broke, so the row
+    /// waits for its retry time like any transient failure.
     async fn send(&self, lane: usize, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         let mut slot = self.connections[lane % self.connections.len()].lock().await;
-        // A kept connection may have been closed by the server while idle: one fresh retry.
-        for attempt in 0..2 {
-            let reused = slot.as_ref().is_some_and(|connection| !connection.has_broken());
-            if !reused {
-                *slot =
-                    Some(self.connect().await.map_err(|err| SendError::Transient(format!("cannot connect: {err}")))?);
+        let usable = match slot.as_mut() {
+            Some(kept) if !kept.connection.has_broken() => {
+                kept.last_used.elapsed() < CHECK_IDLE_CONNECTION_AFTER
+                    || tokio::time::timeout(Duration::from_secs(30), kept.connection.test_connected())
+                        .await
+                        .unwrap_or(false)
             }
-            let connection = slot.as_mut().expect("connected above");
-            match connection.send(envelope, raw).await {
-                Ok(_) => return Ok(()),
-                Err(err) => {
-                    // After any error the session state is unknown: start afresh next time.
-                    *slot = None;
-                    if err.is_permanent() {
-                        return Err(SendError::Permanent(err.to_string()));
-                    }
-                    if !(reused && attempt == 0) {
-                        return Err(SendError::Transient(err.to_string()));
-                    }
-                    tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting once");
-                }
+            _ => false,
+        };
+        if !usable {
+            *slot = None;
+            let connection =
+                self.connect().await.map_err(|err| SendError::Transient(format!("cannot connect: {err}")))?;
+            *slot = Some(KeptConnection { connection, last_used: std::time::Instant::now() });
+        }
+        let kept = slot.as_mut().expect("connected above");
+        let outcome = tokio::time::timeout(SEND_TIMEOUT, kept.connection.send(envelope, raw)).await;
+        match outcome {
+            Ok(Ok(_)) => {
+                kept.last_used = std::time::Instant::now();
+                Ok(())
+            }
+            // After any error the session state is unknown: start afresh next time.
+            Ok(Err(err)) => {
+                *slot = None;
+                Err(if err.is_permanent() {
+                    SendError::Permanent(err.to_string())
+                } else {
+                    SendError::Transient(err.to_string())
+                })
+            }
+            Err(_) => {
+                *slot = None;
+                Err(SendError::Transient(format!("no answer from the SMTP server within {} s", SEND_TIMEOUT.as_secs())))
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 }
 
