@@ -758,6 +758,45 @@ mod tests {
         assert_eq!(kinds().await[2], ("flood_notice".into(), 1));
     }
 
+    #[tokio::test]
+    async fn a_reply_to_a_client_whose_address_cannot_be_written_applies_and_tells_the_agent() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        // Accepted by mail servers (old Japanese carriers), refused by lettre in a header.
+        let client = RawMail::new(
+            b"From: taro..yamada@acme.test\r\nSubject: Sync down\r\nMessage-ID: <c1@acme.test>\r\n\r\nNo sync.\r\n"
+                .to_vec(),
+            now,
+        );
+        let IntakeOutcome::NewTicket { ticket, acknowledged: false } = record_mail(&desk, &client, now).await.unwrap()
+        else {
+            panic!("a ticket, unacknowledged")
+        };
+        // Travis answers the desk's notification (its Message-ID is signed for him).
+        let notification: String =
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = ?")
+                .bind(ticket.0)
+                .fetch_one(&desk.db)
+                .await
+                .unwrap();
+        let reply = format!(
+            "From: travis@example.test\r\nSubject: Re: Sync down\r\nMessage-ID: <a1@example.test>\r\nIn-Reply-To: <{notification}>\r\n\r\nRestarted the sync.\r\n#time 30m\r\n"
+        );
+        let outcome = record_mail(&desk, &RawMail::new(reply.into_bytes(), now), now).await.unwrap();
+        assert!(matches!(outcome, IntakeOutcome::AddedToTicket { .. }), "{outcome:?}");
+        let minutes: i64 =
+            sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries").fetch_one(&desk.db).await.unwrap();
+        assert_eq!(minutes, 30, "the reply's tags still apply");
+        let queued: Vec<(String, String, Vec<u8>)> =
+            sqlx::query_as("SELECT kind, subject, raw FROM outbox ORDER BY id").fetch_all(&desk.db).await.unwrap();
+        assert!(queued.iter().all(|(kind, _, _)| kind != "agent_reply"), "nothing relayed");
+        let feedback: Vec<_> = queued.iter().filter(|(kind, _, _)| kind == "agent_feedback").collect();
+        assert_eq!(feedback.len(), 1);
+        assert!(feedback[0].1.contains("NOT sent to the client"), "{}", feedback[0].1);
+        let text = crate::inbound::parse::parse_mail(&feedback[0].2, 1 << 20).text;
+        assert!(text.contains("was applied") && text.contains("\"taro..yamada@acme.test\""), "{text}");
+    }
+
     async fn held_id(desk: &Desk, sender: &str) -> i64 {
         sqlx::query_scalar("SELECT id FROM messages WHERE ticket_id IS NULL AND sender = ?")
             .bind(sender)

@@ -109,12 +109,10 @@ pub async fn record_agent_mail(
     if commands.resolved {
         store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
         if !commands.note {
-            queue_to_client(desk, tx, ticket, "resolved", &commands.text, now).await?;
-            relayed = true;
+            relayed = queue_to_client(desk, tx, ticket, "resolved", &commands.text, now).await?;
         }
     } else if !commands.note && !commands.text.trim().is_empty() && !reached_client {
-        queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, now).await?;
-        relayed = true;
+        relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, now).await?;
     }
     if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
         store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
@@ -189,7 +187,10 @@ async fn log_time(
 }
 
 /// The agent's words to the client: relayed as they are (`agent_reply`) or inside the SOP's
-/// resolved email (`resolved`), threaded onto the client's conversation.
+/// resolved email (`resolved`), threaded onto the client's conversation. Returns whether it
+/// was queued: a requester address that cannot be written in a header (lettre refuses some
+/// that mail servers accept, such as `taro..yamada@docomo.ne.jp`) gets the agent a notice
+/// instead, and the rest of his reply still applies.
 async fn queue_to_client(
     desk: &Desk,
     tx: &mut Tx<'_>,
@@ -197,10 +198,18 @@ async fn queue_to_client(
     kind: &'static str,
     text: &str,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let config = &desk.config;
-    let Some(requester) = EmailAddress::parse(&ticket.requester) else {
-        anyhow::bail!("ticket #{} has no usable requester address", ticket.id);
+    let writable = EmailAddress::parse(&ticket.requester).and_then(|address| address.as_str().parse().ok());
+    let Some(requester) = writable else {
+        tracing::warn!(ticket = ticket.id.0, requester = %ticket.requester, "the client's address cannot be written in a mail header: nothing relayed");
+        let errors = vec![format!(
+            "the client's address {:?} cannot be written in a mail header, so the desk cannot send to it",
+            ticket.requester
+        )];
+        let data = json!({"ticket": ticket.id.0, "unverified": false, "not_relayed": true, "subject": ticket.subject, "errors": errors});
+        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        return Ok(false);
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
     let data = json!({
@@ -216,7 +225,7 @@ async fn queue_to_client(
     let draft = Draft {
         kind,
         ticket: Some(ticket.id),
-        to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester.as_str().parse()?)],
+        to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester)],
         cc: Vec::new(),
         subject: desk.templates.render_line(&format!("{template}.subject"), &data)?,
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
@@ -229,7 +238,7 @@ async fn queue_to_client(
         images: Vec::new(),
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
-    Ok(())
+    Ok(true)
 }
 
 async fn queue_feedback(
