@@ -16,6 +16,7 @@ use crate::agent::reply::record_agent_mail;
 use crate::agent::tags::read_take_tags;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
+use crate::hours::bank::hours_text;
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
 use crate::inbound::parse::{
@@ -567,7 +568,17 @@ async fn open_ticket(
         false
     };
     if announce {
+        // SOP "100% Used (before doing additional work)": say so before he starts.
+        let hours_used_up = match client {
+            Some(client) => {
+                let today = now.with_timezone(&config.agent.timezone).date_naive();
+                let (bank, used_up) = crate::hours::alerts::bank_used_up(tx, desk, client, today).await?;
+                used_up.then(|| hours_text(bank.statement.available_minutes).trim_end_matches('h').to_string())
+            }
+            None => None,
+        };
         let data = json!({
+            "hours_used_up": hours_used_up,
             "ticket": ticket.0,
             "subject": subject,
             "client": client.map(|client| client.name.clone()),
@@ -758,6 +769,82 @@ mod tests {
         assert_eq!(kinds().await[2], ("flood_notice".into(), 1));
     }
 
+    /// Travis's reply to the desk's notification of `ticket`.
+    async fn agent_reply(desk: &Desk, ticket: TicketId, text: &str, now: DateTime<Utc>) -> IntakeOutcome {
+        let notification: String =
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = ?")
+                .bind(ticket.0)
+                .fetch_one(&desk.db)
+                .await
+                .unwrap();
+        let reply = format!(
+            "From: travis@example.test\r\nSubject: Re: ticket\r\nMessage-ID: <r{}.{}@example.test>\r\nIn-Reply-To: <{notification}>\r\n\r\n{text}\r\n",
+            ticket.0,
+            text.len()
+        );
+        record_mail(desk, &RawMail::new(reply.into_bytes(), now), now).await.unwrap()
+    }
+
+    async fn new_ticket(desk: &Desk, from: &str, subject: &str, now: DateTime<Utc>) -> TicketId {
+        let id = subject.replace(' ', "-");
+        let mail = format!("From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{id}@x.test>\r\n\r\nPlease.\r\n");
+        let IntakeOutcome::NewTicket { ticket, .. } =
+            record_mail(desk, &RawMail::new(mail.into_bytes(), now), now).await.unwrap()
+        else {
+            panic!("a new ticket")
+        };
+        ticket
+    }
+
+    async fn outbox_text(desk: &Desk, kind: &str, ticket: TicketId) -> Vec<(String, String)> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT subject, raw FROM outbox WHERE kind = ? AND ticket_id = ? ORDER BY id")
+                .bind(kind)
+                .bind(ticket.0)
+                .fetch_all(&desk.db)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(subject, raw)| (subject, crate::inbound::parse::parse_mail(&raw, 1 << 20).text))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn with_hours_used_up_the_agent_is_told_and_estimate_sends_the_depleted_email_before_the_work() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let first = new_ticket(&desk, "jane@acme.test", "Sync down", now).await;
+        assert!(!outbox_text(&desk, "agent_notification", first).await[0].1.contains("Hours:"));
+        agent_reply(&desk, first, "Fixed the sync.\n#time 10h", now).await;
+        assert_eq!(outbox_text(&desk, "hours_depleted", first).await.len(), 1, "Acme's 10 hours are used up");
+
+        // The next request: the agent hears of it before he starts, and quotes his estimate.
+        let second = new_ticket(&desk, "jane@acme.test", "New report", now).await;
+        let notification = &outbox_text(&desk, "agent_notification", second).await[0].1;
+        assert!(
+            notification.contains("all 10 of Acme's hours") && notification.contains("#estimate 2h"),
+            "{notification}"
+        );
+        agent_reply(&desk, second, "#estimate 2h", now).await;
+        let offers = outbox_text(&desk, "hours_depleted", second).await;
+        assert_eq!(offers.len(), 1);
+        assert!(offers[0].0.contains("Support Hours Depleted"), "{}", offers[0].0);
+        assert!(
+            offers[0].1.contains("For \"New report\"") && offers[0].1.contains("$150/hour (estimated 2 hours = $300)"),
+            "{}",
+            offers[0].1
+        );
+        assert!(outbox_text(&desk, "agent_reply", second).await.is_empty(), "an estimate alone relays nothing");
+
+        // Globex has all its hours: nothing goes to the client, the agent is told why.
+        let globex = new_ticket(&desk, "li@globex.test", "Question", now).await;
+        agent_reply(&desk, globex, "Looking into it.\n#estimate 1h", now).await;
+        assert!(outbox_text(&desk, "hours_depleted", globex).await.is_empty());
+        let feedback = outbox_text(&desk, "agent_feedback", globex).await;
+        assert!(feedback[0].1.contains("#estimate 1h: Globex has used 0 of 20 hours"), "{}", feedback[0].1);
+        assert_eq!(outbox_text(&desk, "agent_reply", globex).await.len(), 1, "the rest of the reply still went out");
+    }
+
     #[tokio::test]
     async fn a_reply_to_a_client_whose_address_cannot_be_written_applies_and_tells_the_agent() {
         let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
@@ -792,9 +879,12 @@ mod tests {
         assert!(queued.iter().all(|(kind, _, _)| kind != "agent_reply"), "nothing relayed");
         let feedback: Vec<_> = queued.iter().filter(|(kind, _, _)| kind == "agent_feedback").collect();
         assert_eq!(feedback.len(), 1);
-        assert!(feedback[0].1.contains("NOT sent to the client"), "{}", feedback[0].1);
+        assert!(feedback[0].1.contains("Applied, except"), "{}", feedback[0].1);
         let text = crate::inbound::parse::parse_mail(&feedback[0].2, 1 << 20).text;
-        assert!(text.contains("was applied") && text.contains("\"taro..yamada@acme.test\""), "{text}");
+        assert!(
+            text.contains("nothing was sent to the client") && text.contains("\"taro..yamada@acme.test\""),
+            "{text}"
+        );
     }
 
     async fn held_id(desk: &Desk, sender: &str) -> i64 {

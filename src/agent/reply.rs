@@ -15,8 +15,8 @@ use super::tags::{read_tags, AgentCommands};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::domain::{Severity, Tier};
-use crate::hours::alerts::{after_time_logged, BankAlertContext};
-use crate::hours::bank::period_containing;
+use crate::hours::alerts::{after_time_logged, offer_options_for_request, BankAlertContext};
+use crate::hours::bank::{hours_text, period_containing};
 use crate::hours::entries::{insert_entry, NewTimeEntry};
 use crate::hours::ledger::client_period;
 use crate::hours::{round_up_to_quarter_hour, EntryKind};
@@ -84,6 +84,9 @@ pub async fn record_agent_mail(
     }
 
     let minutes_logged = log_time(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
+    if let Some(estimate) = commands.estimate {
+        offer_hour_options(desk, tx, ticket, estimate, now).await?;
+    }
     if let Some(severity) = commands.severity.filter(|severity| *severity != ticket.severity) {
         let client = ticket.client.as_deref().and_then(|name| config.client(name));
         let due = client.map(|client| {
@@ -180,10 +183,44 @@ async fn log_time(
     }
     if let (Some(client), Some(before)) = (client, before) {
         let requester = EmailAddress::parse(&ticket.requester).map(|address| (address, ticket.requester_name.clone()));
-        let request = BankAlertContext { ticket: Some(ticket.id), request: &ticket.subject, requester };
+        let request =
+            BankAlertContext { ticket: Some(ticket.id), request: &ticket.subject, requester, estimate_minutes: None };
         after_time_logged(desk, tx, client, &before, request, now).await?;
     }
     Ok(total)
+}
+
+/// `#estimate D`: the SOP's depleted-hours email for this ticket's request, or a notice to
+/// the agent saying why it was not sent (hours left, no client, no address).
+async fn offer_hour_options(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    estimate: u32,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let hours = hours_text(i64::from(estimate));
+    let outcome = match ticket.client.as_deref().and_then(|name| desk.config.client(name)) {
+        None => Err("the ticket belongs to no client, so there are no hours to offer".to_string()),
+        Some(client) => {
+            let requester =
+                EmailAddress::parse(&ticket.requester).map(|address| (address, ticket.requester_name.clone()));
+            let context = BankAlertContext {
+                ticket: Some(ticket.id),
+                request: &ticket.subject,
+                requester,
+                estimate_minutes: Some(estimate),
+            };
+            offer_options_for_request(desk, tx, client, context, now).await?
+        }
+    };
+    if let Err(reason) = outcome {
+        tracing::info!(ticket = ticket.id.0, %reason, "#estimate: depleted-hours email not sent");
+        let errors = vec![format!("#estimate {hours}: {reason}")];
+        let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": errors});
+        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+    }
+    Ok(())
 }
 
 /// The agent's words to the client: relayed as they are (`agent_reply`) or inside the SOP's
@@ -204,10 +241,10 @@ async fn queue_to_client(
     let Some(requester) = writable else {
         tracing::warn!(ticket = ticket.id.0, requester = %ticket.requester, "the client's address cannot be written in a mail header: nothing relayed");
         let errors = vec![format!(
-            "the client's address {:?} cannot be written in a mail header, so the desk cannot send to it",
+            "nothing was sent to the client: the address {:?} cannot be written in a mail header; write to them from your own mail client",
             ticket.requester
         )];
-        let data = json!({"ticket": ticket.id.0, "unverified": false, "not_relayed": true, "subject": ticket.subject, "errors": errors});
+        let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": errors});
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(false);
     };

@@ -3,6 +3,9 @@
 //!
 //! - `#time D` logs time; D is `45m`, `1h`, `1h30m`, `1h 30m`, `1.5h` or `90m`. Several
 //!   `#time` tags log several entries.
+//! - `#estimate D` sends the client the SOP's "Support Hours Depleted" email for this ticket
+//!   (bill hourly, an estimated D at the overage rate; wait for the refresh; upgrade), when
+//!   the client's hours for the period are used up. It logs no time.
 //! - `#p0` .. `#p3` sets the severity.
 //! - `#billable` marks this reply's time as billable work (not included support).
 //! - `#waiting` marks the ticket as waiting on the client.
@@ -24,6 +27,8 @@ use crate::domain::Severity;
 pub struct AgentCommands {
     /// Minutes of each `#time` tag, as written (rounding happens when logging).
     pub time_entries: Vec<u32>,
+    /// Minutes of an `#estimate` tag: the work the depleted-hours email quotes.
+    pub estimate: Option<u32>,
     pub severity: Option<Severity>,
     pub billable: bool,
     pub waiting: bool,
@@ -36,7 +41,7 @@ pub struct AgentCommands {
 }
 
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(^|\s)#(time|p[0-3]|billable|waiting|note)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
+    Regex::new(r"(?i)(^|\s)#(time|estimate|p[0-3]|billable|waiting|note)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
         .expect("valid regex")
 });
 
@@ -49,8 +54,8 @@ static RESOLVED_LINE: LazyLock<Regex> =
 static RESOLVED_SUBJECT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(^|\s[-–—:|]\s*)RESOLVED\s*[.!]?\s*$").expect("valid regex"));
 
-static TIME_WITHOUT_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)(^|\s)#time\b\s*(\S*)").expect("valid regex"));
+static DURATION_WITHOUT_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(^|\s)#(time|estimate)\b\s*(\S*)").expect("valid regex"));
 
 /// Reads the tags of one reply. `ticket_subject` is the client's subject: a RESOLVED the
 /// client wrote there ("Payments - RESOLVED", "still NOT RESOLVED") comes back in every reply's
@@ -69,20 +74,23 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
             had_tag = true;
             let name = captures[2].to_ascii_lowercase();
             match name.as_str() {
-                "time" => match captures.get(3).map(|m| m.as_str().trim()) {
-                    Some(value) => match parse_duration(value) {
-                        Some(minutes) => commands.time_entries.push(minutes),
-                        None => commands.errors.push(format!("#time {value}: not a duration like 45m, 1h30m or 1.5h")),
-                    },
-                    None => {
-                        let written = TIME_WITHOUT_VALUE
-                            .captures(line)
-                            .and_then(|c| c.get(2))
-                            .map(|m| m.as_str().to_string())
-                            .unwrap_or_default();
-                        commands.errors.push(format!("#time {written}: not a duration like 45m, 1h30m or 1.5h"));
+                "time" | "estimate" => {
+                    let minutes = match captures.get(3).map(|m| m.as_str().trim()) {
+                        Some(value) => parse_duration(value).ok_or_else(|| value.to_string()),
+                        None => Err(DURATION_WITHOUT_VALUE
+                            .captures_iter(line)
+                            .find(|c| c[2].eq_ignore_ascii_case(&name))
+                            .map(|c| c[3].to_string())
+                            .unwrap_or_default()),
+                    };
+                    match (minutes, name.as_str()) {
+                        (Ok(minutes), "time") => commands.time_entries.push(minutes),
+                        (Ok(minutes), _) => commands.estimate = Some(minutes),
+                        (Err(written), _) => {
+                            commands.errors.push(format!("#{name} {written}: not a duration like 45m, 1h30m or 1.5h"))
+                        }
                     }
-                },
+                }
                 "billable" => commands.billable = true,
                 "waiting" => commands.waiting = true,
                 "note" => commands.note = true,
@@ -215,6 +223,19 @@ mod tests {
         assert!(
             !read_tags("Re: [#4] Acme P1: RESOLVED tickets reopen", "RESOLVED tickets reopen", "Looking.").resolved
         );
+    }
+
+    #[test]
+    fn estimate_reads_a_duration_and_logs_no_time() {
+        let commands = read_tags("Re: x", "Leads stuck", "#estimate 2h");
+        assert_eq!((commands.estimate, commands.time_entries.clone(), commands.text.as_str()), (Some(120), vec![], ""));
+        let both = read_tags("Re: x", "Leads stuck", "Looked at it.\n#time 15m #estimate 1h30m");
+        assert_eq!((both.estimate, both.time_entries), (Some(90), vec![15]));
+        assert_eq!(
+            read_tags("", "Leads stuck", "#estimate soon").errors,
+            vec!["#estimate soon: not a duration like 45m, 1h30m or 1.5h"]
+        );
+        assert_eq!(read_tags("", "Leads stuck", "#time 1h #estimate").errors.len(), 1);
     }
 
     #[test]

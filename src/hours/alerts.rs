@@ -20,6 +20,48 @@ pub struct BankAlertContext<'a> {
     pub ticket: Option<TicketId>,
     pub request: &'a str,
     pub requester: Option<(EmailAddress, Option<String>)>,
+    /// The agent's estimate for the request (`#estimate`), quoted at the overage rate.
+    pub estimate_minutes: Option<u32>,
+}
+
+/// The period's bank of `client` on `work_date`, and whether it is used up.
+pub async fn bank_used_up(
+    tx: &mut Tx<'_>,
+    desk: &Desk,
+    client: &ClientConfig,
+    work_date: chrono::NaiveDate,
+) -> anyhow::Result<(ClientPeriod, bool)> {
+    let period = period_containing(work_date, client.period_anchor_day);
+    let bank = client_period(&mut *tx, &desk.config, client, period).await?;
+    let statement = &bank.statement;
+    let used_up = statement.available_minutes > 0
+        && statement.included_used_minutes + statement.overage_minutes >= statement.available_minutes;
+    Ok((bank, used_up))
+}
+
+/// `#estimate`: the SOP's "Support Hours Depleted" email for a new request, sent before the
+/// work (SOP "100% Used (before doing additional work)"), with the agent's estimate priced at
+/// the overage rate. Refused (with the reason, for the agent) while hours are left.
+pub async fn offer_options_for_request(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    client: &ClientConfig,
+    context: BankAlertContext<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<(), String>> {
+    let today = now.with_timezone(&desk.config.agent.timezone).date_naive();
+    let (bank, used_up) = bank_used_up(tx, desk, client, today).await?;
+    if !used_up {
+        let statement = &bank.statement;
+        return Ok(Err(format!(
+            "{} has used {} of {} hours this period: the \"Support Hours Depleted\" email was not sent",
+            client.name,
+            hours_text(statement.included_used_minutes + statement.overage_minutes).trim_end_matches('h'),
+            hours_text(statement.available_minutes).trim_end_matches('h'),
+        )));
+    }
+    queue_bank_alert(desk, tx, client, &bank, 100, &context, now).await?;
+    Ok(Ok(()))
 }
 
 /// Compares the bank before the new entries (`before`) with now, and queues the email of the
@@ -87,6 +129,10 @@ async fn queue_bank_alert(
         "month": bank.period_start.format("%B").to_string(),
         "refresh_date": bank.period_end.format("%B %-d").to_string(),
         "request": format!("\"{}\"", context.request),
+        "estimate": context.estimate_minutes.map(|minutes| json!({
+            "hours": hours_text(i64::from(minutes)).trim_end_matches('h'),
+            "total": dollars(config.hours.rates.overage_cents_per_hour * i64::from(minutes) / 60).trim_end_matches(".00"),
+        })),
         "upgrade": upgrade,
         "agent_name": config.agent.name,
     });

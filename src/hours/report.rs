@@ -209,7 +209,7 @@ pub async fn add_time(
         message_row: None,
     };
     insert_entry(&mut tx, &entry, now).await?;
-    let context = BankAlertContext { ticket: None, request: task, requester: None };
+    let context = BankAlertContext { ticket: None, request: task, requester: None, estimate_minutes: None };
     after_time_logged(desk, &mut tx, client, &before, context, now).await?;
     tx.commit().await?;
     println!("Logged {} ({}) for {} on {work_date}: {task}", hours_text(minutes as i64), kind.as_str(), client.name);

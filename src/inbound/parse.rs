@@ -189,6 +189,12 @@ fn without_quoted_printable_escapes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// Records that a mail of `size` bytes was over the limit, so only its headers were read (the
 /// IMAP source then fetches only the headers; the original stays in the mailbox).
 pub fn mark_body_not_read(mail: &mut InboundMail, size: usize, max_bytes: usize) {
+    // Without a body, the key has only the headers: the full size tells apart two oversized
+    // mails that share Message-ID, From, Date and Subject.
+    let mut hasher = Sha256::new();
+    hasher.update(mail.dedupe_key.as_bytes());
+    hasher.update(format!("\0size {size}").as_bytes());
+    mail.dedupe_key = hex_prefix(&hasher.finalize());
     mail.html_only = None;
     mail.problem = Some(body_not_read_problem(size, max_bytes));
     mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is on the mail server.]");
@@ -513,5 +519,17 @@ mod tests {
         let mail = parse_mail(raw.as_bytes(), 1024);
         assert_eq!(mail.subject, "big");
         assert!(mail.problem.unwrap().contains("limit"));
+    }
+
+    #[test]
+    fn oversized_mails_fetched_headers_only_are_told_apart_by_their_size() {
+        let headers = b"From: a@acme.test\r\nSubject: Export\r\nMessage-ID: <same@acme.test>\r\nDate: Mon, 30 Nov 2026 10:00:00 -0500\r\n\r\n";
+        let key = |size: usize| {
+            let mut mail = parse_mail(headers, 1 << 20);
+            mark_body_not_read(&mut mail, size, 1 << 20);
+            mail.dedupe_key
+        };
+        assert_eq!(key(3_000_000), key(3_000_000), "the same mail fetched again");
+        assert_ne!(key(3_000_000), key(4_000_000), "two mails with the same headers");
     }
 }
