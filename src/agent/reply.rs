@@ -249,12 +249,14 @@ async fn queue_to_client(
         return Ok(false);
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
+    let (text, prevention) = if kind == "resolved" { resolved_sections(text) } else { (text.to_string(), None) };
     let data = json!({
         "ticket": ticket.id.0,
         "subject": ticket.subject,
         "issue": ticket.subject,
         "first_name": first_name(ticket.requester_name.as_deref()),
         "text": text,
+        "prevention": prevention,
         "agent_name": config.agent.name,
     });
     let template = if kind == "resolved" { "resolved" } else { "agent_reply" };
@@ -293,4 +295,55 @@ async fn queue_feedback(
     );
     outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;
     Ok(())
+}
+
+/// The agent's words shaped into the SOP's "Issue Resolved" email: his "What was wrong:",
+/// "What I fixed:" and "Testing:" lines get the SOP's check marks, and a "Prevention:" (or
+/// "To prevent this ...") line becomes the P.S. "To prevent this in the future, I ...".
+/// Anything else stays as he wrote it.
+pub fn resolved_sections(text: &str) -> (String, Option<String>) {
+    static SECTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*(?:✅\s*)?(what was wrong|what i fixed|testing)\s*:").expect("valid regex")
+    });
+    static PREVENTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^\s*(?:p\.?s\.?\s*-?\s*)?(?:prevention\s*:\s*|to prevent this(?: in the future)?,?\s*(?:i\s+)?)(.+)$",
+        )
+        .expect("valid regex")
+    });
+    let mut prevention = None;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if let (None, Some(captures)) = (&prevention, PREVENTION.captures(line)) {
+            let action = captures[1].trim().trim_end_matches('.');
+            let action = action.strip_prefix("I ").unwrap_or(action);
+            prevention = Some(format!("To prevent this in the future, I {action}."));
+        } else if SECTION.is_match(line) && !line.trim_start().starts_with('✅') {
+            lines.push(format!("✅ {}", line.trim_start()));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    (lines.join("\n").trim().to_string(), prevention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolved_sections;
+
+    #[test]
+    fn the_resolved_email_takes_the_sops_shape_from_the_agents_lines() {
+        let (text, prevention) = resolved_sections(
+            "What was wrong: the token had expired.\nWhat I fixed: renewed it.\ntesting: synced 20 leads.\nPrevention: added an expiry alert.",
+        );
+        assert_eq!(
+            text,
+            "✅ What was wrong: the token had expired.\n✅ What I fixed: renewed it.\n✅ testing: synced 20 leads."
+        );
+        assert_eq!(prevention.as_deref(), Some("To prevent this in the future, I added an expiry alert."));
+        let (_, prevention) = resolved_sections("Done.\nTo prevent this, I set up monitoring");
+        assert_eq!(prevention.as_deref(), Some("To prevent this in the future, I set up monitoring."));
+        let plain = "Renewed the key; all good.";
+        assert_eq!(resolved_sections(plain), (plain.to_string(), None), "free text stays as written");
+    }
 }

@@ -114,6 +114,7 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
     assert!(header(resolved, "Subject").unwrap().contains("RESOLVED"), "{:?}", header(resolved, "Subject"));
     let text = body(resolved);
     assert!(text.contains("Good news") && text.contains("renewed it and added an expiry alert"), "{text}");
+    assert!(text.contains("✅ What was wrong: the token had expired."), "the SOP's shape: {text}");
     assert!(!text.contains("RESOLVED\n") && !text.contains("#time"), "{text}");
     let ticket = &desk.tickets_json("all")[0];
     assert_eq!(ticket["status"], "closed");
