@@ -227,7 +227,11 @@ pub async fn build_report(
             "no tickets to measure".into()
         }
     };
+    // GROWTH's weekly mail is the SOP's "Weekly Proactive Check-in"; ENTERPRISE's is its
+    // "Week of [Date] Summary".
+    let health_check = kind == ReportKind::Weekly && client.tier == Tier::Growth;
     let title = match kind {
+        ReportKind::Weekly if health_check => format!("{} - Weekly Health Report", client.name),
         ReportKind::Weekly => format!("{} - Week of {} Summary", client.name, period.start.format("%b %-d")),
         ReportKind::Monthly => format!("{} - Monthly Report, {}", client.name, period.start.format("%B %Y")),
         ReportKind::Quarterly => format!("{} - Quarterly Report, {}", client.name, period.name.replace('-', " ")),
@@ -235,6 +239,7 @@ pub async fn build_report(
     let data = json!({
         "title": title,
         "kind": kind.as_str(),
+        "health_check": health_check,
         "client": client.name,
         "first_name": first_name(client.contact_name.as_deref()),
         "period_label": format!("{} to {}", period.start.format("%b %-d"), last_day.format("%b %-d, %Y")),
@@ -455,6 +460,23 @@ mod tests {
         assert_eq!((q4.start, q4.end), (date("2026-10-01"), date("2027-01-01")));
         assert_eq!(parse_period(ReportKind::Weekly, "2026-W48").unwrap().start, date("2026-11-23"));
         assert_eq!(parse_period(ReportKind::Monthly, "2026-13"), None);
+    }
+
+    #[tokio::test]
+    async fn growth_gets_the_weekly_health_report_and_enterprise_the_week_summary() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now: DateTime<Utc> = "2026-12-01T13:00:00Z".parse().unwrap();
+        let week = parse_period(ReportKind::Weekly, "2026-W48").unwrap();
+        let acme = desk.config.client("Acme").unwrap();
+        let growth = preview(&desk, acme, ReportKind::Weekly, &week, now).await.unwrap();
+        assert_eq!(growth.subject, "Acme - Weekly Health Report");
+        assert!(
+            growth.text.contains("📊 This Week's Stats:") && growth.text.contains("✅ All systems running smoothly!")
+        );
+        let globex = desk.config.client("Globex").unwrap();
+        let enterprise = preview(&desk, globex, ReportKind::Weekly, &week, now).await.unwrap();
+        assert_eq!(enterprise.subject, "Globex - Week of Nov 23 Summary");
+        assert!(enterprise.text.contains("Week in review") && enterprise.text.contains("See you on our weekly call!"));
     }
 
     async fn reports_prepared(config: crate::config::Config, moments: &[&str]) -> Vec<String> {

@@ -60,7 +60,7 @@ async fn the_daily_summary_is_sent_once_a_day() {
         drafts,
         [
             "[Draft report] Acme - Monthly Report, December 2029",
-            "[Draft report] Acme - Week of Dec 31 Summary",
+            "[Draft report] Acme - Weekly Health Report",
             "[Draft report] Globex - Monthly Report, December 2029",
             "[Draft report] Globex - Week of Dec 31 Summary",
             "[Draft report] Initech - Quarterly Report, 2029 Q4",
