@@ -200,8 +200,19 @@ pub async fn build_summary(
         .metrics
         .iter()
         .map(|m| {
-            json!({"name": m.name, "value": m.value.map(|v| format!("{v}")), "target": m.target,
-                        "flag": match m.met { Some(true) => "OK", Some(false) => "BELOW TARGET", None => "" }})
+            // Month to date, the banks are still filling: too little used is no verdict yet
+            // (every month would start BELOW TARGET); too much already is.
+            let met = match (m.name, m.value) {
+                ("hour bank utilisation (%)", Some(value)) if value <= 80.0 => None,
+                _ => m.met,
+            };
+            let flag = match (met, m.value) {
+                (Some(true), _) => "OK",
+                (Some(false), Some(value)) if m.target == "60-80%" && value > 80.0 => "ABOVE TARGET",
+                (Some(false), _) => "BELOW TARGET",
+                (None, _) => "",
+            };
+            json!({"name": m.name, "value": m.value.map(|v| format!("{v}")), "target": m.target, "flag": flag})
         })
         .collect();
 
