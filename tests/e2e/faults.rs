@@ -1,7 +1,7 @@
 //! Faults against the real servers: the SMTP server down and back, a permanent rejection,
 //! the IMAP connection cut mid-fetch and Dovecot restarted during IDLE, a UIDVALIDITY reset,
-//! the database locked by another process, a full disk under the database, and a mail over
-//! the size limit. Each test prints its figures.
+//! the database locked by another process, a full disk under the database, a mail over the
+//! size limit, and a mail the server cannot deliver. Each test prints its figures.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -439,4 +439,45 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
         "oversized mail: {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told",
         big.len()
     );
+}
+
+/// The maildir file of the mail in `user`'s INBOX whose text contains `needle`.
+fn maildir_file(lab: &MailLab, user: &str, needle: &str) -> std::path::PathBuf {
+    let (name, domain) = user.split_once('@').unwrap();
+    let maildir = lab.dir.join("mail").join(domain).join(name).join("Maildir");
+    for folder in ["cur", "new"] {
+        for entry in std::fs::read_dir(maildir.join(folder)).unwrap().flatten() {
+            if std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)) {
+                return entry.path();
+            }
+        }
+    }
+    panic!("no mail with {needle:?} in {}", maildir.display());
+}
+
+/// A mail whose file breaks under Dovecot between the desk's SEARCH and its FETCH (the
+/// maildir file replaced by a directory): Dovecot delivers nothing for it and then drops it.
+/// The desk stops its batch there, searches again, and takes the mails after it; nothing
+/// else is lost and nothing is recorded twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_the_server_cannot_deliver_does_not_block_the_mails_after_it() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    for i in 1..=3 {
+        let mail = client_mail("ops@acme.test", &format!("Problem {i}"), &format!("u{i}@acme.test"), "Help");
+        lab.send("ops@acme.test", SUPPORT, &mail).await;
+        lab.wait_for_support_mail(i).await;
+    }
+    let file = maildir_file(&lab, SUPPORT, "<u2@acme.test>");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let log = desk.run_once();
+    assert!(log.contains("the server did not deliver this mail"), "{log}");
+    let db = desk.db().await;
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT message_id FROM messages ORDER BY id").fetch_all(&db).await.unwrap();
+    assert_eq!(recorded, ["u1@acme.test", "u3@acme.test"], "{log}");
+    desk.run_once();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2, "nothing recorded twice");
+    println!("undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, 0 blocked");
 }
