@@ -678,15 +678,6 @@ async fn open_proactive_ticket(
         client.meeting.as_ref(),
     );
     let subject = base_subject(&mail.subject);
-    // A first mail to a client answers nothing, so no signed reference can prove it is the
-    // agent's; without trusted Authentication-Results the ticket opens flagged, so a forgery
-    // shows up in his summary instead of passing as his own work.
-    let verified = mail.from.as_ref().and_then(|agent| {
-        crate::agent::authenticity::verified_by_trusted_results(mail, agent, &config.agent.trusted_authserv_ids)
-    });
-    let attention = verified.is_none().then_some(
-        "opened from mail in your name that the desk could not verify: if you did not write it, close this ticket",
-    );
     let ticket = store::insert_ticket(
         tx,
         &NewTicket {
@@ -696,7 +687,7 @@ async fn open_proactive_ticket(
             subject: &subject,
             severity: triage.severity,
             severity_reason: &triage.reason,
-            attention,
+            attention: None,
             opened_at: raw.arrived_at,
             due: Some(due),
             related_ticket: None,
@@ -708,7 +699,7 @@ async fn open_proactive_ticket(
     .await?;
     let reason = format!("proactive: the agent wrote to {requester} ({}); {thread_reason}", client.name);
     store::insert_message(tx, &NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base }, now).await?;
-    tracing::info!(ticket = ticket.0, client = %client.name, verified_by = ?verified, "proactive ticket opened from the agent's mail");
+    tracing::info!(ticket = ticket.0, client = %client.name, "proactive ticket opened from the agent's mail");
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged: false })
 }
 
@@ -852,35 +843,6 @@ mod tests {
         let feedback = outbox_text(&desk, "agent_feedback", globex).await;
         assert!(feedback[0].1.contains("#estimate 1h: Globex has used 0 of 20 hours"), "{}", feedback[0].1);
         assert_eq!(outbox_text(&desk, "agent_reply", globex).await.len(), 1, "the rest of the reply still went out");
-    }
-
-    #[tokio::test]
-    async fn a_proactive_ticket_from_unverified_mail_in_the_agents_name_is_flagged_for_him() {
-        let mut config = crate::testing::sample_config();
-        config.agent.trusted_authserv_ids = vec!["mx.example.test".into()];
-        let desk = Desk::open(config).await.unwrap();
-        let now = Utc::now();
-        let heads_up = |id: &str, results: &str| {
-            let text = format!("{results}From: Travis <travis@example.test>\r\nTo: jane@acme.test\r\nCc: support@example.test\r\nSubject: Heads up: CRM sync slowing\r\nMessage-ID: <{id}@example.test>\r\n\r\nI noticed the sync slowing this morning.\r\n");
-            RawMail::new(text.into_bytes(), now)
-        };
-        let db = desk.db.clone();
-        let attention = |ticket: TicketId| {
-            let db = db.clone();
-            async move {
-                sqlx::query_scalar::<_, Option<String>>("SELECT attention FROM tickets WHERE id = ?")
-                    .bind(ticket.0)
-                    .fetch_one(&db)
-                    .await
-                    .unwrap()
-            }
-        };
-        let signed = heads_up("p1", "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n");
-        let IntakeOutcome::NewTicket { ticket, .. } = record_mail(&desk, &signed, now).await.unwrap() else { panic!() };
-        assert_eq!(attention(ticket).await, None, "verified: his own proactive work");
-        let forged = heads_up("p2", "");
-        let IntakeOutcome::NewTicket { ticket, .. } = record_mail(&desk, &forged, now).await.unwrap() else { panic!() };
-        assert!(attention(ticket).await.unwrap().contains("could not verify"), "flagged in his summary");
     }
 
     #[tokio::test]

@@ -115,19 +115,14 @@ pub fn authenticate_agent_mail(
     if mail.referenced_ids().iter().any(|id| ids.verify(id, ticket, signed_for)) {
         return Authenticity::SignedReference;
     }
-    if let Some(authserv_id) = verified_by_trusted_results(mail, agent, trusted_authserv_ids) {
-        return Authenticity::TrustedAuthenticationResults(authserv_id);
+    // Only the topmost header counts: it was added by the server that received the mail;
+    // anything below it could have been written by the sender.
+    if let Some(results) = mail.header("authentication-results") {
+        if let Some(authserv_id) = passing_authentication_results(results, trusted_authserv_ids, agent.domain()) {
+            return Authenticity::TrustedAuthenticationResults(authserv_id);
+        }
     }
     Authenticity::Unverified
-}
-
-/// The trusted server that vouches for `agent` having sent `mail`, from the mail's topmost
-/// Authentication-Results header (added by the server that received the mail; anything below
-/// it could have been written by the sender). The only proof a mail that answers nothing can
-/// carry, such as the agent's first mail to a client.
-pub fn verified_by_trusted_results(mail: &InboundMail, agent: &EmailAddress, trusted: &[String]) -> Option<String> {
-    let results = mail.header("authentication-results")?;
-    passing_authentication_results(results, trusted, agent.domain())
 }
 
 /// One result of an Authentication-Results header (RFC 8601): `dkim=pass header.d=example.test`.
