@@ -836,6 +836,15 @@ mod tests {
         );
         assert!(outbox_text(&desk, "agent_reply", second).await.is_empty(), "an estimate alone relays nothing");
 
+        // Time that uses the hours up and an estimate in one reply: one depleted email.
+        let initech = new_ticket(&desk, "peter@initech.test", "CSV export", now).await;
+        agent_reply(&desk, initech, "Started on it.\n#time 5h #estimate 1h #note", now).await;
+        assert!(outbox_text(&desk, "hours_depleted", initech).await.is_empty(), "#estimate with #note is refused");
+        agent_reply(&desk, initech, "Started on it.\n#time 5h #estimate 1h", now).await;
+        let offers = outbox_text(&desk, "hours_depleted", initech).await;
+        assert_eq!(offers.len(), 1, "the automatic email gives way to the estimate");
+        assert!(offers[0].1.contains("(estimated 1 hours = $150)"), "{}", offers[0].1);
+
         // Globex has all its hours: nothing goes to the client, the agent is told why.
         let globex = new_ticket(&desk, "li@globex.test", "Question", now).await;
         agent_reply(&desk, globex, "Looking into it.\n#estimate 1h", now).await;

@@ -51,7 +51,7 @@ pub const DEFAULT_RULES: &[(&str, Severity, &str)] = &[
     (
         "outage",
         Severity::P0,
-        r"(?i)\boutage\b|\b(it'?s|it\s+is|this\s+is|we\s+have|we'?ve\s+got|got)\s+an?\s+(real\s+|urgent\s+|absolute\s+)?emergency\b|\bemergency\s*[!:\-–—]|^\s*(urgent\s+)?emergency\b",
+        r"(?i)\boutage\b|\b(it'?s|it\s+is|this\s+is)\s+an?\s+(real\s+|urgent\s+|absolute\s+)?emergency\b|\bemergency\s*(!|:|\s[-–—]\s)|^\s*(urgent\s+)?emergency\s*([!:.]|$)",
     ),
     ("slow", Severity::P1, r"(?i)\b(slow|sluggish|lagging|timing\s+out|time-?outs?)\b"),
     (
@@ -163,6 +163,7 @@ mod tests {
         check(growth, "EMERGENCY: forms broken", "", Severity::P0);
         check(growth, "Help", "This is an emergency, call me.", Severity::P0);
         check(growth, "Emergency", "The checkout flow broke.", Severity::P0);
+        check(growth, "Emergency - checkout broken", "", Severity::P0);
         check(growth, "HubSpot integration completely failed", "", Severity::P0);
         check(growth, "The AI agent is slow today", "", Severity::P1);
         check(growth, "Leads", "Some leads are delayed by an hour", Severity::P1);
@@ -186,6 +187,10 @@ mod tests {
         check(Some(Tier::Growth), "Check", "Please make sure all requests are processed by Friday.", Severity::P2);
         check(Some(Tier::Growth), "Question", "Is emergency support included in our plan?", Severity::P2);
         check(Some(Tier::Growth), "Pricing", "What is your emergency rate on weekends?", Severity::P2);
+        check(Some(Tier::Growth), "Question", "What happens if we have an emergency on a weekend?", Severity::P2);
+        check(Some(Tier::Growth), "Question", "Have you got an emergency number?", Severity::P2);
+        check(Some(Tier::Growth), "Question", "Is emergency-support included?", Severity::P2);
+        check(Some(Tier::Growth), "Emergency support pricing", "", Severity::P2);
     }
 
     #[test]

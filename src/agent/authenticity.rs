@@ -156,11 +156,20 @@ fn parse_authentication_results(header: &str) -> (String, Vec<AuthenticationResu
     (authserv_id, results)
 }
 
-/// The header without its `(comments)` (nested, outside quoted strings).
+/// The header without its `(comments)` (nested, outside quoted strings; a backslash quotes
+/// the next character, RFC 5322 quoted-pair).
 fn without_comments(header: &str) -> String {
     let (mut depth, mut quoted, mut text) = (0usize, false, String::with_capacity(header.len()));
-    for c in header.chars() {
+    let mut chars = header.chars();
+    while let Some(c) = chars.next() {
         match c {
+            '\\' => {
+                let escaped = chars.next().unwrap_or(' ');
+                if depth == 0 {
+                    text.push(c);
+                    text.push(escaped);
+                }
+            }
             '"' if depth == 0 => {
                 quoted = !quoted;
                 text.push(c);
@@ -176,7 +185,13 @@ fn without_comments(header: &str) -> String {
 
 fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
     let (mut parts, mut current, mut quoted) = (Vec::new(), String::new(), false);
-    for c in text.chars() {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            current.push(c);
+            current.extend(chars.next());
+            continue;
+        }
         if c == '"' {
             quoted = !quoted;
         }
@@ -294,6 +309,10 @@ mod tests {
         ));
         assert!(!passes("mx.example.test; dkim=fail header.d=example.test reason=\"dkim=pass header.d=example.test\""));
         assert!(!passes("mx.example.test; dmarc=pass"), "a DMARC pass that names no domain");
+        assert!(
+            !passes("mx.example.test; spf=pass smtp.mailfrom=\"x\\\";dmarc=pass header.from=example.test;\\\"y\"@evil.test; dmarc=fail header.from=example.test"),
+            "an escaped quote inside a quoted address does not end it"
+        );
         assert!(!passes("other.test; dmarc=pass header.from=example.test"), "an untrusted server");
         assert!(!passes("mx.example.test.evil.net; dmarc=pass header.from=example.test"));
     }

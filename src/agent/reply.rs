@@ -183,8 +183,12 @@ async fn log_time(
     }
     if let (Some(client), Some(before)) = (client, before) {
         let requester = EmailAddress::parse(&ticket.requester).map(|address| (address, ticket.requester_name.clone()));
-        let request =
-            BankAlertContext { ticket: Some(ticket.id), request: &ticket.subject, requester, estimate_minutes: None };
+        let request = BankAlertContext {
+            ticket: Some(ticket.id),
+            request: &ticket.subject,
+            requester,
+            estimate_minutes: commands.estimate,
+        };
         after_time_logged(desk, tx, client, &before, request, now).await?;
     }
     Ok(total)
@@ -298,26 +302,37 @@ async fn queue_feedback(
 }
 
 /// The agent's words shaped into the SOP's "Issue Resolved" email: his "What was wrong:",
-/// "What I fixed:" and "Testing:" lines get the SOP's check marks, and a "Prevention:" (or
-/// "To prevent this ...") line becomes the P.S. "To prevent this in the future, I ...".
-/// Anything else stays as he wrote it.
+/// "What I fixed:" and "Testing:" lines get the SOP's check marks, and his prevention line
+/// becomes the P.S.: "Prevention: added an alert" reads "To prevent this in the future, I
+/// added an alert."; a line he wrote as a sentence ("To prevent this from happening again,
+/// I ...", "Prevention: We've ...") is kept word for word. Anything else stays as written.
 pub fn resolved_sections(text: &str) -> (String, Option<String>) {
     static SECTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"(?i)^\s*(?:✅\s*)?(what was wrong|what i fixed|testing)\s*:").expect("valid regex")
     });
     static PREVENTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r"(?i)^\s*(?:p\.?s\.?\s*-?\s*)?(?:prevention\s*:\s*|to prevent this(?: in the future)?,?\s*(?:i\s+)?)(.+)$",
-        )
-        .expect("valid regex")
+        regex::Regex::new(r"(?i)^\s*(?:p\.?s\.?\s*-?\s*)?(prevention\s*:|to prevent this\b)\s*(.*?)\s*$")
+            .expect("valid regex")
     });
     let mut prevention = None;
     let mut lines = Vec::new();
     for line in text.lines() {
-        if let (None, Some(captures)) = (&prevention, PREVENTION.captures(line)) {
-            let action = captures[1].trim().trim_end_matches('.');
-            let action = action.strip_prefix("I ").unwrap_or(action);
-            prevention = Some(format!("To prevent this in the future, I {action}."));
+        let found = PREVENTION.captures(line).filter(|c| prevention.is_none() && !c[2].is_empty());
+        if let Some(captures) = found {
+            let rest = captures[2].trim_end_matches('.');
+            let sentence = if captures[1].to_ascii_lowercase().starts_with("prevention") {
+                match rest.strip_prefix("I ") {
+                    Some(action) => format!("To prevent this in the future, I {action}."),
+                    None if rest.starts_with(|c: char| c.is_lowercase()) => {
+                        format!("To prevent this in the future, I {rest}.")
+                    }
+                    None => format!("{rest}."),
+                }
+            } else {
+                let from_keyword = captures.get(1).map_or(0, |keyword| keyword.start());
+                format!("{}.", line[from_keyword..].trim().trim_end_matches('.'))
+            };
+            prevention = Some(sentence);
         } else if SECTION.is_match(line) && !line.trim_start().starts_with('✅') {
             lines.push(format!("✅ {}", line.trim_start()));
         } else {
@@ -341,8 +356,22 @@ mod tests {
             "✅ What was wrong: the token had expired.\n✅ What I fixed: renewed it.\n✅ testing: synced 20 leads."
         );
         assert_eq!(prevention.as_deref(), Some("To prevent this in the future, I added an expiry alert."));
-        let (_, prevention) = resolved_sections("Done.\nTo prevent this, I set up monitoring");
-        assert_eq!(prevention.as_deref(), Some("To prevent this in the future, I set up monitoring."));
+        let written = |line: &str| resolved_sections(&format!("Done.\n{line}")).1;
+        assert_eq!(
+            written("To prevent this from happening again, I added monitoring.").as_deref(),
+            Some("To prevent this from happening again, I added monitoring."),
+            "his own sentence, word for word"
+        );
+        assert_eq!(
+            written("Prevention: I set up monitoring").as_deref(),
+            Some("To prevent this in the future, I set up monitoring.")
+        );
+        assert_eq!(written("Prevention: We've added an alert").as_deref(), Some("We've added an alert."));
+        assert_eq!(
+            written("P.S. To prevent this, clear your cache weekly").as_deref(),
+            Some("To prevent this, clear your cache weekly.")
+        );
+        assert_eq!(resolved_sections("Done.\nPrevention: ").1, None, "an empty line is no P.S.");
         let plain = "Renewed the key; all good.";
         assert_eq!(resolved_sections(plain), (plain.to_string(), None), "free text stays as written");
     }

@@ -52,7 +52,7 @@ static RESOLVED_LINE: LazyLock<Regex> =
 
 /// The SOP's "[Issue] - RESOLVED": the capitalised word after a separator, at the end.
 static RESOLVED_SUBJECT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(^|\s[-–—:|]\s*)RESOLVED\s*[.!]?\s*$").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(^|\s[-–—:|]\s*|:\s*)RESOLVED\s*[.!]?\s*$").expect("valid regex"));
 
 static DURATION_WITHOUT_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(^|\s)#(time|estimate)\b\s*(\S*)").expect("valid regex"));
@@ -105,6 +105,9 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
             continue;
         }
         kept_lines.push(remaining);
+    }
+    if commands.note && commands.estimate.is_some() {
+        commands.errors.push("#estimate sends the client a mail, so it cannot go with #note".into());
     }
     while kept_lines.last().is_some_and(|line| line.trim().is_empty()) {
         kept_lines.pop();
@@ -213,6 +216,9 @@ mod tests {
         assert!(!read_tags("Re: x", "Leads stuck", "Is this resolved yet?").resolved);
         assert!(read_tags("Sync issue - RESOLVED", "Leads stuck", "Done.").resolved);
         assert!(read_tags("Re: [#4] Acme P1: Sync issue - RESOLVED", "Sync issue", "Done.").resolved);
+        assert!(read_tags("Re: [#4] Acme P1: Payments: RESOLVED", "Payments", "Done.").resolved);
+        // The desk's own resolved subject, quoted back after the client reopened the ticket.
+        assert!(!read_tags("Re: [#4] Acme P1: Re: Payments - RESOLVED [#4]", "Payments", "Looking.").resolved);
         assert!(!read_tags("Re: is it resolved?", "Leads stuck", "Done.").resolved);
         // The client's own words come back in the reply's subject: they close nothing.
         assert!(

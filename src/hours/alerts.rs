@@ -60,8 +60,7 @@ pub async fn offer_options_for_request(
             hours_text(statement.available_minutes).trim_end_matches('h'),
         )));
     }
-    queue_bank_alert(desk, tx, client, &bank, 100, &context, now).await?;
-    Ok(Ok(()))
+    queue_bank_alert(desk, tx, client, &bank, 100, &context, now).await
 }
 
 /// Compares the bank before the new entries (`before`) with now, and queues the email of the
@@ -83,14 +82,20 @@ pub async fn after_time_logged(
     for recorded in &crossed {
         first_time |= record_bank_alert(&mut *tx, &client.name, &period, *recorded, now).await? && *recorded == percent;
     }
-    if first_time {
-        queue_bank_alert(desk, tx, client, &after, percent, &context, now).await?;
+    // The same reply's `#estimate` sends the depleted email itself, with the estimate: one
+    // mail, not two.
+    let estimate_follows = percent >= 100 && context.estimate_minutes.is_some();
+    if first_time && !estimate_follows {
+        if let Err(reason) = queue_bank_alert(desk, tx, client, &after, percent, &context, now).await? {
+            tracing::warn!(client = %client.name, percent, %reason, "hour-bank email not sent");
+        }
     }
     Ok(())
 }
 
 /// The SOP's "Support Hours Update" (75%) or "Support Hours Depleted" (100%) email, to the
-/// client's report address (or the requester), with the agent in copy.
+/// client's report address (or the requester), with the agent in copy. `Err` says why it
+/// could not be addressed (no address, or one lettre cannot write in a header).
 async fn queue_bank_alert(
     desk: &Desk,
     tx: &mut Tx<'_>,
@@ -99,15 +104,15 @@ async fn queue_bank_alert(
     percent: u8,
     context: &BankAlertContext<'_>,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Result<(), String>> {
     let config = &desk.config;
     let (to, name) = match (&client.report_to, &context.requester) {
         (Some(address), _) => (address.clone(), client.contact_name.clone()),
         (None, Some((address, name))) => (address.clone(), name.clone()),
-        (None, None) => {
-            tracing::warn!(client = %client.name, percent, "hour-bank threshold crossed but the client has no report_to address");
-            return Ok(());
-        }
+        (None, None) => return Ok(Err(format!("{} has no report_to address", client.name))),
+    };
+    let Ok(to) = to.as_str().parse::<lettre::Address>() else {
+        return Ok(Err(format!("the address {to} cannot be written in a mail header")));
     };
     let statement = &bank.statement;
     let upgrade = client.tier.next().map(|next| {
@@ -140,7 +145,7 @@ async fn queue_bank_alert(
     let draft = Draft {
         kind: if percent >= 100 { "hours_depleted" } else { "hours_update" },
         ticket: context.ticket,
-        to: vec![lettre::message::Mailbox::new(name, to.as_str().parse()?)],
+        to: vec![lettre::message::Mailbox::new(name, to)],
         cc: vec![config.agent_mailbox()],
         subject: desk.templates.render_line(&format!("{template}.subject"), &data)?,
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
@@ -154,5 +159,5 @@ async fn queue_bank_alert(
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tracing::info!(client = %client.name, percent, "hour-bank email queued");
-    Ok(())
+    Ok(Ok(()))
 }

@@ -111,7 +111,7 @@ async fn the_agent_answers_logs_time_resolves_and_a_late_client_reply_reopens() 
         .iter()
         .find(|m| header(m, "Subject").is_some_and(|subject| subject.contains("RESOLVED")))
         .expect("the resolved mail");
-    assert!(header(resolved, "Subject").unwrap().contains("RESOLVED"), "{:?}", header(resolved, "Subject"));
+    assert!(header(resolved, "Subject").unwrap().ends_with(" - RESOLVED [#1]"), "{:?}", header(resolved, "Subject"));
     let text = body(resolved);
     assert!(text.contains("Good news") && text.contains("renewed it and added an expiry alert"), "{text}");
     assert!(text.contains("✅ What was wrong: the token had expired."), "the SOP's shape: {text}");
