@@ -869,16 +869,7 @@ mod tests {
             panic!("a ticket, unacknowledged")
         };
         // Travis answers the desk's notification (its Message-ID is signed for him).
-        let notification: String =
-            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = ?")
-                .bind(ticket.0)
-                .fetch_one(&desk.db)
-                .await
-                .unwrap();
-        let reply = format!(
-            "From: travis@example.test\r\nSubject: Re: Sync down\r\nMessage-ID: <a1@example.test>\r\nIn-Reply-To: <{notification}>\r\n\r\nRestarted the sync.\r\n#time 30m\r\n"
-        );
-        let outcome = record_mail(&desk, &RawMail::new(reply.into_bytes(), now), now).await.unwrap();
+        let outcome = agent_reply(&desk, ticket, "Restarted the sync.\n#time 30m", now).await;
         assert!(matches!(outcome, IntakeOutcome::AddedToTicket { .. }), "{outcome:?}");
         let minutes: i64 =
             sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries").fetch_one(&desk.db).await.unwrap();
