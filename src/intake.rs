@@ -572,8 +572,8 @@ async fn open_ticket(
         let hours_used_up = match client {
             Some(client) => {
                 let today = now.with_timezone(&config.agent.timezone).date_naive();
-                let (bank, used_up) = crate::hours::alerts::bank_used_up(tx, desk, client, today).await?;
-                used_up.then(|| hours_text(bank.statement.available_minutes).trim_end_matches('h').to_string())
+                let bank = crate::hours::alerts::hours_used_up(tx, desk, client, today).await?;
+                bank.map(|bank| hours_text(bank.statement.available_minutes).trim_end_matches('h').to_string())
             }
             None => None,
         };

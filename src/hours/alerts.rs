@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::bank::{dollars, hours_text, period_containing, thresholds_crossed, BankRules};
-use super::ledger::{client_period, record_bank_alert, ClientPeriod};
+use super::ledger::{bank_alert_recorded, client_period, record_bank_alert, ClientPeriod};
 use crate::config::ClientConfig;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
@@ -22,6 +22,24 @@ pub struct BankAlertContext<'a> {
     pub requester: Option<(EmailAddress, Option<String>)>,
     /// The agent's estimate for the request (`#estimate`), quoted at the overage rate.
     pub estimate_minutes: Option<u32>,
+}
+
+/// Whether `client` has used up its hours for the period of `date`, with the bank when so.
+/// Hours are used up only after time logged crossed 100%, which recorded the 100% email: the
+/// record is looked up first, and the bank computed (to confirm it, say after a larger bank
+/// was configured) only then. Every new ticket's notification asks this.
+pub async fn hours_used_up(
+    tx: &mut Tx<'_>,
+    desk: &Desk,
+    client: &ClientConfig,
+    date: chrono::NaiveDate,
+) -> anyhow::Result<Option<ClientPeriod>> {
+    let period = period_containing(date, client.period_anchor_day);
+    if !bank_alert_recorded(&mut *tx, &client.name, &period, 100).await? {
+        return Ok(None);
+    }
+    let (bank, used_up) = bank_used_up(tx, desk, client, date).await?;
+    Ok(used_up.then_some(bank))
 }
 
 /// The period's bank of `client` on `work_date`, and whether it is used up.

@@ -179,3 +179,21 @@ pub async fn record_bank_alert(
     .rows_affected();
     Ok(inserted == 1)
 }
+
+/// Whether the email of `percent` was recorded for the client's period: one indexed lookup,
+/// where computing the period's bank reads all of the client's entries.
+pub async fn bank_alert_recorded(
+    conn: &mut SqliteConnection,
+    client: &str,
+    period: &Period,
+    percent: u8,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM bank_alerts WHERE client = ? AND period_start = ? AND percent = ?")
+            .bind(client)
+            .bind(period.start.format("%Y-%m-%d").to_string())
+            .bind(percent as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
+}
