@@ -220,9 +220,7 @@ async fn offer_hour_options(
     };
     if let Err(reason) = outcome {
         tracing::info!(ticket = ticket.id.0, %reason, "#estimate: depleted-hours email not sent");
-        let errors = vec![format!("#estimate {hours}: {reason}")];
-        let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": errors});
-        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        queue_partly_applied(desk, tx, ticket, format!("#estimate {hours}: {reason}"), now).await?;
     }
     Ok(())
 }
@@ -244,12 +242,11 @@ async fn queue_to_client(
     let writable = EmailAddress::parse(&ticket.requester).and_then(|address| address.as_str().parse().ok());
     let Some(requester) = writable else {
         tracing::warn!(ticket = ticket.id.0, requester = %ticket.requester, "the client's address cannot be written in a mail header: nothing relayed");
-        let errors = vec![format!(
+        let error = format!(
             "nothing was sent to the client: the address {:?} cannot be written in a mail header; write to them from your own mail client",
             ticket.requester
-        )];
-        let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": errors});
-        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        );
+        queue_partly_applied(desk, tx, ticket, error, now).await?;
         return Ok(false);
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
@@ -282,6 +279,18 @@ async fn queue_to_client(
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     Ok(true)
+}
+
+/// Tells the agent his reply was applied except for `error`.
+async fn queue_partly_applied(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    error: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": [error]});
+    queue_feedback(desk, tx, ticket.id, &data, now).await
 }
 
 async fn queue_feedback(

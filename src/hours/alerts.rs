@@ -52,8 +52,7 @@ pub async fn bank_used_up(
     let period = period_containing(work_date, client.period_anchor_day);
     let bank = client_period(&mut *tx, &desk.config, client, period).await?;
     let statement = &bank.statement;
-    let used_up = statement.available_minutes > 0
-        && statement.included_used_minutes + statement.overage_minutes >= statement.available_minutes;
+    let used_up = statement.available_minutes > 0 && statement.used_minutes() >= statement.available_minutes;
     Ok((bank, used_up))
 }
 
@@ -74,7 +73,7 @@ pub async fn offer_options_for_request(
         return Ok(Err(format!(
             "{} has used {} of {} hours this period: the \"Support Hours Depleted\" email was not sent",
             client.name,
-            hours_text(statement.included_used_minutes + statement.overage_minutes).trim_end_matches('h'),
+            hours_text(statement.used_minutes()).trim_end_matches('h'),
             hours_text(statement.available_minutes).trim_end_matches('h'),
         )));
     }
@@ -93,7 +92,7 @@ pub async fn after_time_logged(
 ) -> anyhow::Result<()> {
     let period = period_containing(before.period_start, client.period_anchor_day);
     let after = client_period(&mut *tx, &desk.config, client, period).await?;
-    let used = |bank: &ClientPeriod| bank.statement.included_used_minutes + bank.statement.overage_minutes;
+    let used = |bank: &ClientPeriod| bank.statement.used_minutes();
     let crossed = thresholds_crossed(after.statement.available_minutes, used(before), used(&after));
     let Some(percent) = crossed.last().copied() else { return Ok(()) };
     let mut first_time = false;
@@ -145,7 +144,7 @@ async fn queue_bank_alert(
     let data = json!({
         "client": client.name,
         "first_name": first_name(name.as_deref()),
-        "used_hours": hours_text(statement.included_used_minutes + statement.overage_minutes).trim_end_matches('h'),
+        "used_hours": hours_text(statement.used_minutes()).trim_end_matches('h'),
         "available_hours": hours_text(statement.available_minutes).trim_end_matches('h'),
         "remaining_hours": hours_text(statement.remaining_minutes).trim_end_matches('h'),
         "overage_rate": dollars(config.hours.rates.overage_cents_per_hour).trim_end_matches(".00"),

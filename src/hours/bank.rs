@@ -168,6 +168,13 @@ pub struct Statement {
     pub per_entry: Vec<Counted>,
 }
 
+impl Statement {
+    /// Included time used plus overage: all the support time of the period.
+    pub fn used_minutes(&self) -> i64 {
+        self.included_used_minutes + self.overage_minutes
+    }
+}
+
 /// Counts a period's entries against its bank: included time uses the bank until it is empty;
 /// the part of an entry beyond it is overage. Billable and emergency time never touch the bank.
 pub fn statement(available_minutes: i64, entries: &[EntryLine], rates: &Rates) -> Statement {

@@ -250,7 +250,7 @@ pub async fn build_report(
         "first_response": percent(response_met, response_decided),
         "resolution": percent(resolution_met, resolution_decided),
         "incidents": incidents,
-        "hours_used": hours_text(statement.included_used_minutes + statement.overage_minutes),
+        "hours_used": hours_text(statement.used_minutes()),
         "hours_available": hours_text(statement.available_minutes),
         "hours_left": hours_text(statement.remaining_minutes),
         "billing_period": bank.period,

@@ -143,7 +143,7 @@ pub async fn build_summary(
         available_total += s.available_minutes;
         hours.push(json!({"client": client.name, "tier": client.tier.as_str().to_uppercase(),
             "used": hours_text(s.included_used_minutes), "available": hours_text(s.available_minutes),
-            "percent": if s.available_minutes > 0 { (s.included_used_minutes + s.overage_minutes) * 100 / s.available_minutes } else { 0 },
+            "percent": if s.available_minutes > 0 { s.used_minutes() * 100 / s.available_minutes } else { 0 },
             "remaining": hours_text(s.remaining_minutes),
             "overage": if s.overage_minutes > 0 { Some(hours_text(s.overage_minutes)) } else { None }}));
         let mut maxed = Vec::new();

@@ -31,19 +31,21 @@ pub struct ClientFacts {
     pub today: NaiveDate,
 }
 
-fn next_tier(tier: Tier) -> Option<(&'static str, &'static str)> {
-    match tier {
-        Tier::Starter => Some(("GROWTH", "5 more hours a month, priority support and bi-weekly optimization calls")),
-        Tier::Growth => Some(("ENTERPRISE", "10 more hours a month, weekly check-ins and 24/7 emergency support")),
-        Tier::Enterprise => None,
-    }
+/// The tier above, in capitals as the SOP writes it, and what an upgrade to it brings.
+fn next_tier(tier: Tier) -> Option<(Tier, String, &'static str)> {
+    let next = tier.next()?;
+    let benefits = match next {
+        Tier::Growth => "5 more hours a month, priority support and bi-weekly optimization calls",
+        _ => "10 more hours a month, weekly check-ins and 24/7 emergency support",
+    };
+    Some((next, next.as_str().to_uppercase(), benefits))
 }
 
 pub fn signals_for(facts: &ClientFacts, agent_name: &str) -> Vec<Signal> {
     let mut signals = Vec::new();
     let name = &facts.client;
     if facts.maxed_recent_periods.len() >= 3 && facts.maxed_recent_periods.iter().take(3).all(|maxed| *maxed) {
-        if let Some((tier, benefits)) = next_tier(facts.tier) {
+        if let Some((_, tier, benefits)) = next_tier(facts.tier) {
             signals.push(Signal {
                 client: name.clone(),
                 kind: "hours_maxed",
@@ -105,9 +107,9 @@ fn whole_dollars(cents: i64) -> String {
 fn renewal_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
     let price = tier.monthly_price_cents();
     let mut options = vec![format!("**Continue as-is:** {}/month", whole_dollars(price))];
-    if let (Some((next, benefits)), Some(next_tier)) = (next_tier(tier), tier.next()) {
-        let next_price = whole_dollars(next_tier.monthly_price_cents());
-        options.push(format!("**Upgrade to {next}:** {next_price}/month (get {benefits})"));
+    if let Some((next, name, benefits)) = next_tier(tier) {
+        let next_price = whole_dollars(next.monthly_price_cents());
+        options.push(format!("**Upgrade to {name}:** {next_price}/month (get {benefits})"));
     }
     // Twelve months at 15% off.
     options.push(format!("**Annual prepay:** {} (save 15%)", whole_dollars(price * 12 * 85 / 100)));
