@@ -154,6 +154,12 @@ pub struct AgentConfig {
     pub timezone: Tz,
     /// authserv-ids whose `Authentication-Results` (DMARC or DKIM pass) prove the agent's mail.
     pub trusted_authserv_ids: Vec<String>,
+    /// A signed Message-ID of the desk's mail to the agent authenticates his replies for this
+    /// many days after it was sent (default 30).
+    pub signed_id_max_age_days: i64,
+    /// At most this many "not acted on" mails an hour for mail in the agent's name that was not
+    /// authenticated (default 5); past it, one notice, and the daily summary counts the rest.
+    pub unverified_feedback_per_hour: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +222,12 @@ pub struct IntakeConfig {
     pub agent_notifications_per_sender_per_hour: u32,
     /// Mails larger than this are kept but only their headers are parsed (default 25 MB).
     pub max_message_bytes: usize,
+    /// Reading one mail (parsing, quote stripping) may take this long (default 30 s); past it
+    /// the mail is kept aside raw with its problem, the agent is told, and intake goes on.
+    pub max_seconds_per_mail: u64,
+    /// Hold client mail that carries no passing DMARC (or aligned SPF) result from a trusted
+    /// `Authentication-Results` header (`agent.trusted_authserv_ids`) (default false).
+    pub require_sender_authentication: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -795,7 +807,18 @@ impl Reader<'_> {
             self.problem("agent", "an [agent] section with name and addresses is required");
             return None;
         };
-        self.unknown_keys(table, "agent", &["name", "addresses", "timezone", "trusted_authserv_ids"]);
+        self.unknown_keys(
+            table,
+            "agent",
+            &[
+                "name",
+                "addresses",
+                "timezone",
+                "trusted_authserv_ids",
+                "signed_id_max_age_days",
+                "unverified_feedback_per_hour",
+            ],
+        );
         let trusted_authserv_ids = self.strings(table, "agent", "trusted_authserv_ids");
         let name = self.required_string(table, "agent", "name");
         let addresses = self.addresses(table, "agent", "addresses");
@@ -803,7 +826,17 @@ impl Reader<'_> {
             self.problem("agent.addresses", "at least one address is required");
         }
         let timezone = self.timezone(table, "agent", "timezone").unwrap_or(Tz::UTC);
-        Some(AgentConfig { name: name?, addresses, timezone, trusted_authserv_ids })
+        let signed_id_max_age_days = self.integer(table, "agent", "signed_id_max_age_days", 1, 3650).unwrap_or(30);
+        let unverified_feedback_per_hour =
+            self.integer(table, "agent", "unverified_feedback_per_hour", 1, 1000).map(|n| n as u32).unwrap_or(5);
+        Some(AgentConfig {
+            name: name?,
+            addresses,
+            timezone,
+            trusted_authserv_ids,
+            signed_id_max_age_days,
+            unverified_feedback_per_hour,
+        })
     }
 
     fn read_clients(&mut self, root: &Table, agent: Option<&AgentConfig>) -> Vec<ClientConfig> {
@@ -959,6 +992,8 @@ impl Reader<'_> {
             acknowledgements_per_sender_per_hour: 5,
             agent_notifications_per_sender_per_hour: 20,
             max_message_bytes: 25 * 1024 * 1024,
+            max_seconds_per_mail: 30,
+            require_sender_authentication: false,
         };
         let Some(table) = self.section(root, "intake") else {
             return defaults;
@@ -972,6 +1007,8 @@ impl Reader<'_> {
                 "acknowledgements_per_sender_per_hour",
                 "agent_notifications_per_sender_per_hour",
                 "max_message_bytes",
+                "max_seconds_per_mail",
+                "require_sender_authentication",
             ],
         );
         IntakeConfig {
@@ -991,6 +1028,13 @@ impl Reader<'_> {
                 .integer(table, "intake", "max_message_bytes", 1024, 1 << 40)
                 .map(|n| n as usize)
                 .unwrap_or(defaults.max_message_bytes),
+            max_seconds_per_mail: self
+                .integer(table, "intake", "max_seconds_per_mail", 1, 3600)
+                .map(|n| n as u64)
+                .unwrap_or(defaults.max_seconds_per_mail),
+            require_sender_authentication: self
+                .boolean(table, "intake", "require_sender_authentication")
+                .unwrap_or(defaults.require_sender_authentication),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Desk {
     pub templates: Templates,
     pub reply_addresses: ReplyAddressSigner,
     pub agent_message_ids: AgentMessageIds,
+    /// Set once this process has begun recording its first mail (see `inbound::attempts`).
+    pub first_mail_begun: std::sync::atomic::AtomicBool,
 }
 
 impl Desk {
@@ -32,7 +34,8 @@ impl Desk {
         .context("cannot read the reply-address key")?;
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
         let agent_message_ids = AgentMessageIds::new(key.as_bytes());
-        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids })
+        let first_mail_begun = std::sync::atomic::AtomicBool::new(false);
+        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids, first_mail_begun })
     }
 
     /// A mail from the desk to the agent. About a ticket, it carries the ticket's signed reply

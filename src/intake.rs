@@ -17,6 +17,7 @@ use crate::agent::tags::read_take_tags;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::hours::bank::hours_text;
+use crate::inbound::attempts;
 use crate::inbound::automated::automated_reason;
 use crate::inbound::cursor::advance_cursor;
 use crate::inbound::parse::{
@@ -52,12 +53,29 @@ pub enum IntakeOutcome {
 }
 
 /// Records one mail. A bug that panics or fails on some mail (anything but the database or
-/// the disk) does not stop the desk or leave the mail to be fetched and fail again forever:
-/// the mail is kept aside, raw, with the error as its problem, the agent is told, and intake
-/// goes on.
+/// the disk), a mail that takes longer than `intake.max_seconds_per_mail` to read, and a mail
+/// the desk died on twice before, do not stop the desk or leave the mail to be fetched and
+/// fail again forever: the mail is kept aside, raw, with its problem, the agent is told, and
+/// intake goes on.
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
     use futures::FutureExt;
-    match std::panic::AssertUnwindSafe(record_mail_checked(desk, raw, now)).catch_unwind().await {
+    use std::sync::atomic::Ordering;
+    let first_of_process = !desk.first_mail_begun.swap(true, Ordering::SeqCst);
+    let attempt = if first_of_process || raw.bytes.len() > attempts::LARGE_MAIL_BYTES {
+        Some(attempts::begin(&desk.db, &raw.bytes, now).await?)
+    } else {
+        None
+    };
+    if let Some(attempt) = attempt.as_ref().filter(|attempt| attempt.is_poison()) {
+        let problem = format!(
+            "the desk stopped {} times while recording this mail (a crash or a kill); it is not tried again",
+            attempt.unfinished_before
+        );
+        tracing::error!(bytes = raw.bytes.len(), "{problem}; keeping it aside, raw");
+        return keep_unprocessable(desk, raw, &problem, Some(attempt), now).await;
+    }
+    let attempt = attempt.as_ref();
+    match std::panic::AssertUnwindSafe(record_mail_checked(desk, raw, attempt, now)).catch_unwind().await {
         Ok(Ok(outcome)) => Ok(outcome),
         // The database or the disk: the mail stays unprocessed and is tried again.
         Ok(Err(err)) if database_problem(&err).is_some() => Err(err),
@@ -65,17 +83,61 @@ pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyh
         Ok(Err(err)) => {
             let message = format!("{err:#}");
             tracing::error!(error = %message, bytes = raw.bytes.len(), "the desk could not process this mail; keeping it aside, raw");
-            keep_unprocessable(desk, raw, &message, now).await
+            keep_unprocessable(desk, raw, &message, attempt, now).await
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| text.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let message = panic_message(panic.as_ref());
             tracing::error!(panic = %message, bytes = raw.bytes.len(), "the desk failed on this mail; keeping it aside, raw");
-            keep_unprocessable(desk, raw, &message, now).await
+            keep_unprocessable(desk, raw, &message, attempt, now).await
         }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Why reading a mail was given up.
+#[derive(Debug, thiserror::Error)]
+enum ReadProblem {
+    #[error("reading this mail took longer than {0} s (intake.max_seconds_per_mail); it was not processed")]
+    TooSlow(u64),
+    #[error("the desk failed while reading this mail: {0}")]
+    Panicked(String),
+}
+
+/// Parses the mail and finds its new part (the per-mail text work that grows with its size)
+/// on a blocking thread, waiting at most `intake.max_seconds_per_mail`. A mail that takes
+/// longer is given up (its thread finishes in the background; the work is linear in the
+/// mail's size, so it does end).
+async fn read_mail(desk: &Desk, raw: &RawMail) -> Result<InboundMail, ReadProblem> {
+    let max_bytes = desk.config.intake.max_message_bytes;
+    let limit = desk.config.intake.max_seconds_per_mail;
+    let bytes = raw.bytes.clone();
+    let headers_only_of = raw.headers_only_of;
+    let work = tokio::task::spawn_blocking(move || {
+        #[cfg(test)]
+        if bytes.starts_with(tests::SLOW_TRIGGER) {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        let mut mail = parse_mail(&bytes, max_bytes);
+        if let Some(size) = headers_only_of {
+            mark_body_not_read(&mut mail, size, max_bytes);
+        }
+        mail.new_part();
+        mail
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(limit), work).await {
+        Ok(Ok(mail)) => Ok(mail),
+        Ok(Err(join_error)) => Err(ReadProblem::Panicked(match join_error.try_into_panic() {
+            Ok(panic) => panic_message(panic.as_ref()),
+            Err(other) => other.to_string(),
+        })),
+        Err(_elapsed) => Err(ReadProblem::TooSlow(limit)),
     }
 }
 
@@ -85,6 +147,7 @@ async fn keep_unprocessable(
     desk: &Desk,
     raw: &RawMail,
     error: &str,
+    attempt: Option<&attempts::Attempt>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IntakeOutcome> {
     use sha2::{Digest, Sha256};
@@ -134,20 +197,30 @@ async fn keep_unprocessable(
     if let Some(cursor) = &raw.cursor {
         advance_cursor(&mut tx, cursor).await?;
     }
+    if let Some(attempt) = attempt {
+        attempts::finish(&mut tx, attempt).await?;
+    }
     tx.commit().await?;
     Ok(IntakeOutcome::HeldAside { reason })
 }
 
-async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
+async fn record_mail_checked(
+    desk: &Desk,
+    raw: &RawMail,
+    attempt: Option<&attempts::Attempt>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<IntakeOutcome> {
     #[cfg(test)]
     if raw.bytes.starts_with(tests::PANIC_TRIGGER) {
         panic!("test panic");
     }
-    let max_bytes = desk.config.intake.max_message_bytes;
-    let mut mail = parse_mail(&raw.bytes, max_bytes);
-    if let Some(size) = raw.headers_only_of {
-        mark_body_not_read(&mut mail, size, max_bytes);
-    }
+    let mail = match read_mail(desk, raw).await {
+        Ok(mail) => mail,
+        Err(problem) => {
+            tracing::error!(%problem, bytes = raw.bytes.len(), "keeping the mail aside, raw");
+            return keep_unprocessable(desk, raw, &problem.to_string(), attempt, now).await;
+        }
+    };
     if let Some(problem) = &mail.problem {
         tracing::warn!(message_id = ?mail.message_id, %problem, "mail read with a problem; keeping it");
     }
@@ -167,6 +240,9 @@ async fn record_mail_checked(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> 
     };
     if let Some(cursor) = &raw.cursor {
         advance_cursor(&mut tx, cursor).await?;
+    }
+    if let Some(attempt) = attempt {
+        attempts::finish(&mut tx, attempt).await?;
     }
     tx.commit().await?;
     Ok(outcome)
@@ -709,6 +785,8 @@ mod tests {
 
     /// Only in unit tests: a mail starting with these bytes makes intake panic.
     pub const PANIC_TRIGGER: &[u8] = b"X-Test-Panic: yes";
+    /// Only in unit tests: reading a mail starting with these bytes takes 3 s.
+    pub const SLOW_TRIGGER: &[u8] = b"X-Test-Slow: yes";
 
     #[tokio::test]
     async fn a_panic_on_one_mail_keeps_it_aside_and_moves_on() {
@@ -732,6 +810,54 @@ mod tests {
         // The next mail goes through normally.
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+    }
+
+    async fn held_problems(desk: &Desk) -> Vec<String> {
+        sqlx::query_scalar("SELECT parse_problem FROM messages WHERE ticket_id IS NULL AND parse_problem IS NOT NULL")
+            .fetch_all(&desk.db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_mail_slower_to_read_than_the_limit_is_kept_aside_and_intake_goes_on() {
+        let mut config = crate::testing::sample_config();
+        config.intake.max_seconds_per_mail = 1;
+        let desk = Desk::open(config).await.unwrap();
+        let now = Utc::now();
+        let slow = RawMail::new(b"X-Test-Slow: yes\r\nFrom: a@acme.test\r\nSubject: s\r\n\r\nslow\r\n".to_vec(), now);
+        let outcome = record_mail(&desk, &slow, now).await.unwrap();
+        assert!(matches!(outcome, IntakeOutcome::HeldAside { .. }), "{outcome:?}");
+        let problems = held_problems(&desk).await;
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("longer than 1 s (intake.max_seconds_per_mail)"), "{}", problems[0]);
+        let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
+        assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+        let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM intake_attempts").fetch_one(&desk.db).await.unwrap();
+        assert_eq!(marks, 0, "the first mail's mark went with its record");
+    }
+
+    #[tokio::test]
+    async fn a_mail_the_desk_died_on_twice_is_kept_aside_on_the_third_start() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let poison = RawMail::new(b"From: a@acme.test\r\nSubject: crash\r\n\r\nboom\r\n".to_vec(), now);
+        // Two processes began it and died (their marks stay).
+        for _ in 0..2 {
+            crate::inbound::attempts::begin(&desk.db, &poison.bytes, now).await.unwrap();
+        }
+        let outcome = record_mail(&desk, &poison, now).await.unwrap();
+        assert!(matches!(outcome, IntakeOutcome::HeldAside { .. }), "{outcome:?}");
+        assert!(held_problems(&desk).await[0].contains("stopped 2 times"), "{:?}", held_problems(&desk).await);
+        let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'unprocessable'")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert_eq!(notices, 1, "the agent is told once");
+        // One unfinished attempt is an ordinary crash: the mail is recorded normally.
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        crate::inbound::attempts::begin(&desk.db, &poison.bytes, now).await.unwrap();
+        assert!(matches!(record_mail(&desk, &poison, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
     }
 
     #[tokio::test]

@@ -115,7 +115,8 @@ pub struct Triage {
 /// Classifies a new ticket. `new_text` must already be the new part (see `inbound::quotes`).
 pub fn classify(config: &TriageConfig, tier: Option<Tier>, subject: &str, new_text: &str) -> Triage {
     let mut best: Option<(&TriageRule, String)> = None;
-    for (place, text) in [("subject", subject), ("body", new_text)] {
+    let texts = [("subject", prefix(subject, TRIAGE_SUBJECT_BYTES)), ("body", prefix(new_text, TRIAGE_BODY_BYTES))];
+    for (place, text) in texts {
         for rule in &config.rules {
             if best.as_ref().is_some_and(|(found, _)| found.severity <= rule.severity) {
                 continue;
@@ -136,12 +137,40 @@ pub fn classify(config: &TriageConfig, tier: Option<Tier>, subject: &str, new_te
     }
 }
 
+/// How much of the text before a match the negation check reads: three words and their
+/// spaces fit many times over, and a bounded look-back keeps the check linear in the text
+/// (it used to scan back to the sentence start from every match: quadratic on a long mail of
+/// "not slow not slow ..." with no sentence end).
+const NEGATION_LOOKBACK_BYTES: usize = 120;
+
 fn first_unnegated_match<'t>(pattern: &Regex, text: &'t str) -> Option<&'t str> {
     pattern.find_iter(text).find_map(|found| {
-        let line_start = text[..found.start()].rfind(['\n', '.', '!', '?', ';']).map(|i| i + 1).unwrap_or(0);
-        let before = &text[line_start..found.start()];
+        let mut window_start = found.start().saturating_sub(NEGATION_LOOKBACK_BYTES);
+        while !text.is_char_boundary(window_start) {
+            window_start += 1;
+        }
+        let window = &text[window_start..found.start()];
+        let sentence_start = window.rfind(['\n', '.', '!', '?', ';']).map(|i| i + 1).unwrap_or(0);
+        let before = &window[sentence_start..];
         (!NEGATION_BEFORE.is_match(before)).then_some(found.as_str())
     })
+}
+
+/// Triage reads at most this much of the subject and of the new part: what decides a
+/// severity is said at the start, and the bound keeps every rule's cost fixed per mail.
+pub const TRIAGE_SUBJECT_BYTES: usize = 1_000;
+pub const TRIAGE_BODY_BYTES: usize = 64 * 1024;
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -198,6 +227,17 @@ mod tests {
         check(Some(Tier::Growth), "Question", "This is not urgent, and there is no outage.", Severity::P2);
         check(Some(Tier::Growth), "Question", "Nothing is slow, just a question.", Severity::P2);
         check(Some(Tier::Growth), "Question", "Not urgent. But the site is down.", Severity::P0);
+    }
+
+    #[test]
+    fn only_the_start_of_a_long_mail_is_read_and_a_long_sentence_is_no_slower() {
+        let tail = "not slow ".repeat(20_000);
+        check(Some(Tier::Growth), "Question", &format!("All fine here {tail}"), Severity::P2);
+        let late = format!("{}the site is down", "word ".repeat(TRIAGE_BODY_BYTES / 5 + 10));
+        check(Some(Tier::Growth), "Question", &late, Severity::P2);
+        // A negation far before a match does not reach it; one right before it does.
+        check(Some(Tier::Growth), "Question", &format!("not {} slow", "x".repeat(200)), Severity::P1);
+        check(Some(Tier::Growth), "Question", &format!("{} not slow", "é".repeat(200)), Severity::P2);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! code that reads a mailbox); `parse` turns raw bytes into an `InboundMail`; `automated`
 //! recognises machine-generated mail so that nothing ever answers it.
 
+pub mod attempts;
 pub mod automated;
 pub mod cursor;
 pub mod imap;

@@ -42,6 +42,8 @@ pub struct InboundMail {
     pub dedupe_key: String,
     /// What went wrong while reading it, if anything (kept for the log and the agent).
     pub problem: Option<String>,
+    /// `new_part()`, computed once (intake reads it for triage, tags and the agent's text).
+    new_part_cache: std::sync::OnceLock<String>,
 }
 
 impl InboundMail {
@@ -58,22 +60,19 @@ impl InboundMail {
     /// What the author wrote this time: quoted history and signature removed (from the HTML
     /// structure when the mail has no plain-text part).
     pub fn new_part(&self) -> String {
-        match &self.html_only {
-            Some(html) => super::quotes::new_part_of_html(html),
-            None => super::quotes::new_part(&self.text),
-        }
+        self.new_part_cache
+            .get_or_init(|| match &self.html_only {
+                Some(html) => super::quotes::new_part_of_html(html),
+                None => super::quotes::new_part(&self.text),
+            })
+            .clone()
     }
 
     /// The Message-IDs this mail points at, nearest first: In-Reply-To, then References from
     /// the newest backwards.
     pub fn referenced_ids(&self) -> Vec<MessageId> {
-        let mut ids: Vec<MessageId> = self.in_reply_to.clone();
-        for id in self.references.iter().rev() {
-            if !ids.contains(id) {
-                ids.push(id.clone());
-            }
-        }
-        ids
+        let mut seen = std::collections::HashSet::new();
+        self.in_reply_to.iter().chain(self.references.iter().rev()).filter(|id| seen.insert(*id)).cloned().collect()
     }
 }
 
@@ -196,6 +195,7 @@ pub fn mark_body_not_read(mail: &mut InboundMail, size: usize, max_bytes: usize)
     hasher.update(format!("\0size {size}").as_bytes());
     mail.dedupe_key = hex_prefix(&hasher.finalize());
     mail.html_only = None;
+    mail.new_part_cache = std::sync::OnceLock::new();
     mail.problem = Some(body_not_read_problem(size, max_bytes));
     mail.text = format!("[This mail is {size} bytes, over the desk's limit of {max_bytes}; its body was not read. The original is on the mail server.]");
 }
@@ -248,6 +248,7 @@ fn unreadable(raw: &[u8]) -> InboundMail {
         part_types: Vec::new(),
         dedupe_key: String::new(),
         problem: Some("not a readable mail message".into()),
+        new_part_cache: std::sync::OnceLock::new(),
     }
 }
 
@@ -314,6 +315,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         part_types,
         dedupe_key: String::new(),
         problem: None,
+        new_part_cache: std::sync::OnceLock::new(),
     }
 }
 
@@ -324,12 +326,23 @@ fn usable_address(raw: &str) -> Option<EmailAddress> {
     EmailAddress::parse(raw).filter(|address| !address.as_str().contains(char::REPLACEMENT_CHARACTER))
 }
 
+/// At most this many Message-IDs are kept from one In-Reply-To or References header: the
+/// first (the thread's root) and the newest, as RFC 5322 3.6.4 suggests trimming; threading
+/// reads the nearest ones, and a header of thousands costs nothing more than one of a hundred.
+const MAX_REFERENCED_IDS: usize = 100;
+
 fn message_ids(value: &HeaderValue<'_>) -> Vec<MessageId> {
-    match value {
+    let mut ids: Vec<MessageId> = match value {
         HeaderValue::Text(text) => text.split_whitespace().filter_map(MessageId::parse).collect(),
         HeaderValue::TextList(list) => list.iter().filter_map(|id| MessageId::parse(id)).collect(),
         _ => Vec::new(),
+    };
+    if ids.len() > MAX_REFERENCED_IDS {
+        let newest = ids.split_off(ids.len() - (MAX_REFERENCED_IDS - 1));
+        ids.truncate(1);
+        ids.extend(newest);
     }
+    ids
 }
 
 /// The first plain-text body; the first HTML body converted to text when there is none.
