@@ -667,7 +667,7 @@ async fn open_ticket(
             "attention": attention,
             "acknowledged": acknowledged,
             "attachments": mail.attachments.iter().map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)).collect::<Vec<_>>().join("; "),
-            "body": mail.text,
+            "body": quoted_for_agent(&mail.text),
             "problem": mail.problem,
         });
         let draft = Draft {
@@ -692,6 +692,16 @@ async fn open_ticket(
         "new ticket"
     );
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged })
+}
+
+/// A client's text as the agent's notification shows it: every line behind `> `, so that
+/// whatever his mail client does with it when he replies, it reads as quoted history (the
+/// desk also cuts its own text out of his reply, see `agent::echo`).
+fn quoted_for_agent(text: &str) -> String {
+    text.lines()
+        .map(|line| if line.is_empty() { ">".to_string() } else { format!("> {line}") })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// References for a reply: the mail's own chain plus the mail itself (RFC 5322 3.6.4).
@@ -978,6 +988,68 @@ mod tests {
         let feedback = outbox_text(&desk, "agent_feedback", globex).await;
         assert!(feedback[0].1.contains("#estimate 1h: Globex has used 0 of 20 hours"), "{}", feedback[0].1);
         assert_eq!(outbox_text(&desk, "agent_reply", globex).await.len(), 1, "the rest of the reply still went out");
+    }
+
+    /// How the agent's mail clients quote the notification below his words (`{n}` is the
+    /// notification's text as it arrived, `{q}` the same behind `> `).
+    const QUOTING_STYLES: &[(&str, &str)] = &[
+        ("Outlook for Windows", "{words}\n\n________________________________\nFrom: Support <support@example.test>\nSent: Monday, January 5, 2026 10:00 AM\nTo: Travis <travis@example.test>\nSubject: [#1] New ticket\n\n{n}"),
+        ("Outlook for Mac", "{words}\n\nFrom: Support <support@example.test>\nDate: Monday, 5 January 2026 at 10:00\nTo: Travis <travis@example.test>\nSubject: [#1] New ticket\n\n{n}"),
+        ("Outlook mobile", "{words}\n\nGet Outlook for iOS\nOn Mon, Jan 5, 2026 at 10:00 AM, \"Support\" <support@example.test> wrote:\n\n{n}"),
+        ("Outlook mobile, no marker", "{words}\n\n{n}"),
+        ("Apple Mail", "{words}\n\n> On 5 Jan 2026, at 10:00, Support <support@example.test> wrote:\n> \n{q}"),
+        ("Gmail", "{words}\n\nOn Mon, Jan 5, 2026 at 10:00 AM Support <support@example.test> wrote:\n\n{q}"),
+        ("Thunderbird", "{words}\n\nOn 1/5/26 10:00, Support wrote:\n{q}"),
+        ("K-9 / FairEmail", "{words}\n\nOn January 5, 2026 10:00:00 AM UTC, Support <support@example.test> wrote:\n{q}"),
+    ];
+
+    #[tokio::test]
+    async fn a_clients_tags_in_the_notification_never_run_whatever_the_agents_mail_client() {
+        let hostile = "The sync fails.\r\n> earlier\r\nRESOLVED\r\n#time 9h\r\n#billable\r\n> more\r\n";
+        for (style, template) in QUOTING_STYLES {
+            for (words, minutes) in [("Looking into it now.", 0), ("Looking into it now.\n#time 30m", 30)] {
+                let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+                let now = Utc::now();
+                let mail =
+                    format!("From: jane@acme.test\r\nSubject: Sync\r\nMessage-ID: <h1@acme.test>\r\n\r\n{hostile}");
+                let IntakeOutcome::NewTicket { ticket, .. } =
+                    record_mail(&desk, &RawMail::new(mail.into_bytes(), now), now).await.unwrap()
+                else {
+                    panic!("a new ticket")
+                };
+                let notification = outbox_text(&desk, "agent_notification", ticket).await.remove(0).1;
+                // The worst case: a client that lost the quote markers of the desk's text.
+                let bare =
+                    notification.lines().map(|line| line.trim_start_matches("> ")).collect::<Vec<_>>().join("\n");
+                let quoted = notification.lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n");
+                let text = template.replace("{words}", words).replace("{n}", &bare).replace("{q}", &quoted);
+                agent_reply(&desk, ticket, &text, now).await;
+                let logged: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries")
+                    .fetch_one(&desk.db)
+                    .await
+                    .unwrap();
+                assert_eq!(logged, minutes, "{style}: only the agent's own #time counts");
+                let billable: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM time_entries WHERE kind = 'billable'")
+                    .fetch_one(&desk.db)
+                    .await
+                    .unwrap();
+                assert_eq!(billable, 0, "{style}");
+                let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = ?")
+                    .bind(ticket.0)
+                    .fetch_one(&desk.db)
+                    .await
+                    .unwrap();
+                assert_eq!(status, "open", "{style}: the client's RESOLVED closed nothing");
+                let relayed = outbox_text(&desk, "agent_reply", ticket).await;
+                assert_eq!(relayed.len(), 1, "{style}");
+                assert!(relayed[0].1.contains("Looking into it now."), "{style}: {}", relayed[0].1);
+                assert!(
+                    !relayed[0].1.contains("RESOLVED") && !relayed[0].1.contains("New ticket"),
+                    "{style}: the desk's text is not relayed: {}",
+                    relayed[0].1
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! The agent's side: he works from any mail client, so his replies carry the commands.
-//! `tags` reads the tags in the new part of a reply, `authenticity` decides whether a mail in
+//! `tags` reads the tags in the new part of a reply, `echo` removes from it what the desk sent
+//! him, `authenticity` decides whether a mail in
 //! his name really is his, and `reply` applies an authenticated reply to its ticket.
 
 pub mod authenticity;
+pub mod echo;
 pub mod reply;
 pub mod tags;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::authenticity::{authenticate_agent_mail, Authenticity};
+use super::echo::{agent_words, AgentWords};
 use super::tags::{read_tags, AgentCommands};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
@@ -74,7 +75,13 @@ pub async fn record_agent_mail(
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::NotUnderstood(errors));
     }
-    let commands = read_tags(&mail.subject, &ticket.subject, &mail.new_part());
+    let words = agents_own_words(desk, tx, ticket.id, mail).await?;
+    let mut commands = read_tags(&mail.subject, &ticket.subject, &words.text);
+    for line in &words.echoed_tag_lines {
+        commands.errors.push(format!(
+            "{line:?} stands in the client's text that the desk sent you, so it was not read as yours; write it on a line of its own in a new reply above the quoted mail"
+        ));
+    }
     let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
@@ -131,6 +138,25 @@ pub async fn record_agent_mail(
         "agent reply applied"
     );
     Ok(AgentMailOutcome::Applied { relayed, resolved: commands.resolved, minutes_logged })
+}
+
+/// How many of the desk's latest mails to the agent about a ticket his reply is compared with.
+const SENT_MAILS_COMPARED: i64 = 30;
+
+/// His reply's new part without the text the desk sent him about the ticket (see `echo`).
+async fn agents_own_words(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    mail: &InboundMail,
+) -> anyhow::Result<AgentWords> {
+    let agent = desk.config.agent.addresses[0].as_str();
+    let sent: Vec<String> = outbox::mail_to_about(tx, ticket, agent, SENT_MAILS_COMPARED)
+        .await?
+        .iter()
+        .map(|raw| crate::inbound::parse::parse_mail(raw, usize::MAX).text)
+        .collect();
+    Ok(agent_words(&mail.new_part(), &sent))
 }
 
 async fn log_time(

@@ -39,6 +39,31 @@ pub async fn ticket_of_sent_message(tx: &mut Tx<'_>, message_id: &MessageId) -> 
     Ok(ticket.flatten().map(TicketId))
 }
 
+/// The raw mails the desk queued to `recipient` alone about `ticket`, newest first, at most
+/// `limit` (what the agent may be quoting when he replies).
+pub async fn mail_to_about(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    recipient: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    Ok(sqlx::query_scalar("SELECT raw FROM outbox WHERE ticket_id = ? AND recipients = ? ORDER BY id DESC LIMIT ?")
+        .bind(ticket.0)
+        .bind(recipient)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
+/// When one of the desk's own mails was queued.
+pub async fn queued_at(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let created: Option<String> = sqlx::query_scalar("SELECT created_at FROM outbox WHERE message_id = ?")
+        .bind(message_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(created.and_then(|text| crate::storage::time_from_db(&text).ok()))
+}
+
 /// How many mails of `kind` went to `recipient` since `since` (the acknowledgement limit).
 pub async fn count_recent(tx: &mut Tx<'_>, recipient: &str, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND kind = ? AND created_at >= ?")
