@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::agent::reply::record_agent_mail;
+use crate::agent::signed_ids;
 use crate::agent::tags::read_take_tags;
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
@@ -236,7 +237,9 @@ async fn record_mail_checked(
         tracing::info!(message_id = ?mail.message_id, "already recorded; skipping duplicate");
         IntakeOutcome::Duplicate
     } else {
-        record_new_mail(desk, &mut tx, &mail, raw, Screening::Automatic, now).await?
+        let outcome = record_new_mail(desk, &mut tx, &mail, raw, Screening::Automatic, now).await?;
+        signed_ids::burn_if_leaked(&mut tx, &desk.config, &mail, now).await?;
+        outcome
     };
     if let Some(cursor) = &raw.cursor {
         advance_cursor(&mut tx, cursor).await?;
@@ -413,7 +416,9 @@ async fn record_new_mail(
         // The desk's mail goes to the agent's first address and its ids are signed for it; he
         // may answer from any of his addresses.
         let desk_mailbox = &config.agent.addresses[0];
-        if let Some(report) = desk.agent_message_ids.report_answered(mail, desk_mailbox) {
+        let unusable: Vec<_> =
+            signed_ids::refused_ids(tx, config, mail, now).await?.into_iter().map(|(id, _)| id).collect();
+        if let Some(report) = desk.agent_message_ids.report_answered(mail, desk_mailbox, &unusable) {
             let outcome = answer_draft(desk, tx, report, &mail.new_part(), now).await?;
             let reason = format!("answer to report draft {report}: {outcome}");
             store::insert_message(tx, &NewMessage { thread_reason: &reason, ..base }, now).await?;
@@ -421,7 +426,7 @@ async fn record_new_mail(
             return Ok(IntakeOutcome::HeldAside { reason });
         }
         let held_to_take = read_take_tags(&mail.new_part());
-        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, desk_mailbox) {
+        if !held_to_take.is_empty() && desk.agent_message_ids.summary_answered(mail, desk_mailbox, &unusable) {
             // Recorded first: a held mail taken in may thread by a reference to this one.
             let message =
                 store::insert_message(tx, &NewMessage { thread_reason: "answer to the daily summary", ..base }, now)

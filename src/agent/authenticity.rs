@@ -44,9 +44,22 @@ impl AgentMessageIds {
         mac
     }
 
-    /// A Message-ID for mail the desk sends to `agent` about `ticket`.
+    /// A Message-ID for mail the desk sends to `agent` about `ticket`. Its nonce begins with
+    /// the time it was made (8 hex digits of Unix seconds, then 64 random bits), under the
+    /// signature, so that its age can be told without the database.
     pub fn signed_message_id(&self, ticket: TicketId, agent: &EmailAddress, domain: &str) -> MessageId {
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        self.signed_message_id_at(ticket, agent, domain, chrono::Utc::now())
+    }
+
+    pub fn signed_message_id_at(
+        &self,
+        ticket: TicketId,
+        agent: &EmailAddress,
+        domain: &str,
+        issued: chrono::DateTime<chrono::Utc>,
+    ) -> MessageId {
+        let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"));
+        let nonce = format!("{:08x}{random:016x}", issued.timestamp().clamp(0, u32::MAX.into()));
         let tag = self.mac(ticket, &nonce, agent).finalize().into_bytes();
         let signature: String = tag.iter().map(|b| format!("{b:02x}")).collect();
         MessageId::parse(&format!("helpdesk.t{}.a{nonce}.{}@{domain}", ticket.0, &signature[..SIGNATURE_HEX_CHARS]))
@@ -60,8 +73,8 @@ impl AgentMessageIds {
     }
 
     /// The report draft a reply answers, when it carries a correctly signed draft id.
-    pub fn report_answered(&self, mail: &InboundMail, agent: &EmailAddress) -> Option<i64> {
-        mail.referenced_ids().iter().find_map(|id| {
+    pub fn report_answered(&self, mail: &InboundMail, agent: &EmailAddress, unusable: &[MessageId]) -> Option<i64> {
+        mail.referenced_ids().iter().filter(|id| !unusable.contains(id)).find_map(|id| {
             let local = id.as_str().split('@').next()?;
             let number: i64 = local.split('.').nth(1)?.strip_prefix("t-")?.parse().ok()?;
             self.verify(id, TicketId(-number), agent).then_some(number)
@@ -74,8 +87,25 @@ impl AgentMessageIds {
     }
 
     /// Whether the mail replies to a daily summary the desk sent to `agent`.
-    pub fn summary_answered(&self, mail: &InboundMail, agent: &EmailAddress) -> bool {
-        mail.referenced_ids().iter().any(|id| self.verify(id, SUMMARY_SCOPE, agent))
+    pub fn summary_answered(&self, mail: &InboundMail, agent: &EmailAddress, unusable: &[MessageId]) -> bool {
+        mail.referenced_ids().iter().filter(|id| !unusable.contains(id)).any(|id| self.verify(id, SUMMARY_SCOPE, agent))
+    }
+
+    /// When a signed id was made, read from its nonce; `None` for ids made before nonces
+    /// carried the time (a 32-digit nonce), and for anything else.
+    pub fn issued_at(id: &MessageId) -> Option<chrono::DateTime<chrono::Utc>> {
+        let local = id.as_str().split('@').next()?;
+        let nonce = local.split('.').nth(2)?.strip_prefix('a')?;
+        if nonce.len() != 24 {
+            return None;
+        }
+        let seconds = i64::from_str_radix(nonce.get(..8)?, 16).ok()?;
+        chrono::DateTime::from_timestamp(seconds, 0)
+    }
+
+    /// Whether `id` looks like one of the desk's signed ids (signed or not: what to burn).
+    pub fn looks_signed(id: &MessageId) -> bool {
+        id.as_str().starts_with("helpdesk.t")
     }
 
     /// Whether `id` is a signed id of a mail to `agent` about `ticket`.
@@ -103,7 +133,8 @@ pub enum Authenticity {
 
 /// `agent` is the mail's From (one of the agent's addresses); `signed_for` is the address the
 /// desk's mail goes to (the first of them), for which its Message-IDs are signed: the agent
-/// may answer from any of his addresses.
+/// may answer from any of his addresses. `unusable` ids (expired, or seen in a mail to someone
+/// else: see `signed_ids`) prove nothing.
 pub fn authenticate_agent_mail(
     mail: &InboundMail,
     ticket: TicketId,
@@ -111,8 +142,9 @@ pub fn authenticate_agent_mail(
     signed_for: &EmailAddress,
     ids: &AgentMessageIds,
     trusted_authserv_ids: &[String],
+    unusable: &[MessageId],
 ) -> Authenticity {
-    if mail.referenced_ids().iter().any(|id| ids.verify(id, ticket, signed_for)) {
+    if mail.referenced_ids().iter().filter(|id| !unusable.contains(id)).any(|id| ids.verify(id, ticket, signed_for)) {
         return Authenticity::SignedReference;
     }
     // Only the topmost header counts: it was added by the server that received the mail;
@@ -246,6 +278,27 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_id_carries_its_time_under_the_signature_and_an_unusable_one_proves_nothing() {
+        let ids = AgentMessageIds::new(b"key");
+        let issued = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let id = ids.signed_message_id_at(TicketId(7), &agent(), "example.test", issued);
+        assert_eq!(AgentMessageIds::issued_at(&id), Some(issued));
+        // A changed time breaks the signature.
+        let nonce = id.as_str().split('.').nth(2).unwrap().to_string();
+        let younger = id.as_str().replacen(&nonce[..9], &format!("a{:08x}", issued.timestamp() + 86_400), 1);
+        assert!(!ids.verify(&MessageId::parse(&younger).unwrap(), TicketId(7), &agent()));
+        let legacy =
+            MessageId::parse("helpdesk.t7.a0123456789abcdef0123456789abcdef.0123456789abcdef0123@x.test").unwrap();
+        assert_eq!(AgentMessageIds::issued_at(&legacy), None);
+        let reply = format!("From: travis@example.test\r\nIn-Reply-To: {}\r\n\r\nok\r\n", id.bracketed());
+        let mail = parse_mail(reply.as_bytes(), 1 << 20);
+        assert_eq!(
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[], std::slice::from_ref(&id)),
+            Authenticity::Unverified
+        );
+    }
+
+    #[test]
     fn replies_to_signed_mail_and_trusted_results_authenticate() {
         let ids = AgentMessageIds::new(b"key");
         let signed = ids.signed_message_id(TicketId(7), &agent(), "example.test");
@@ -253,7 +306,7 @@ mod tests {
             format!("From: travis@example.test\r\nIn-Reply-To: {}\r\nSubject: Re\r\n\r\nok\r\n", signed.bracketed());
         let mail = parse_mail(reply.as_bytes(), 1 << 20);
         assert_eq!(
-            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[]),
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[], &[]),
             Authenticity::SignedReference
         );
         // Answered from another of the agent's addresses: the id was signed for the first.
@@ -261,11 +314,11 @@ mod tests {
         let from_alias = reply.replace("From: travis@example.test", "From: travis@phone.example.test");
         let mail_from_alias = parse_mail(from_alias.as_bytes(), 1 << 20);
         assert_eq!(
-            authenticate_agent_mail(&mail_from_alias, TicketId(7), &alias, &agent(), &ids, &[]),
+            authenticate_agent_mail(&mail_from_alias, TicketId(7), &alias, &agent(), &ids, &[], &[]),
             Authenticity::SignedReference
         );
         assert_eq!(
-            authenticate_agent_mail(&mail_from_alias, TicketId(8), &alias, &agent(), &ids, &[]),
+            authenticate_agent_mail(&mail_from_alias, TicketId(8), &alias, &agent(), &ids, &[], &[]),
             Authenticity::Unverified,
             "not for another ticket"
         );
@@ -274,18 +327,18 @@ mod tests {
         let mail = parse_mail(with_results.as_bytes(), 1 << 20);
         let trusted = vec!["mx.example.test".to_string()];
         assert!(matches!(
-            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted),
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted, &[]),
             Authenticity::TrustedAuthenticationResults(_)
         ));
         assert_eq!(
-            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[]),
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[], &[]),
             Authenticity::Unverified
         );
 
         let forged = "Authentication-Results: mx.example.test; dkim=fail; dmarc=fail\r\nFrom: travis@example.test\r\nSubject: x\r\n\r\nok\r\n";
         let mail = parse_mail(forged.as_bytes(), 1 << 20);
         assert_eq!(
-            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted),
+            authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &trusted, &[]),
             Authenticity::Unverified
         );
     }

@@ -6,4 +6,5 @@
 pub mod authenticity;
 pub mod echo;
 pub mod reply;
+pub mod signed_ids;
 pub mod tags;

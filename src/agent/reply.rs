@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::authenticity::{authenticate_agent_mail, Authenticity};
 use super::echo::{agent_words, AgentWords};
+use super::signed_ids::refused_ids;
 use super::tags::{read_tags, AgentCommands};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
@@ -48,6 +49,8 @@ pub async fn record_agent_mail(
 ) -> anyhow::Result<AgentMailOutcome> {
     let config = &desk.config;
     let agent = mail.from.clone().expect("agent mail has a From address");
+    let refused = refused_ids(tx, config, mail, now).await?;
+    let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
     let authenticity = authenticate_agent_mail(
         mail,
         ticket.id,
@@ -55,12 +58,18 @@ pub async fn record_agent_mail(
         &config.agent.addresses[0],
         &desk.agent_message_ids,
         &config.agent.trusted_authserv_ids,
+        &unusable,
     );
     if authenticity == Authenticity::Unverified {
         store::insert_message(tx, &NewMessage { author_kind: "unverified_agent", ..message }, now).await?;
-        tracing::warn!(ticket = ticket.id.0, from = %agent, "mail in the agent's name is not authenticated: stored, nothing run");
-        let data = json!({"ticket": ticket.id.0, "unverified": true, "sender": agent.as_str(), "subject": mail.subject, "errors": []});
-        queue_feedback(desk, tx, ticket.id, &data, now).await?;
+        let reasons: Vec<String> = refused
+            .iter()
+            .filter(|(id, _)| desk.agent_message_ids.verify(id, ticket.id, &config.agent.addresses[0]))
+            .map(|(_, refusal)| refusal.explain(config.agent.timezone))
+            .collect();
+        tracing::warn!(ticket = ticket.id.0, from = %agent, ?reasons, "mail in the agent's name is not authenticated: stored, nothing run");
+        let data = json!({"ticket": ticket.id.0, "unverified": true, "sender": agent.as_str(), "subject": mail.subject, "errors": reasons});
+        queue_unverified_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::Unverified);
     }
     if mail.body_unread() {
@@ -319,6 +328,33 @@ async fn queue_partly_applied(
     queue_feedback(desk, tx, ticket.id, &data, now).await
 }
 
+/// The "NOT acted on" mail about mail in the agent's name that was not authenticated, at most
+/// `agent.unverified_feedback_per_hour` an hour (a forger must not flood his phone): the last
+/// one allowed says so, and the daily summary lists every such mail.
+async fn queue_unverified_feedback(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    data: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let limit = i64::from(desk.config.agent.unverified_feedback_per_hour);
+    let recent = outbox::count_kind_since(tx, "unverified_feedback", now - chrono::Duration::hours(1)).await?;
+    if recent >= limit {
+        tracing::warn!(
+            ticket = ticket.0,
+            recent,
+            "unverified-mail feedback limit reached this hour: not telling the agent again"
+        );
+        return Ok(());
+    }
+    let mut data = data.clone();
+    if recent + 1 == limit {
+        data["limit_reached"] = json!(limit);
+    }
+    queue_feedback_of_kind(desk, tx, "unverified_feedback", ticket, &data, now).await
+}
+
 async fn queue_feedback(
     desk: &Desk,
     tx: &mut Tx<'_>,
@@ -326,8 +362,19 @@ async fn queue_feedback(
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    queue_feedback_of_kind(desk, tx, "agent_feedback", ticket, data, now).await
+}
+
+async fn queue_feedback_of_kind(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    kind: &'static str,
+    ticket: TicketId,
+    data: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let draft = desk.notice_to_agent(
-        "agent_feedback",
+        kind,
         Some(ticket),
         desk.templates.render_line("agent_feedback.subject", data)?,
         desk.templates.render("agent_feedback.txt", data)?,

@@ -55,6 +55,15 @@ pub async fn mail_to_about(
         .await?)
 }
 
+/// How many mails of `kind` were queued since `since`, to anyone.
+pub async fn count_kind_since(tx: &mut Tx<'_>, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ? AND created_at >= ?")
+        .bind(kind)
+        .bind(time_to_db(since))
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 /// When one of the desk's own mails was queued.
 pub async fn queued_at(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Result<Option<DateTime<Utc>>> {
     let created: Option<String> = sqlx::query_scalar("SELECT created_at FROM outbox WHERE message_id = ?")
