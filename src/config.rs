@@ -611,6 +611,12 @@ impl Reader<'_> {
         let agent = self.read_agent(root);
         let clients = self.read_clients(root, agent.as_ref());
         let intake = self.read_intake(root);
+        if intake.require_sender_authentication && agent.as_ref().is_some_and(|a| a.trusted_authserv_ids.is_empty()) {
+            self.problem(
+                "intake.require_sender_authentication",
+                "needs agent.trusted_authserv_ids: the servers whose Authentication-Results prove a sender",
+            );
+        }
         let business_hours = self.read_business_hours(root, agent.as_ref());
         let triage = self.read_triage(root);
         let sla = self.read_sla(root);

@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use crate::agent::authenticity::{sender_authenticated, trusted_results_pass};
 use crate::agent::reply::record_agent_mail;
 use crate::agent::signed_ids;
 use crate::agent::tags::read_take_tags;
@@ -364,7 +365,7 @@ async fn record_new_mail(
     let config = &desk.config;
     let sender = identify_sender(config, mail.from.as_ref());
     let automated = match screening {
-        Screening::Automatic => automated_reason(mail),
+        Screening::Automatic => automated_reason(mail).or_else(|| unauthenticated_client(config, sender, mail)),
         Screening::PersonConfirmedByAgent => None,
     };
     let sender_client = sender.client().map(|client| client.name.as_str());
@@ -442,18 +443,50 @@ async fn record_new_mail(
         (ThreadDecision::Existing { ticket, reason }, _) => {
             let status =
                 store::ticket_status(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
-            let from_client_side = automated.is_none() && matches!(author_kind, "client" | "unknown");
-            // A client may only post to its own client's tickets.
-            if let (true, Some(sender_client), Some(owner)) =
-                (from_client_side, sender_client, status.client.as_deref())
-            {
+            // A client may only post to its own client's tickets, with any kind of mail: a
+            // person's mail opens a ticket of its own, automated mail is held aside.
+            if let (Some(sender_client), Some(owner)) = (sender_client, status.client.as_deref()) {
                 if sender_client != owner {
-                    let reason =
-                        format!("{reason}, but ticket #{ticket} belongs to {owner}, not {sender_client}: new ticket");
+                    let reason = format!("{reason}, but ticket #{ticket} belongs to {owner}, not {sender_client}");
+                    if let Some(automated) = &automated {
+                        let hold_reason = format!("automated mail ({automated}); {reason}: held aside");
+                        let automated_text = automated.to_string();
+                        let message =
+                            NewMessage { thread_reason: &hold_reason, automated_reason: Some(&automated_text), ..base };
+                        store::insert_message(tx, &message, now).await?;
+                        tracing::info!(
+                            ticket = ticket.0,
+                            from = sender_text,
+                            "another client's automated mail held aside"
+                        );
+                        return Ok(IntakeOutcome::HeldAside { reason: hold_reason });
+                    }
+                    let reason = format!("{reason}: new ticket");
                     let message = NewMessage { thread_reason: &reason, ..base };
                     return open_ticket(desk, tx, mail, raw, sender, &reason, message, None, now).await;
                 }
             }
+            let person = automated.is_none() && matches!(author_kind, "client" | "unknown");
+            // Someone who is neither the requester nor of the ticket's client (anyone who knows
+            // an acknowledgement's Message-ID): stored and shown, but reopens nothing, ends no
+            // waiting and sets no score.
+            let stranger = person && sender_client.is_none() && !is_requester(mail, &status.requester);
+            if stranger {
+                let reason = format!("{reason}; the sender is neither the requester nor of the ticket's client");
+                let message =
+                    NewMessage { ticket: Some(ticket), thread_reason: &reason, author_kind: "stranger", ..base };
+                store::insert_message(tx, &message, now).await?;
+                let attention =
+                    format!("{sender_text}, who is neither the requester nor of the ticket's client, wrote on it");
+                store::set_attention(tx, ticket, &attention).await?;
+                tracing::warn!(
+                    ticket = ticket.0,
+                    from = sender_text,
+                    "a stranger wrote on the ticket: stored, nothing reopened"
+                );
+                return Ok(IntakeOutcome::AddedToTicket { ticket });
+            }
+            let from_client_side = person;
             if automated.is_none() && sender == Sender::Agent {
                 let message = NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base };
                 let outcome = record_agent_mail(desk, tx, mail, raw, &status, message, now).await?;
@@ -519,7 +552,11 @@ async fn record_new_mail(
         }
         (ThreadDecision::New { reason }, None) if sender == Sender::Agent => {
             let hold_reason = format!("agent mail about no ticket; {reason}");
-            store::insert_message(tx, &NewMessage { thread_reason: &hold_reason, ..base }, now).await?;
+            // Nothing here proves it is his (no signed id of a ticket): only trusted results do.
+            let from = mail.from.as_ref().expect("agent mail has a sender");
+            let proven = trusted_results_pass(mail, &config.agent.trusted_authserv_ids, from.domain());
+            let author_kind = if proven { "agent" } else { "unverified_agent" };
+            store::insert_message(tx, &NewMessage { thread_reason: &hold_reason, author_kind, ..base }, now).await?;
             tracing::info!(message_id = ?mail.message_id, "agent mail that threads to no ticket held aside");
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
         }
@@ -594,10 +631,14 @@ async fn open_ticket(
             let update_due = due
                 .map(|due| due.first_response.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
                 .unwrap_or_else(|| "the end of the next business day".into());
+            // The subject is echoed to the address in From: unless a trusted server proved the
+            // mail is from there, it may be an attacker's text sent to the real person.
+            let from_proven = sender_authenticated(mail, &config.agent.trusted_authserv_ids, requester.domain());
+            let echoed_subject = if from_proven { subject.clone() } else { without_links(&subject) };
             let data = json!({
                 "ticket": ticket.0,
-                "subject": subject,
-                "issue": subject,
+                "subject": echoed_subject,
+                "issue": echoed_subject,
                 "first_name": first_name(mail.from_name.as_deref()),
                 "update_due": update_due,
                 "severity": severity.as_str(),
@@ -697,6 +738,41 @@ async fn open_ticket(
         "new ticket"
     );
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged })
+}
+
+/// With `intake.require_sender_authentication`, a client's mail that no trusted server proved
+/// to be from its domain is held like automated mail (no ticket, no reply): anyone can write
+/// `From: boss@client`. The agent takes it in with `helpdesk held open N` when it is genuine.
+fn unauthenticated_client(
+    config: &crate::config::Config,
+    sender: Sender<'_>,
+    mail: &InboundMail,
+) -> Option<crate::inbound::automated::AutomatedReason> {
+    let Sender::Client(client) = sender else { return None };
+    let from = mail.from.as_ref()?;
+    let required = config.intake.require_sender_authentication;
+    (required && !sender_authenticated(mail, &config.agent.trusted_authserv_ids, from.domain())).then(|| {
+        crate::inbound::automated::AutomatedReason(format!(
+            "a {} address, but no trusted Authentication-Results proves it is from {} (intake.require_sender_authentication)",
+            client.name,
+            from.domain()
+        ))
+    })
+}
+
+/// `text` with every link (`scheme://...`, `www....`, `host.tld/path`) replaced by
+/// "[link removed]".
+pub fn without_links(text: &str) -> String {
+    static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b[a-z][a-z0-9+.-]*://\S*|\bwww\.\S+|\b[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}/\S*")
+            .expect("valid regex")
+    });
+    LINK.replace_all(text, "[link removed]").into_owned()
+}
+
+/// Whether the mail's sender is the ticket's requester (addresses compare case-blind).
+fn is_requester(mail: &InboundMail, requester: &str) -> bool {
+    mail.from.as_ref().is_some_and(|from| from.as_str().eq_ignore_ascii_case(requester))
 }
 
 /// A client's text as the agent's notification shows it: every line behind `> `, so that
@@ -825,6 +901,15 @@ mod tests {
         // The next mail goes through normally.
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
+    }
+
+    #[test]
+    fn links_are_taken_out_of_an_echoed_subject() {
+        assert_eq!(
+            without_links("URGENT wire 50000 USD http://evil.test/pay now, or www.evil.test or evil.test/pay?x=1"),
+            "URGENT wire 50000 USD [link removed] now, or [link removed] or [link removed]"
+        );
+        assert_eq!(without_links("Sync fails at 10.30 on v2.1"), "Sync fails at 10.30 on v2.1");
     }
 
     async fn held_problems(desk: &Desk) -> Vec<String> {

@@ -157,6 +157,33 @@ pub fn authenticate_agent_mail(
     Authenticity::Unverified
 }
 
+/// Whether the mail's topmost `Authentication-Results` header comes from a trusted server and
+/// holds a DMARC pass for `domain` (or a DKIM pass signed by it): the mail is from `domain`.
+pub fn trusted_results_pass(mail: &InboundMail, trusted_authserv_ids: &[String], domain: &str) -> bool {
+    mail.header("authentication-results")
+        .is_some_and(|results| passing_authentication_results(results, trusted_authserv_ids, domain).is_some())
+}
+
+/// Whether a client's mail is proven to come from its From domain by a trusted server: a DMARC
+/// or DKIM pass as for the agent, or an SPF pass whose `smtp.mailfrom` is of that domain
+/// (aligned). `intake.require_sender_authentication` holds client mail without one.
+pub fn sender_authenticated(mail: &InboundMail, trusted_authserv_ids: &[String], domain: &str) -> bool {
+    let Some(header) = mail.header("authentication-results") else { return false };
+    if passing_authentication_results(header, trusted_authserv_ids, domain).is_some() {
+        return true;
+    }
+    let (authserv_id, results) = parse_authentication_results(header);
+    let domain = domain.to_ascii_lowercase();
+    trusted_authserv_ids.iter().any(|trusted| trusted.eq_ignore_ascii_case(&authserv_id))
+        && results.iter().any(|result| {
+            result.method == "spf"
+                && result.result == "pass"
+                && result.properties.iter().any(|(name, value)| {
+                    name == "smtp.mailfrom" && value.rsplit('@').next().is_some_and(|mail_domain| mail_domain == domain)
+                })
+        })
+}
+
 /// One result of an Authentication-Results header (RFC 8601): `dkim=pass header.d=example.test`.
 #[derive(Debug, PartialEq, Eq)]
 struct AuthenticationResult {
@@ -296,6 +323,29 @@ mod tests {
             authenticate_agent_mail(&mail, TicketId(7), &agent(), &agent(), &ids, &[], std::slice::from_ref(&id)),
             Authenticity::Unverified
         );
+    }
+
+    #[test]
+    fn a_client_is_authenticated_by_trusted_dmarc_dkim_or_aligned_spf_only() {
+        let trusted = vec!["mx.example.test".to_string()];
+        let with = |results: &str| {
+            parse_mail(
+                format!("Authentication-Results: {results}\r\nFrom: boss@initech.test\r\n\r\nhi\r\n").as_bytes(),
+                1 << 20,
+            )
+        };
+        let pass = |results: &str| sender_authenticated(&with(results), &trusted, "initech.test");
+        assert!(pass("mx.example.test; dmarc=pass header.from=initech.test"));
+        assert!(pass("mx.example.test; spf=pass smtp.mailfrom=boss@initech.test"));
+        assert!(pass("mx.example.test; spf=pass smtp.mailfrom=initech.test"));
+        assert!(!pass("mx.example.test; spf=pass smtp.mailfrom=boss@evil.test"), "not aligned");
+        assert!(!pass("mx.example.test; spf=fail smtp.mailfrom=boss@initech.test"));
+        assert!(!pass("evil.test; dmarc=pass header.from=initech.test"), "not a trusted server");
+        assert!(!sender_authenticated(
+            &parse_mail(b"From: boss@initech.test\r\n\r\nhi\r\n", 1 << 20),
+            &trusted,
+            "initech.test"
+        ));
     }
 
     #[test]

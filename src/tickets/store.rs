@@ -579,6 +579,16 @@ pub async fn tickets_from_since(
         .await?)
 }
 
+/// Marks a ticket as needing the agent (the daily summary lists it), with why.
+pub async fn set_attention(tx: &mut Tx<'_>, ticket: TicketId, attention: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET attention = ? WHERE id = ?")
+        .bind(attention)
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> anyhow::Result<()> {
     sqlx::query("UPDATE messages SET thread_reason = ? WHERE id = ?")
         .bind(reason)
