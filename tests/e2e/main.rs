@@ -2,6 +2,7 @@
 //! 127.0.0.1 (see `lab`) and a real SQLite database. One test binary, one lab per test.
 
 mod agent;
+mod attacks;
 mod desk;
 mod faults;
 mod hours;
