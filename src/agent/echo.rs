@@ -83,11 +83,11 @@ pub fn agent_words(new_part: &str, sent: &[String]) -> AgentWords {
     }
     let mut kept = Vec::new();
     let mut echoed_tag_lines = Vec::new();
-    for index in 0..end {
-        if is_known(index) && carries_commands(lines[index]) {
-            echoed_tag_lines.push(lines[index].trim().to_string());
+    for (index, line) in lines.iter().enumerate().take(end) {
+        if is_known(index) && carries_commands(line) {
+            echoed_tag_lines.push(line.trim().to_string());
         } else {
-            kept.push(lines[index]);
+            kept.push(*line);
         }
     }
     AgentWords { text: kept.join("\n").trim_end().to_string(), echoed_tag_lines }
