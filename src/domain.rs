@@ -45,6 +45,20 @@ impl EmailAddress {
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, domain)| domain).unwrap_or("")
     }
+
+    /// The mailbox behind the address, what the flood brakes count: lower-cased (as every
+    /// `EmailAddress` is) and without the `+detail` of the local part, so that
+    /// `Client2+x@Globex.TEST` and `client2+y@globex.test` are both `client2@globex.test`.
+    /// A local part that starts with `+` has no mailbox before it and is kept whole.
+    /// `migrations/0004_flood_keys.sql` backfills old rows with the same rule.
+    pub fn mailbox_key(&self) -> String {
+        let local = self.local_part();
+        let mailbox = match local.split_once('+') {
+            Some((mailbox, _detail)) if !mailbox.is_empty() => mailbox,
+            _ => local,
+        };
+        format!("{mailbox}@{}", self.domain())
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -214,6 +228,17 @@ mod tests {
         for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme"] {
             assert!(EmailAddress::parse(bad).is_none(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_mailbox_key_drops_the_detail_and_the_case() {
+        let key = |raw: &str| EmailAddress::parse(raw).unwrap().mailbox_key();
+        assert_eq!(key("Client2+x@Globex.TEST"), "client2@globex.test");
+        assert_eq!(key("client2@globex.test"), "client2@globex.test");
+        assert_eq!(key("a+b+c@x.test"), "a@x.test");
+        assert_eq!(key("+only@x.test"), "+only@x.test");
+        assert_eq!(key("\"a@b\"+t@x.test"), "\"a@b\"@x.test");
+        assert_eq!(EmailAddress::parse("A+1@Globex.TEST").unwrap().domain(), "globex.test");
     }
 
     #[test]
