@@ -783,7 +783,7 @@ mod tests {
         assert_eq!(kinds().await[2], ("flood_notice".into(), 1));
     }
 
-    /// Records one new mail from each of `senders`, a minute apart, and counts the outbox by kind.
+    /// Records one new mail from each of `senders`, a second apart, and counts the outbox by kind.
     async fn outbox_after_mails_from(desk: &Desk, senders: &[String]) -> Vec<(String, i64)> {
         let start = Utc::now();
         for (index, sender) in senders.iter().enumerate() {
