@@ -16,7 +16,8 @@ pub struct EmailAddress(String);
 /// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
 /// so each control character becomes a space.
 pub fn display_name_on_one_line(name: &str) -> String {
-    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let spaced: String =
+        name.chars().map(|c| if c.is_control() || crate::text::is_escaped(c) { ' ' } else { c }).collect();
     spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -30,7 +31,9 @@ impl EmailAddress {
             && domain
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '[' || c == ']' || c == ':');
-        let valid_local = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
+        // No control character either: an address is printed and written into headers as it is.
+        let valid_local = !local.is_empty()
+            && !local.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || crate::text::is_escaped(c));
         (valid_domain && valid_local).then(|| EmailAddress(trimmed.to_ascii_lowercase()))
     }
 
@@ -225,7 +228,8 @@ mod tests {
     fn addresses_are_normalised_and_checked() {
         assert_eq!(EmailAddress::parse(" <Ops@Acme.TEST> ").unwrap().as_str(), "ops@acme.test");
         assert_eq!(EmailAddress::parse("a@b").unwrap().domain(), "b");
-        for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme"] {
+        for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme", "\u{1b}]0;x\u{7}@acme.test"]
+        {
             assert!(EmailAddress::parse(bad).is_none(), "{bad:?} accepted");
         }
     }
