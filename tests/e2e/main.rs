@@ -5,6 +5,7 @@ mod agent;
 mod desk;
 mod faults;
 mod hours;
+mod injection;
 mod lab;
 mod loops;
 mod pipeline;
