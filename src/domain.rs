@@ -14,7 +14,8 @@ pub struct EmailAddress(String);
 /// A display name on one line. An encoded word can carry CR, LF, NUL and other control
 /// characters (`=?utf-8?Q?Jane=0D=0ABcc:_x?=`); names go into the To header of the
 /// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
-/// so each control character becomes a space.
+/// so each control character (and bidi override) becomes a space. `inbound::parse` escapes a
+/// name's control characters (`text::one_line`) before; this is the header edge's own guard.
 pub fn display_name_on_one_line(name: &str) -> String {
     let spaced: String =
         name.chars().map(|c| if c.is_control() || crate::text::is_escaped(c) { ' ' } else { c }).collect();
