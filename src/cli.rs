@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::domain::TicketId;
+use crate::text::{multi_line, one_line};
 use crate::tickets::store::{self, StatusFilter, TicketSummary};
 
 /// An email-native helpdesk: clients mail support@, the agent answers from any mail client.
@@ -317,8 +318,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 let since = now - chrono::Duration::days(1);
                 let summary = crate::reports::daily::build_summary(&desk, date, since, now).await?;
-                println!("Subject: {}\n", summary.subject);
-                println!("{}", if html { summary.html } else { summary.text });
+                println!("Subject: {}\n", one_line(&summary.subject));
+                println!("{}", multi_line(if html { &summary.html } else { &summary.text }));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -397,17 +398,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let message = &stored.summary;
-            println!("Message {} from {} at {}", message.id, message.sender, message.arrived_at);
-            println!("Subject:   {}", message.subject);
+            println!("Message {} from {} at {}", message.id, one_line(&message.sender), one_line(&message.arrived_at));
+            println!("Subject:   {}", one_line(&message.subject));
             match stored.ticket {
                 Some(ticket) => println!("On ticket: #{}", ticket.0),
-                None => println!("Held:      {}", held_reason(message)),
+                None => println!("Held:      {}", one_line(&held_reason(message))),
             }
             if let Some(problem) = &message.parse_problem {
-                println!("Problem:   {problem}");
+                println!("Problem:   {}", one_line(problem));
             }
             println!("Size:      {} bytes (helpdesk held show {id} --raw prints the original)", stored.raw.len());
-            println!("\n{}", message.body_text.trim_end());
+            println!("\n{}", multi_line(message.body_text.trim_end()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Held { command: Some(HeldCommand::Open { id }), .. } => {
@@ -446,19 +447,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 value["message_list"] = serde_json::to_value(&messages)?;
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!("Ticket #{} [{}] {}", ticket.id, ticket.status, ticket.subject);
-                println!("Client:    {}", ticket.client.as_deref().unwrap_or("(unknown sender)"));
-                println!("Requester: {}", ticket.requester);
-                println!("Severity:  {} ({})", ticket.severity, ticket.severity_reason);
-                println!("Opened:    {}", ticket.opened_at);
+                println!("Ticket #{} [{}] {}", ticket.id, one_line(&ticket.status), one_line(&ticket.subject));
+                println!("Client:    {}", one_line(ticket.client.as_deref().unwrap_or("(unknown sender)")));
+                println!("Requester: {}", one_line(&ticket.requester));
+                println!("Severity:  {} ({})", one_line(&ticket.severity), one_line(&ticket.severity_reason));
+                println!("Opened:    {}", one_line(&ticket.opened_at));
                 if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
                     println!(
-                        "Response due:   {response}{}",
-                        ticket.first_response_at.as_ref().map(|at| format!(" (answered {at})")).unwrap_or_default()
+                        "Response due:   {}{}",
+                        one_line(response),
+                        ticket
+                            .first_response_at
+                            .as_ref()
+                            .map(|at| format!(" (answered {})", one_line(at)))
+                            .unwrap_or_default()
                     );
                     println!(
-                        "Resolution due: {resolution}{}",
-                        ticket.resolved_at.as_ref().map(|at| format!(" (resolved {at})")).unwrap_or_default()
+                        "Resolution due: {}{}",
+                        one_line(resolution),
+                        ticket
+                            .resolved_at
+                            .as_ref()
+                            .map(|at| format!(" (resolved {})", one_line(at)))
+                            .unwrap_or_default()
                     );
                     println!("SLA:       {}", ticket.sla.unwrap_or("-"));
                 }
@@ -466,21 +477,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("Follows:   #{related}");
                 }
                 if let Some(attention) = &ticket.attention {
-                    println!("Needs you: {attention}");
+                    println!("Needs you: {}", one_line(attention));
                 }
                 for message in messages {
                     println!(
                         "\n--- {} {} ({}) at {}",
-                        message.author_kind, message.sender, message.thread_reason, message.arrived_at
+                        one_line(&message.author_kind),
+                        one_line(&message.sender),
+                        one_line(&message.thread_reason),
+                        one_line(&message.arrived_at)
                     );
-                    println!("Subject: {}", message.subject);
+                    println!("Subject: {}", one_line(&message.subject));
                     if let Some(reason) = &message.automated_reason {
-                        println!("Automated: {reason}");
+                        println!("Automated: {}", one_line(reason));
                     }
                     if let Some(problem) = &message.parse_problem {
-                        println!("Problem: {problem}");
+                        println!("Problem: {}", one_line(problem));
                     }
-                    println!("\n{}", message.body_text.trim_end());
+                    println!("\n{}", multi_line(message.body_text.trim_end()));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -519,8 +533,8 @@ async fn client_report(
         }
     } else {
         let report = preview(&desk, client, kind, &period, now).await?;
-        println!("Subject: {}\n", report.subject);
-        println!("{}", if args.html { report.html } else { report.text });
+        println!("Subject: {}\n", one_line(&report.subject));
+        println!("{}", multi_line(if args.html { &report.html } else { &report.text }));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -547,14 +561,14 @@ pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
         "SLA",
     ]);
     for ticket in tickets {
-        let subject: String = ticket.subject.chars().take(48).collect();
+        let subject: String = one_line(&ticket.subject).chars().take(48).collect();
         table.add_row([
             ticket.id.to_string(),
-            ticket.client.clone().unwrap_or_else(|| "(unknown)".into()),
-            ticket.requester.clone(),
+            one_line(ticket.client.as_deref().unwrap_or("(unknown)")),
+            one_line(&ticket.requester),
             subject,
-            ticket.status.clone(),
-            ticket.severity.clone(),
+            one_line(&ticket.status),
+            one_line(&ticket.severity),
             short_time(&ticket.opened_at),
             ticket.messages.to_string(),
             ticket.first_response_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
@@ -573,9 +587,9 @@ pub fn held_table(messages: &[store::MessageSummary]) -> Table {
         table.add_row([
             message.id.to_string(),
             short_time(&message.arrived_at),
-            message.sender.chars().take(40).collect(),
-            message.subject.chars().take(48).collect(),
-            held_reason(message).chars().take(60).collect::<String>(),
+            one_line(&message.sender).chars().take(40).collect(),
+            one_line(&message.subject).chars().take(48).collect(),
+            one_line(&held_reason(message)).chars().take(60).collect::<String>(),
         ]);
     }
     table
@@ -591,5 +605,5 @@ fn held_reason(message: &store::MessageSummary) -> String {
 }
 
 fn short_time(rfc3339: &str) -> String {
-    rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+    one_line(rfc3339.get(..16).unwrap_or(rfc3339)).replace('T', " ")
 }

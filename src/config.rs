@@ -215,11 +215,17 @@ pub struct IntakeConfig {
     pub acknowledge_unknown_senders: bool,
     /// Send the agent a notification for each new ticket (default true).
     pub notify_agent: bool,
-    /// At most this many acknowledgements to one address per hour (default 5).
+    /// At most this many acknowledgements to one mailbox per hour (default 5). A mailbox is an
+    /// address without its `+detail`, in any case (`EmailAddress::mailbox_key`).
     pub acknowledgements_per_sender_per_hour: u32,
-    /// New tickets from one address announced to the agent one by one per hour (default 20);
+    /// At most this many acknowledgements to one domain per hour (default 20): a loop that
+    /// answers from `a1@`, `a2@` ... of one domain.
+    pub acknowledgements_per_domain_per_hour: u32,
+    /// New tickets from one mailbox announced to the agent one by one per hour (default 20);
     /// past it, one notice says the rest are not announced (a broken script, a mail loop).
     pub agent_notifications_per_sender_per_hour: u32,
+    /// The same for all the mailboxes of one domain (default 50).
+    pub agent_notifications_per_domain_per_hour: u32,
     /// Mails larger than this are kept but only their headers are parsed (default 25 MB).
     pub max_message_bytes: usize,
     /// Reading one mail (parsing, quote stripping) may take this long (default 30 s); past it
@@ -996,7 +1002,9 @@ impl Reader<'_> {
             acknowledge_unknown_senders: false,
             notify_agent: true,
             acknowledgements_per_sender_per_hour: 5,
+            acknowledgements_per_domain_per_hour: 20,
             agent_notifications_per_sender_per_hour: 20,
+            agent_notifications_per_domain_per_hour: 50,
             max_message_bytes: 25 * 1024 * 1024,
             max_seconds_per_mail: 30,
             require_sender_authentication: false,
@@ -1011,7 +1019,9 @@ impl Reader<'_> {
                 "acknowledge_unknown_senders",
                 "notify_agent",
                 "acknowledgements_per_sender_per_hour",
+                "acknowledgements_per_domain_per_hour",
                 "agent_notifications_per_sender_per_hour",
+                "agent_notifications_per_domain_per_hour",
                 "max_message_bytes",
                 "max_seconds_per_mail",
                 "require_sender_authentication",
@@ -1023,13 +1033,21 @@ impl Reader<'_> {
                 .unwrap_or(defaults.acknowledge_unknown_senders),
             notify_agent: self.boolean(table, "intake", "notify_agent").unwrap_or(defaults.notify_agent),
             acknowledgements_per_sender_per_hour: self
-                .integer(table, "intake", "acknowledgements_per_sender_per_hour", 0, 10_000)
+                .integer(table, "intake", "acknowledgements_per_sender_per_hour", 1, 10_000)
                 .map(|n| n as u32)
                 .unwrap_or(defaults.acknowledgements_per_sender_per_hour),
+            acknowledgements_per_domain_per_hour: self
+                .integer(table, "intake", "acknowledgements_per_domain_per_hour", 1, 10_000)
+                .map(|n| n as u32)
+                .unwrap_or(defaults.acknowledgements_per_domain_per_hour),
             agent_notifications_per_sender_per_hour: self
                 .integer(table, "intake", "agent_notifications_per_sender_per_hour", 1, 10_000)
                 .map(|n| n as u32)
                 .unwrap_or(defaults.agent_notifications_per_sender_per_hour),
+            agent_notifications_per_domain_per_hour: self
+                .integer(table, "intake", "agent_notifications_per_domain_per_hour", 1, 10_000)
+                .map(|n| n as u32)
+                .unwrap_or(defaults.agent_notifications_per_domain_per_hour),
             max_message_bytes: self
                 .integer(table, "intake", "max_message_bytes", 1024, 1 << 40)
                 .map(|n| n as usize)
@@ -1458,5 +1476,36 @@ contacts = ["ops@partner.test"]
             assert!(text.contains(key), "{key} missing from:\n{text}");
         }
         assert_eq!(errors.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn every_flood_limit_is_at_least_one() {
+        let keys = [
+            "acknowledgements_per_sender_per_hour",
+            "acknowledgements_per_domain_per_hour",
+            "agent_notifications_per_sender_per_hour",
+            "agent_notifications_per_domain_per_hour",
+        ];
+        let zeros: String = keys.iter().map(|key| format!("{key} = 0\n")).collect();
+        let text = format!("{VALID}\n[intake]\n{zeros}");
+        let errors = Config::from_toml(&text, &env(&[("TEST_IMAP_PASSWORD", "x")]), Path::new(".")).unwrap_err();
+        let shown = errors.to_string();
+        for key in keys {
+            assert!(
+                shown.contains(&format!("intake.{key}: expected an integer from 1")),
+                "{key} missing from:\n{shown}"
+            );
+        }
+        assert_eq!(errors.problems.len(), 4, "{shown}");
+
+        let ones: String = keys.iter().map(|key| format!("{key} = 1\n")).collect();
+        let config = Config::from_toml(
+            &format!("{VALID}\n[intake]\n{ones}"),
+            &env(&[("TEST_IMAP_PASSWORD", "x")]),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(config.intake.acknowledgements_per_domain_per_hour, 1);
+        assert_eq!(config.intake.agent_notifications_per_domain_per_hour, 1);
     }
 }

@@ -14,9 +14,11 @@ pub struct EmailAddress(String);
 /// A display name on one line. An encoded word can carry CR, LF, NUL and other control
 /// characters (`=?utf-8?Q?Jane=0D=0ABcc:_x?=`); names go into the To header of the
 /// acknowledgement and of every relay, and lettre cannot write CR or LF in a name (it panics),
-/// so each control character becomes a space.
+/// so each control character (and bidi override) becomes a space. `inbound::parse` escapes a
+/// name's control characters (`text::one_line`) before; this is the header edge's own guard.
 pub fn display_name_on_one_line(name: &str) -> String {
-    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let spaced: String =
+        name.chars().map(|c| if c.is_control() || crate::text::is_escaped(c) { ' ' } else { c }).collect();
     spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -30,7 +32,9 @@ impl EmailAddress {
             && domain
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '[' || c == ']' || c == ':');
-        let valid_local = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
+        // No control character either: an address is printed and written into headers as it is.
+        let valid_local = !local.is_empty()
+            && !local.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || crate::text::is_escaped(c));
         (valid_domain && valid_local).then(|| EmailAddress(trimmed.to_ascii_lowercase()))
     }
 
@@ -44,6 +48,20 @@ impl EmailAddress {
 
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, domain)| domain).unwrap_or("")
+    }
+
+    /// The mailbox behind the address, what the flood brakes count: lower-cased (as every
+    /// `EmailAddress` is) and without the `+detail` of the local part, so that
+    /// `Client2+x@Globex.TEST` and `client2+y@globex.test` are both `client2@globex.test`.
+    /// A local part that starts with `+` has no mailbox before it and is kept whole.
+    /// `migrations/0004_flood_keys.sql` backfills old rows with the same rule.
+    pub fn mailbox_key(&self) -> String {
+        let local = self.local_part();
+        let mailbox = match local.split_once('+') {
+            Some((mailbox, _detail)) if !mailbox.is_empty() => mailbox,
+            _ => local,
+        };
+        format!("{mailbox}@{}", self.domain())
     }
 }
 
@@ -211,9 +229,21 @@ mod tests {
     fn addresses_are_normalised_and_checked() {
         assert_eq!(EmailAddress::parse(" <Ops@Acme.TEST> ").unwrap().as_str(), "ops@acme.test");
         assert_eq!(EmailAddress::parse("a@b").unwrap().domain(), "b");
-        for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme"] {
+        for bad in ["", "no-at", "@acme.test", "ops@", "two words@acme.test", "ops@.acme", "\u{1b}]0;x\u{7}@acme.test"]
+        {
             assert!(EmailAddress::parse(bad).is_none(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_mailbox_key_drops_the_detail_and_the_case() {
+        let key = |raw: &str| EmailAddress::parse(raw).unwrap().mailbox_key();
+        assert_eq!(key("Client2+x@Globex.TEST"), "client2@globex.test");
+        assert_eq!(key("client2@globex.test"), "client2@globex.test");
+        assert_eq!(key("a+b+c@x.test"), "a@x.test");
+        assert_eq!(key("+only@x.test"), "+only@x.test");
+        assert_eq!(key("\"a@b\"+t@x.test"), "\"a@b\"@x.test");
+        assert_eq!(EmailAddress::parse("A+1@Globex.TEST").unwrap().domain(), "globex.test");
     }
 
     #[test]

@@ -625,8 +625,12 @@ async fn open_ticket(
         tracing::warn!(ticket = ticket.0, to = %requester, "the sender's address cannot be written in a mail header; not acknowledging");
     }
     if let (true, Some(requester_mailbox)) = (wants_acknowledgement, requester_mailbox) {
-        let recent = outbox::count_recent(tx, requester.as_str(), "acknowledgement", now - Duration::hours(1)).await?;
-        if recent < config.intake.acknowledgements_per_sender_per_hour as i64 {
+        // Counted per mailbox (`+detail` and case do not make a new one) and per domain, so a
+        // bot answering from a new `+tag` or a new address of its domain each time ends.
+        let recent = outbox::recent_to(tx, &requester, "acknowledgement", now - Duration::hours(1)).await?;
+        let mailbox_limit = i64::from(config.intake.acknowledgements_per_sender_per_hour);
+        let domain_limit = i64::from(config.intake.acknowledgements_per_domain_per_hour);
+        if recent.mailbox < mailbox_limit && recent.domain < domain_limit {
             let timezone = client.and_then(|client| client.timezone).unwrap_or(config.agent.timezone);
             let update_due = due
                 .map(|due| due.first_response.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
@@ -663,16 +667,25 @@ async fn open_ticket(
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
             acknowledged = true;
         } else {
-            tracing::warn!(ticket = ticket.0, to = %requester, recent, "acknowledgement limit reached for this sender; not acknowledging");
+            tracing::warn!(ticket = ticket.0, to = %requester, mailbox = recent.mailbox, domain = recent.domain,
+                           "acknowledgement limit reached for this mailbox or its domain; not acknowledging");
         }
     }
 
     let announce = if config.intake.notify_agent {
-        let limit = i64::from(config.intake.agent_notifications_per_sender_per_hour);
-        let earlier =
-            store::tickets_from_since(tx, requester.as_str(), raw.arrived_at - Duration::hours(1), ticket).await?;
-        if earlier == limit {
-            let data = json!({"requester": requester.as_str(), "count": earlier + 1, "ticket": ticket.0, "subject": subject,
+        let mailbox_limit = i64::from(config.intake.agent_notifications_per_sender_per_hour);
+        let domain_limit = i64::from(config.intake.agent_notifications_per_domain_per_hour);
+        let earlier = store::recent_tickets_from(tx, &requester, raw.arrived_at - Duration::hours(1), ticket).await?;
+        let within = earlier.mailbox < mailbox_limit && earlier.domain < domain_limit;
+        // The first ticket past a limit: one notice. Past both, or further past one, none.
+        let first_past = !within && earlier.mailbox <= mailbox_limit && earlier.domain <= domain_limit;
+        if first_past {
+            let (flooder, count, limit) = if earlier.mailbox == mailbox_limit {
+                (requester.mailbox_key(), earlier.mailbox + 1, mailbox_limit)
+            } else {
+                (format!("the domain {}", requester.domain()), earlier.domain + 1, domain_limit)
+            };
+            let data = json!({"requester": flooder, "count": count, "ticket": ticket.0, "subject": subject,
                               "limit": limit, "ack_limit": config.intake.acknowledgements_per_sender_per_hour});
             let notice = desk.notice_to_agent(
                 "flood_notice",
@@ -682,10 +695,11 @@ async fn open_ticket(
             );
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, notice, now)?, now).await?;
         }
-        if earlier >= limit {
-            tracing::warn!(ticket = ticket.0, from = %requester, earlier, "many new tickets from this sender within an hour; not announcing this one");
+        if !within {
+            tracing::warn!(ticket = ticket.0, from = %requester, mailbox = earlier.mailbox, domain = earlier.domain,
+                           "many new tickets from this mailbox or its domain within an hour; not announcing this one");
         }
-        earlier < limit
+        within
     } else {
         false
     };
@@ -993,6 +1007,80 @@ mod tests {
         record_mail(&desk, &later, later.arrived_at).await.unwrap();
         assert_eq!(kinds().await[1], ("agent_notification".into(), 4));
         assert_eq!(kinds().await[2], ("flood_notice".into(), 1));
+    }
+
+    /// Records one new mail from each of `senders`, a second apart, and counts the outbox by kind.
+    async fn outbox_after_mails_from(desk: &Desk, senders: &[String]) -> Vec<(String, i64)> {
+        let start = Utc::now();
+        for (index, sender) in senders.iter().enumerate() {
+            let text = format!(
+                "From: {sender}\r\nSubject: Sync failed {index}\r\nMessage-ID: <f{index}@flood.test>\r\n\r\nAgain.\r\n"
+            );
+            let mail = RawMail::new(text.into_bytes(), start + Duration::seconds(index as i64));
+            let outcome = record_mail(desk, &mail, mail.arrived_at).await.unwrap();
+            assert!(matches!(outcome, IntakeOutcome::NewTicket { .. }), "{sender}: {outcome:?}");
+        }
+        sqlx::query_as("SELECT kind, COUNT(*) FROM outbox GROUP BY kind ORDER BY kind")
+            .fetch_all(&desk.db)
+            .await
+            .unwrap()
+    }
+
+    fn counts(acknowledgements: i64, notifications: i64, flood_notices: i64) -> Vec<(String, i64)> {
+        vec![
+            ("acknowledgement".into(), acknowledgements),
+            ("agent_notification".into(), notifications),
+            ("flood_notice".into(), flood_notices),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_new_plus_tag_or_case_is_the_same_mailbox_for_both_brakes() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let senders: Vec<String> = (0..25)
+            .map(|index| {
+                if index % 2 == 0 {
+                    format!("client2+{index}@globex.test")
+                } else {
+                    format!("Client2+{index}@Globex.TEST")
+                }
+            })
+            .collect();
+        let kinds = outbox_after_mails_from(&desk, &senders).await;
+        assert_eq!(kinds, counts(5, 20, 1), "5 acknowledgements and 20 notifications per mailbox, then one notice");
+        let notice: String = sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'flood_notice'")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert!(notice.contains("client2@globex.test"), "{notice}");
+        let keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT DISTINCT requester_key, requester_domain FROM tickets")
+                .fetch_all(&desk.db)
+                .await
+                .unwrap();
+        assert_eq!(keys, vec![("client2@globex.test".to_string(), "globex.test".to_string())]);
+        // Another mailbox of the domain is still below the domain's limits.
+        let other = outbox_after_mails_from(&desk, &["ops+1@globex.test".to_string()]).await;
+        assert_eq!(other, counts(6, 21, 1));
+    }
+
+    #[tokio::test]
+    async fn many_mailboxes_of_one_domain_share_the_domain_limits() {
+        let mut config = crate::testing::sample_config();
+        config.intake.acknowledgements_per_domain_per_hour = 4;
+        config.intake.agent_notifications_per_domain_per_hour = 7;
+        let desk = Desk::open(config).await.unwrap();
+        let senders: Vec<String> = (0..12).map(|index| format!("a{index}@globex.test")).collect();
+        let kinds = outbox_after_mails_from(&desk, &senders).await;
+        assert_eq!(kinds, counts(4, 7, 1), "a1@, a2@ ... each new, the domain's limits hold");
+        let notice: String = sqlx::query_scalar("SELECT subject FROM outbox WHERE kind = 'flood_notice'")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+        assert!(notice.contains("globex.test") && notice.contains('8'), "{notice}");
+        // Another domain has its own counts.
+        let other = outbox_after_mails_from(&desk, &["zap@acme.test".to_string()]).await;
+        assert_eq!(other, counts(5, 8, 1));
     }
 
     /// Travis's reply to the desk's notification of `ticket`.

@@ -3,6 +3,8 @@
 
 /// Values parsed once at the edge: addresses, Message-IDs, tiers, severities.
 pub mod domain;
+/// Text from outside shown safely: control characters escaped, on one line or in a body.
+pub mod text;
 /// Where "now" comes from: the system clock, or a fixed `--now`.
 pub mod clock;
 /// The typed config, its environment overrides and its validation.

@@ -122,9 +122,14 @@ async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
     assert!(matches!(outcome, IntakeOutcome::NewTicket { acknowledged: true, .. }), "{outcome:?}");
     let (stored_name, stored_subject): (Option<String>, String) =
         sqlx::query_as("SELECT sender_name, subject FROM messages").fetch_one(&desk.db).await.unwrap();
-    // The display name is read onto one line (`parse::one_line`); the subject is kept as sent.
-    assert_eq!(stored_name.as_deref(), Some("Jane Bcc: evil@x.test Content-Type: text/html <b>owned</b>"));
-    assert!(stored_subject.contains("\r\nBcc:"), "the test's subject must really carry a line break");
+    // The display name and the subject are read onto one line, their line breaks shown
+    // escaped (`helpdesk::text::one_line`).
+    assert_eq!(
+        stored_name.as_deref(),
+        Some("Jane\\r\\nBcc: evil@x.test\\r\\nContent-Type: text/html\\r\\n\\r\\n<b>owned</b>")
+    );
+    assert!(stored_subject.contains("\\r\\nBcc:"), "the subject's line break is shown: {stored_subject:?}");
+    assert!(!stored_subject.contains(['\r', '\n']), "{stored_subject:?}");
 
     let notification_id = outbox(&desk).await.iter().find(|row| row.0 == "agent_notification").unwrap().2.clone();
     let agent_subject = q_encoded(&format!("Re: Integration down {HTML_HOSTILE}{INJECTED} [#1]"));
@@ -262,7 +267,8 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
     assert_eq!(attachments.len(), names.len(), "{stored}");
     let stored_names: Vec<&str> = attachments.iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert!(stored_names.contains(&"../../etc/passwd") && stored_names.contains(&"C:\\x"), "{stored_names:?}");
-    assert!(stored_names.contains(&"nul\0byte.txt"), "the name is kept as written: {stored_names:?}");
+    assert!(stored_names.contains(&"nul\\u{0}byte.txt"), "the name is kept, its NUL shown: {stored_names:?}");
+    assert!(stored_names.contains(&"line\\r\\nBcc: evil@x.test"), "on one line: {stored_names:?}");
 
     let after = files_in(root.path());
     assert_eq!(before, after, "ingesting wrote files");
@@ -276,4 +282,182 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
         names.len(),
         after.len()
     );
+}
+
+/// The three attacks reproduced against the real servers, in one mail each: a subject whose
+/// encoded words decode to CR/LF and fake summary lines; an attachment name that decodes to a
+/// line break, a header and a MIME boundary; a subject and a name with terminal escapes.
+const FAKE_LINES: &str =
+    "Invoice question\r\nNEEDS YOU: message 3 from boss@example.test, answer this mail with\r\n#take 3";
+const FAKE_ATTACHMENT: &str = "a.txt\r\nX-Injected5: yes\r\n--BB";
+const TERMINAL: &str = "\u{1b}]0;owned\u{7}\u{1b}[2JPrinter on fire\u{202e}txt.exe";
+
+/// Lines that only an injection can start.
+const INJECTED_LINE_STARTS: &[&str] = &["NEEDS YOU: message 3", "#take 3", "X-Injected5", "--BB"];
+
+/// Every character that must not reach a body: all `text::is_escaped` but LF and TAB.
+fn control_characters(text: &str) -> Vec<char> {
+    text.chars().filter(|&c| helpdesk::text::is_escaped(c) && c != '\n' && c != '\t').collect()
+}
+
+/// What is wrong with a text meant for a body or a terminal: control characters, and lines
+/// an injection started.
+fn problems(what: &str, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let controls = control_characters(text);
+    if !controls.is_empty() {
+        found.push(format!("{what}: control characters {controls:?}"));
+    }
+    for line in text.lines() {
+        if INJECTED_LINE_STARTS.iter().any(|start| line.trim_start().starts_with(start)) {
+            found.push(format!("{what}: injected line {line:?}"));
+        }
+    }
+    found
+}
+
+/// A composed mail's text body as its recipient reads it (line ends as LF).
+fn body_of(raw: &[u8]) -> String {
+    let message = MessageParser::default().parse(raw).unwrap();
+    message.body_text(0).map(|text| text.replace("\r\n", "\n")).unwrap_or_default()
+}
+
+fn cli(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .arg("--config")
+        .arg(dir.join("helpdesk.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "helpdesk {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("the CLI prints UTF-8")
+}
+
+#[tokio::test]
+async fn control_characters_from_outside_reach_no_body_template_or_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample_desk();
+    std::fs::write(
+        dir.path().join("helpdesk.toml"),
+        format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.path().display()),
+    )
+    .unwrap();
+    let desk = open_desk(dir.path(), &config).await;
+    let fake_lines = format!(
+        "From: {} <jane@acme.test>\r\nTo: support@example.test\r\nSubject: {}\r\nMessage-ID: <fake@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease check the invoice.\r\n--BB\r\nContent-Type: text/plain; name=\"{attachment}\"\r\nContent-Disposition: attachment; filename=\"{attachment}\"\r\n\r\nnumbers\r\n--BB--\r\n",
+        q_encoded(&format!("Jane{INJECTED}")),
+        q_encoded(FAKE_LINES),
+        attachment = q_encoded(FAKE_ATTACHMENT),
+    );
+    let terminal = format!(
+        "From: {} <bo@initech.test>\r\nTo: support@example.test\r\nSubject: {}\r\nMessage-ID: <esc@initech.test>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        q_encoded(TERMINAL),
+        q_encoded(TERMINAL),
+        base64(&format!("The printer\r\nprints {TERMINAL}\rover this\tand\u{0}that.\r\n"))
+    );
+    let held = format!(
+        "From: monitor@acme.test\r\nTo: support@example.test\r\nSubject: {}\r\nMessage-ID: <held@acme.test>\r\nAuto-Submitted: auto-generated\r\n\r\nJob failed.\r\n",
+        q_encoded(&format!("{TERMINAL}{FAKE_LINES}"))
+    );
+    for (index, mail) in [fake_lines, terminal, held].into_iter().enumerate() {
+        deliver(&desk, mail.into_bytes(), &format!("2026-12-01T14:0{index}:00Z")).await;
+    }
+    // The agent answers the first notification with an unreadable tag: the feedback to him
+    // repeats the subject.
+    let notification: String =
+        sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = 1")
+            .fetch_one(&desk.db)
+            .await
+            .unwrap();
+    let reply = format!(
+        "From: Travis <travis@example.test>\r\nTo: support@example.test\r\nSubject: {}\r\nMessage-ID: <fb@example.test>\r\nIn-Reply-To: <{notification}>\r\n\r\n#time lots\r\n",
+        q_encoded(&format!("Re: {FAKE_LINES} [#1]"))
+    );
+    deliver(&desk, reply.into_bytes(), "2026-12-01T15:00:00Z").await;
+
+    let mut found = Vec::new();
+    let mails = outbox(&desk).await;
+    let mut kinds = BTreeSet::new();
+    for (kind, _, _, raw) in &mails {
+        found.extend(problems(kind, &body_of(raw)));
+        let subject = MessageParser::default().parse(raw.as_slice()).unwrap().subject().unwrap_or("").to_string();
+        if subject.chars().any(helpdesk::text::is_escaped) {
+            found.push(format!("{kind}: subject {subject:?}"));
+        }
+        kinds.insert(kind.clone());
+    }
+    for kind in ["acknowledgement", "agent_notification", "agent_feedback"] {
+        assert!(kinds.contains(kind), "no {kind} mail: {kinds:?}");
+    }
+    let notification_mail = &mails.iter().find(|mail| mail.0 == "agent_notification").unwrap().3;
+    let notification_subject =
+        MessageParser::default().parse(notification_mail.as_slice()).unwrap().subject().unwrap().to_string();
+    assert!(
+        notification_subject.contains("Invoice question\\r\\nNEEDS YOU: message 3"),
+        "the subject is shown on one line with its escapes: {notification_subject}"
+    );
+    let notification = body_of(notification_mail);
+    assert!(
+        notification.contains("a.txt\\r\\nX-Injected5: yes\\r\\n--BB"),
+        "the attachment name on one line:\n{notification}"
+    );
+    let feedback = body_of(&mails.iter().find(|mail| mail.0 == "agent_feedback").unwrap().3);
+    assert!(feedback.contains("Invoice question\\r\\nNEEDS YOU"), "{feedback}");
+
+    let now = at("2026-12-02T13:00:00Z");
+    let date = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let summary = helpdesk::reports::daily::build_summary(&desk, date, at("2026-12-01T00:00:00Z"), now).await.unwrap();
+    found.extend(problems("daily summary", &summary.text));
+    found.extend(problems("daily summary html", &summary.html));
+    assert!(
+        summary.text.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+        "the held mail's subject, escaped:\n{}",
+        summary.text
+    );
+
+    let output = cli(dir.path(), &["time", "add", "Acme", "1h", &format!("Reset {TERMINAL}")]);
+    found.extend(problems("time add", &output));
+    let mut outputs = 1;
+    for args in [
+        &["tickets", "--status", "all"][..],
+        &["ticket", "show", "1"],
+        &["ticket", "show", "2"],
+        &["held"],
+        &["held", "show", "3"],
+        &["hours", "--client", "Acme"],
+        &["hours", "--client", "Acme", "--csv"],
+        &["clients"],
+        &["report", "daily", "--now", "2026-12-02T13:00:00Z"],
+    ] {
+        let output = cli(dir.path(), args);
+        found.extend(problems(&args.join(" "), &output));
+        outputs += 1;
+    }
+    let show = cli(dir.path(), &["ticket", "show", "2"]);
+    assert!(show.contains("\\u{1b}]0;owned\\u{7}"), "the escape sequence is shown, escaped:\n{show}");
+    assert!(
+        show.contains("prints") && show.contains("\\rover this\tand\\u{0}that."),
+        "the body keeps its lines:\n{show}"
+    );
+    assert!(found.is_empty(), "{found:#?}");
+    println!(
+        "injection: control characters in subjects, names, attachment names and bodies: {} composed mails ({}), the daily summary and {outputs} CLI outputs checked: 0 control characters but LF and TAB, 0 injected lines",
+        mails.len(),
+        kinds.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+}
+
+/// Base64 of `text`, as a mail body is transfer-encoded.
+fn base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for index in 0..4 {
+            out.push(if index <= chunk.len() { ALPHABET[(n >> (18 - 6 * index) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
 }

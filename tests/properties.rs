@@ -10,7 +10,12 @@
 //! blind to transport headers); a tag that appears only in quoted history (`>` lines, or an
 //! HTML `<blockquote>`) is never read; tags in the new part of a well-formed mail are read.
 //!
-//! Cases per property: 2,000, or `PROPTEST_CASES`. Failures are saved (and replayed first)
+//! And over the real intake (a SQLite file): text with control characters (CR, LF, ESC, BEL,
+//! NUL, DEL, C1, bidi overrides, U+2028) in the subject, the display name, attachment names and
+//! the body reaches no composed mail's body or subject and no CLI text output, except LF (and
+//! TAB in bodies), and a line break in a one-line field never starts a line of its own.
+//!
+//! Cases per property: 2,000, or `PROPTEST_CASES` (a tenth of that through the real intake). Failures are saved (and replayed first)
 //! in `tests/properties.proptest-regressions`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,6 +30,8 @@ use helpdesk::tickets::threading::{
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+
+mod common;
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(2_000)
@@ -503,4 +510,143 @@ fn tags_are_read_only_where_written() {
         assert!(read_from_quotes(&quoted).is_empty(), "{tag} read from a quote");
     }
     println!("properties: {} quoted-only tags each read when unquoted, ignored when quoted", QUOTED_TAGS.len());
+}
+
+/// Pieces of text a hostile sender decodes into a header or a body.
+const CONTROL_PIECES: &[&str] = &[
+    "\r\n",
+    "\n",
+    "\r",
+    "\t",
+    "\u{1b}]0;owned\u{7}",
+    "\u{1b}[2J",
+    "\0",
+    "\u{7f}",
+    "\u{85}",
+    "\u{9b}",
+    "\u{202e}",
+    "\u{2067}",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{8}",
+];
+
+/// Marker lines put after a line break in each one-line field: none may start a line.
+const MARKERS: &[&str] = &["#take 9137", "X-Injected-7: yes", "--BB7"];
+
+fn hostile_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[a-zA-Z0-9 .:#-]{1,6}",
+        2 => proptest::sample::select(CONTROL_PIECES).prop_map(str::to_string),
+        1 => any::<char>().prop_map(|c| c.to_string()),
+    ];
+    proptest::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+}
+
+/// An RFC 2047 encoded word that decodes to `text`, whatever it holds: base64, or every byte
+/// but letters and digits Q-encoded.
+fn hostile_word(text: &str, b_encoding: bool) -> String {
+    if b_encoding {
+        return encoded_word(text, true);
+    }
+    let encoded: String = text
+        .bytes()
+        .map(|byte| if byte.is_ascii_alphanumeric() { (byte as char).to_string() } else { format!("={byte:02X}") })
+        .collect();
+    format!("=?utf-8?Q?{encoded}?=")
+}
+
+/// `text` with a line break and each marker in it.
+fn with_markers(text: &str, line_break: &str) -> String {
+    let mut out = text.to_string();
+    for marker in MARKERS {
+        out.push_str(line_break);
+        out.push_str(marker);
+    }
+    out
+}
+
+/// What must not reach a body or a terminal: control characters other than LF and TAB, and a
+/// marker at the start of a line.
+fn unsafe_text(what: &str, text: &str) -> Option<String> {
+    let controls: Vec<char> =
+        text.chars().filter(|&c| helpdesk::text::is_escaped(c) && c != '\n' && c != '\t').collect();
+    let injected: Vec<&str> =
+        text.lines().filter(|line| MARKERS.iter().any(|marker| line.trim_start().starts_with(marker))).collect();
+    (!controls.is_empty() || !injected.is_empty())
+        .then(|| format!("{what}: control characters {controls:?}, injected lines {injected:?} in\n{text}"))
+}
+
+#[test]
+fn control_characters_reach_no_composed_mail_and_no_terminal() {
+    let runs = AtomicU32::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}\n[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_sender_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n",
+        common::sample_desk()
+    );
+    std::fs::write(
+        dir.path().join("helpdesk.toml"),
+        format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.path().display()),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let desk = runtime.block_on(common::open_desk(dir.path(), &config));
+    let line_break = proptest::sample::select(&["\r\n", "\n", "\r", "\u{2028}", "\u{85}"][..]);
+    let fields = (hostile_text(), hostile_text(), hostile_text(), hostile_text(), line_break, any::<bool>());
+    let mut runner = TestRunner::new(Config { cases: (cases() / 10).max(1), ..runner().config().clone() });
+    runner
+        .run(&fields, |(subject, name, attachment, body, line_break, b_encoding)| {
+            let run = runs.fetch_add(1, Ordering::Relaxed);
+            let raw = format!(
+                "From: {name} <p{run}@acme.test>\r\nTo: support@example.test\r\nSubject: {subject}\r\nMessage-ID: <p{run}@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB7\"\r\n\r\n--BB7\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n--BB7\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{attachment}\"\r\n\r\nxyz\r\n--BB7--\r\n",
+                name = hostile_word(&with_markers(&name, line_break), b_encoding),
+                subject = hostile_word(&with_markers(&subject, line_break), !b_encoding),
+                attachment = hostile_word(&with_markers(&attachment, line_break), true),
+                body = base64(body.as_bytes()),
+            );
+            let arrived = common::at("2026-12-01T14:00:00Z") + chrono::Duration::seconds(run.into());
+            let mails: Vec<(String, Vec<u8>)> = runtime.block_on(async {
+                let outcome = common::deliver(&desk, raw.into_bytes(), arrived).await;
+                assert!(matches!(outcome, helpdesk::intake::IntakeOutcome::NewTicket { .. }), "{outcome:?}");
+                sqlx::query_as("SELECT kind, raw FROM outbox WHERE ticket_id = (SELECT MAX(id) FROM tickets)")
+                    .fetch_all(&desk.db)
+                    .await
+                    .unwrap()
+            });
+            prop_assert!(mails.len() >= 2, "an acknowledgement and a notification: {}", mails.len());
+            for (kind, raw) in &mails {
+                let message = mail_parser::MessageParser::default().parse(raw.as_slice()).unwrap();
+                let body = message.body_text(0).map(|text| text.replace("\r\n", "\n")).unwrap_or_default();
+                let subject = message.subject().unwrap_or("").to_string();
+                prop_assert!(unsafe_text(kind, &body).is_none(), "{}", unsafe_text(kind, &body).unwrap());
+                prop_assert!(!subject.chars().any(helpdesk::text::is_escaped), "{kind} subject {subject:?}");
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+
+    let runs = runs.into_inner();
+    let cli = |args: &[&str]| -> String {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+            .arg("--config")
+            .arg(dir.path().join("helpdesk.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let mut outputs = vec![("tickets".to_string(), cli(&["tickets", "--status", "all"]))];
+    for ticket in (1..=runs).step_by((runs as usize / 20).max(1)) {
+        outputs.push((format!("ticket show {ticket}"), cli(&["ticket", "show", &ticket.to_string()])));
+    }
+    for (what, output) in &outputs {
+        let problem = unsafe_text(what, output);
+        assert!(problem.is_none(), "{}", problem.unwrap());
+    }
+    println!(
+        "properties: control characters in subject, name, attachment name and body: {runs} mails through the real intake, their acknowledgements and notifications parsed back and {} CLI outputs: 0 control characters but LF and TAB, 0 injected lines",
+        outputs.len()
+    );
 }

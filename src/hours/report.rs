@@ -17,6 +17,7 @@ use crate::agent::tags::parse_duration;
 use crate::config::ClientConfig;
 use crate::desk::Desk;
 use crate::storage::begin_write;
+use crate::text::one_line;
 
 fn selected_clients<'c>(desk: &'c Desk, name: Option<&str>) -> anyhow::Result<Vec<&'c ClientConfig>> {
     match name {
@@ -62,16 +63,17 @@ pub async fn print_hours(
         println!("Client,Period,Date,Ticket,Task,Time (h),Running Total (h),Kind,Notes");
         for bank in &banks {
             for line in &bank.sheet {
+                // Text from the database on one line (`crate::text`): a CSV read in a terminal.
                 let fields = [
-                    bank.client.clone(),
-                    bank.period.clone(),
+                    one_line(&bank.client),
+                    one_line(&bank.period),
                     line.date.to_string(),
                     line.ticket.map(|t| t.to_string()).unwrap_or_default(),
-                    line.task.clone(),
+                    one_line(&line.task),
                     format!("{:.2}", line.minutes as f64 / 60.0),
                     format!("{:.2}", line.running_total_minutes as f64 / 60.0),
                     line.kind.as_str().to_string(),
-                    line.notes.clone(),
+                    one_line(&line.notes),
                 ];
                 println!("{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             }
@@ -96,9 +98,9 @@ fn print_sheet(bank: &ClientPeriod, desk: &Desk) {
     let s = &bank.statement;
     println!(
         "{} ({}) - period {} ({} to {})",
-        bank.client,
-        bank.tier.to_uppercase(),
-        bank.period,
+        one_line(&bank.client),
+        one_line(&bank.tier.to_uppercase()),
+        one_line(&bank.period),
         bank.period_start,
         bank.period_end.pred_opt().unwrap_or(bank.period_end)
     );
@@ -108,10 +110,10 @@ fn print_sheet(bank: &ClientPeriod, desk: &Desk) {
     for line in &bank.sheet {
         table.add_row([
             line.date.format("%-m/%-d").to_string(),
-            line.task.chars().take(60).collect::<String>(),
+            one_line(&line.task).chars().take(60).collect::<String>(),
             hours_text(line.minutes),
             hours_text(line.running_total_minutes),
-            line.notes.clone(),
+            one_line(&line.notes),
         ]);
     }
     println!("{table}");
@@ -165,9 +167,9 @@ pub async fn print_clients(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyho
         for row in &rows {
             let minutes = |key: &str| hours_text(row[key].as_i64().unwrap_or(0));
             table.add_row([
-                row["name"].as_str().unwrap_or("").to_string(),
+                one_line(row["name"].as_str().unwrap_or("")),
                 row["tier"].as_str().unwrap_or("").to_uppercase(),
-                row["period"].as_str().unwrap_or("").to_string(),
+                one_line(row["period"].as_str().unwrap_or("")),
                 minutes("available_minutes"),
                 minutes("used_minutes"),
                 minutes("remaining_minutes"),
@@ -212,6 +214,12 @@ pub async fn add_time(
     let context = BankAlertContext { ticket: None, request: task, requester: None, estimate_minutes: None };
     after_time_logged(desk, &mut tx, client, &before, context, now).await?;
     tx.commit().await?;
-    println!("Logged {} ({}) for {} on {work_date}: {task}", hours_text(minutes as i64), kind.as_str(), client.name);
+    println!(
+        "Logged {} ({}) for {} on {work_date}: {}",
+        hours_text(minutes as i64),
+        kind.as_str(),
+        one_line(&client.name),
+        one_line(task)
+    );
     Ok(ExitCode::SUCCESS)
 }

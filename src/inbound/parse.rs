@@ -102,8 +102,31 @@ pub fn parse_mail(raw: &[u8], max_bytes: usize) -> InboundMail {
         mail.problem = Some(format!("more than {MAX_NESTED_MESSAGES} nested messages: body not read"));
         mail.text = "[This mail nests more messages than the desk reads; read the stored original.]".into();
     }
+    // The key first, from the text as decoded: escaping must not change the key of a mail
+    // recorded before the escaping existed (a rescan would record it again).
     mail.dedupe_key = dedupe_key(&mail, raw);
+    show_safely(&mut mail);
     mail
+}
+
+/// Escapes every control character that came from outside (`crate::text`), so that nothing
+/// downstream (templates, headers, the terminal) sees a CR, LF, ESC or bidi override it did
+/// not write: the subject, the sender's name, attachment names and types on one line, the
+/// body with its line breaks. A TAB in a header value is folding white space, not content: it
+/// becomes a space. The raw bytes stay as they were.
+fn show_safely(mail: &mut InboundMail) {
+    let header_line = |value: &str| crate::text::one_line(&value.replace('\t', " "));
+    mail.subject = header_line(&mail.subject);
+    mail.from_name = mail
+        .from_name
+        .as_deref()
+        .map(|name| display_name_on_one_line(&header_line(name)))
+        .filter(|name| !name.is_empty());
+    for attachment in &mut mail.attachments {
+        attachment.name = header_line(&attachment.name);
+        attachment.content_type = header_line(&attachment.content_type);
+    }
+    mail.text = crate::text::multi_line(&mail.text);
 }
 
 /// An upper bound of how deep mail-parser would nest messages in `raw`: the markers of the
@@ -256,7 +279,8 @@ fn from_message(message: &Message<'_>) -> InboundMail {
     let first_address = |value: Option<&Address<'_>>| -> (Option<EmailAddress>, Option<String>) {
         let Some(addr) = value.and_then(|address| address.first()) else { return (None, None) };
         let address = addr.address().and_then(usable_address);
-        let name = addr.name().map(display_name_on_one_line).filter(|name| !name.is_empty());
+        // Escaped and put on one line in `show_safely`, after the dedupe key.
+        let name = addr.name().map(str::to_string).filter(|name| !name.trim().is_empty());
         (address, name)
     };
     let (from, from_name) = first_address(message.from());
@@ -473,7 +497,7 @@ mod tests {
     fn display_names_are_one_line() {
         let raw = b"From: =?utf-8?Q?Jane=0D=0ABcc:_evil@x.test=00?= <jane@acme.test>\r\nSubject: x\r\n\r\nbody\r\n";
         let mail = parse_mail(raw, 1 << 20);
-        assert_eq!(mail.from_name.as_deref(), Some("Jane Bcc: evil@x.test"));
+        assert_eq!(mail.from_name.as_deref(), Some("Jane\\r\\nBcc: evil@x.test\\u{0}"));
     }
 
     #[test]

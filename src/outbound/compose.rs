@@ -50,9 +50,11 @@ const BUILT_IN: &[(&str, &str)] = &[
 
 #[derive(Debug)]
 pub struct Templates {
-    /// Plain-text templates: nothing is escaped.
+    /// Plain-text templates (bodies and subjects): every value goes through
+    /// `text::multi_line`, so a value cannot bring a CR, ESC or bidi override into a mail.
+    /// It keeps its line breaks; `render_line` puts a subject on one line.
     text: Handlebars<'static>,
-    /// `*.html` templates: every value is HTML-escaped.
+    /// `*.html` templates: every value is HTML-escaped, after the same `multi_line`.
     html: Handlebars<'static>,
 }
 
@@ -61,9 +63,10 @@ impl Templates {
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Templates> {
         let mut text_registry = Handlebars::new();
         text_registry.set_strict_mode(true);
-        text_registry.register_escape_fn(handlebars::no_escape);
+        text_registry.register_escape_fn(crate::text::multi_line);
         let mut html_registry = Handlebars::new();
         html_registry.set_strict_mode(true);
+        html_registry.register_escape_fn(|value| handlebars::html_escape(&crate::text::multi_line(value)));
         for (name, text) in BUILT_IN {
             let registry = if name.ends_with(".html") { &mut html_registry } else { &mut text_registry };
             let override_file = override_dir.map(|dir| dir.join(format!("{name}.hbs")));
@@ -163,9 +166,13 @@ pub fn new_message_id(ticket: Option<TicketId>, domain: &str) -> MessageId {
 pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::Result<OutgoingMail> {
     let envelope_from = EmailAddress::parse(from.email.as_ref()).context("the From address is not valid")?;
     let message_id = draft.message_id.clone().unwrap_or_else(|| new_message_id(draft.ticket, envelope_from.domain()));
+    // The last edge: whatever a caller put together, the subject is one line and the text body
+    // has no control character but LF and TAB (`crate::text`).
+    let subject = crate::text::one_line(&draft.subject);
+    let body = crate::text::multi_line(&draft.body);
     let mut builder = Message::builder()
         .from(writable(from))
-        .subject(draft.subject.clone())
+        .subject(subject.clone())
         .message_id(Some(message_id.bracketed()))
         .date(SystemTime::from(now))
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
@@ -189,7 +196,7 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
     }
     let message = match draft.html {
-        Some(html) if draft.images.is_empty() => builder.multipart(MultiPart::alternative_plain_html(draft.body, html)),
+        Some(html) if draft.images.is_empty() => builder.multipart(MultiPart::alternative_plain_html(body, html)),
         Some(html) => {
             let mut related = MultiPart::related().singlepart(SinglePart::html(html));
             for image in &draft.images {
@@ -197,9 +204,9 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
                 related =
                     related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png));
             }
-            builder.multipart(MultiPart::alternative().singlepart(SinglePart::plain(draft.body)).multipart(related))
+            builder.multipart(MultiPart::alternative().singlepart(SinglePart::plain(body)).multipart(related))
         }
-        None => builder.header(ContentType::TEXT_PLAIN).body(draft.body),
+        None => builder.header(ContentType::TEXT_PLAIN).body(body),
     }
     .with_context(|| format!("cannot build the {} mail", draft.kind))?;
     let recipients = draft.to.iter().filter_map(|mailbox| EmailAddress::parse(mailbox.email.as_ref())).collect();
@@ -209,7 +216,7 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         envelope_from,
         recipients,
         message_id,
-        subject: draft.subject,
+        subject,
         raw: message.formatted(),
     })
 }

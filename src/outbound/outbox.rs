@@ -6,19 +6,27 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::compose::OutgoingMail;
-use crate::domain::{MessageId, TicketId};
+use crate::domain::{EmailAddress, MessageId, TicketId};
 use crate::storage::{time_to_db, Db, Tx};
 
 pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let recipients = mail.recipients.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    // What the acknowledgement brake counts (`recent_to`), for a mail to one recipient.
+    let only_recipient = match mail.recipients.as_slice() {
+        [recipient] => Some(recipient),
+        _ => None,
+    };
     let id = sqlx::query(
-        "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, message_id, subject, raw, next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, recipient_key, recipient_domain, message_id,
+                             subject, raw, next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(mail.ticket.map(|t| t.0))
     .bind(mail.kind)
     .bind(mail.envelope_from.as_str())
     .bind(recipients)
+    .bind(only_recipient.map(EmailAddress::mailbox_key))
+    .bind(only_recipient.map(|recipient| recipient.domain().to_string()))
     .bind(mail.message_id.as_str())
     .bind(&mail.subject)
     .bind(&mail.raw)
@@ -73,14 +81,34 @@ pub async fn queued_at(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Resul
     Ok(created.and_then(|text| crate::storage::time_from_db(&text).ok()))
 }
 
-/// How many mails of `kind` went to `recipient` since `since` (the acknowledgement limit).
-pub async fn count_recent(tx: &mut Tx<'_>, recipient: &str, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND kind = ? AND created_at >= ?")
-        .bind(recipient)
-        .bind(kind)
-        .bind(time_to_db(since))
-        .fetch_one(&mut **tx)
-        .await?)
+/// Counts of recent rows from or to one mailbox (any `+detail`, any case) and its domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentCounts {
+    pub mailbox: i64,
+    pub domain: i64,
+}
+
+/// How many mails of `kind` were queued since `since` for the mailbox of `recipient` and for
+/// its domain (the acknowledgement brake).
+pub async fn recent_to(
+    tx: &mut Tx<'_>,
+    recipient: &EmailAddress,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<RecentCounts> {
+    let (mailbox, domain): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND kind = ? AND created_at >= ?),
+                (SELECT COUNT(*) FROM outbox WHERE recipient_domain = ? AND kind = ? AND created_at >= ?)",
+    )
+    .bind(recipient.mailbox_key())
+    .bind(kind)
+    .bind(time_to_db(since))
+    .bind(recipient.domain())
+    .bind(kind)
+    .bind(time_to_db(since))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(RecentCounts { mailbox, domain })
 }
 
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::threading::KnownReference;
-use crate::domain::{MessageId, Severity, TicketId};
-use crate::outbound::outbox;
+use crate::domain::{EmailAddress, MessageId, Severity, TicketId};
+use crate::outbound::outbox::{self, RecentCounts};
 use crate::sla::{clock_state, ticket_state, DueTimes, SlaConfig};
 use crate::storage::{time_from_db, time_to_db, Db, Tx};
 
@@ -29,14 +29,18 @@ pub struct NewTicket<'a> {
 }
 
 pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
+    // What the flood brakes count (`recent_tickets_from`).
+    let address = EmailAddress::parse(ticket.requester);
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO tickets (client, requester, requester_name, subject, severity, severity_reason, attention,
-                              opened_at, first_response_due_at, resolution_due_at, related_ticket_id, origin,
-                              first_response_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO tickets (client, requester, requester_key, requester_domain, requester_name, subject, severity,
+                              severity_reason, attention, opened_at, first_response_due_at, resolution_due_at,
+                              related_ticket_id, origin, first_response_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(ticket.client)
     .bind(ticket.requester)
+    .bind(address.as_ref().map(EmailAddress::mailbox_key))
+    .bind(address.as_ref().map(|address| address.domain().to_string()))
     .bind(ticket.requester_name)
     .bind(ticket.subject)
     .bind(ticket.severity.as_str())
@@ -564,19 +568,28 @@ pub async fn stored_message<'e>(
     }))
 }
 
-/// Tickets from `requester` that opened at or after `since`, other than `except`.
-pub async fn tickets_from_since(
+/// How many tickets opened at or after `since`, other than `except`, came from the mailbox of
+/// `requester` (any `+detail`, any case) and from its domain: the counts the agent-notification
+/// flood brake limits.
+pub async fn recent_tickets_from(
     tx: &mut Tx<'_>,
-    requester: &str,
+    requester: &EmailAddress,
     since: DateTime<Utc>,
     except: TicketId,
-) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE opened_at >= ? AND requester = ? AND id <> ?")
-        .bind(time_to_db(since))
-        .bind(requester)
-        .bind(except.0)
-        .fetch_one(&mut **tx)
-        .await?)
+) -> anyhow::Result<RecentCounts> {
+    let (mailbox, domain): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tickets WHERE requester_key = ? AND opened_at >= ? AND id <> ?),
+                (SELECT COUNT(*) FROM tickets WHERE requester_domain = ? AND opened_at >= ? AND id <> ?)",
+    )
+    .bind(requester.mailbox_key())
+    .bind(time_to_db(since))
+    .bind(except.0)
+    .bind(requester.domain())
+    .bind(time_to_db(since))
+    .bind(except.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(RecentCounts { mailbox, domain })
 }
 
 /// Marks a ticket as needing the agent (the daily summary lists it), with why.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
-use super::desk::{count, header, TestDesk, SUPPORT};
+use super::desk::{count, header, TestDesk, AGENT, SUPPORT};
 use super::lab::{MailLab, PASSWORD};
 
 /// How long the desks and the autoresponder run. A round of a loop (desk answers, bot answers)
@@ -26,6 +26,22 @@ enum Style {
     WellBehaved,
     /// Nothing that marks it as a machine, no threading headers, a new subject each time.
     Naive,
+    /// Naive, and each answer from a fresh `+N` address of its mailbox (`bot+1@`, `bot+2@` ...),
+    /// as if every new address got a fresh allowance of acknowledgements.
+    NaiveNewPlusTag,
+}
+
+impl Style {
+    /// The address the bot's `n`th answer comes from.
+    fn sender(self, bot: &str, n: usize) -> String {
+        match self {
+            Style::NaiveNewPlusTag => {
+                let (local, domain) = bot.rsplit_once('@').expect("an address");
+                format!("{local}+{n}@{domain}")
+            }
+            Style::Naive | Style::WellBehaved => bot.to_string(),
+        }
+    }
 }
 
 /// What the autoresponder did: when each mail reached it and when it sent each answer.
@@ -62,7 +78,7 @@ fn human_mail(from: &str, to: &str, subject: &str, text: &str) -> String {
 /// The autoresponder's answer to `mail`, the `n`th it writes.
 fn answer(style: Style, bot: &str, to: &str, mail: &[u8], n: usize) -> String {
     match style {
-        Style::Naive => human_mail(
+        Style::Naive | Style::NaiveNewPlusTag => human_mail(
             bot,
             to,
             &format!("Quick question about our account, part {n}"),
@@ -84,9 +100,9 @@ fn answer(style: Style, bot: &str, to: &str, mail: &[u8], n: usize) -> String {
     }
 }
 
-/// Answers every mail that reaches `bot`'s INBOX, to its From address (the naive one ignores
-/// Reply-To, the worst case: the desk's signed reply address would thread the answer), until
-/// `until`.
+/// Answers every mail that reaches `bot`'s INBOX (Dovecot delivers `bot+N@` there too), to its
+/// From address (the naive one ignores Reply-To, the worst case: the desk's signed reply
+/// address would thread the answer), until `until`.
 async fn run_autoresponder(lab: &MailLab, bot: &str, style: Style, until: Instant) -> BotLog {
     let mut log = BotLog::default();
     let mut answered = 0;
@@ -96,7 +112,8 @@ async fn run_autoresponder(lab: &MailLab, bot: &str, style: Style, until: Instan
             log.received.push(Instant::now());
             answered += 1;
             let to = from_address(mail).expect("the desk's mail has a From address");
-            lab.send(bot, &to, &answer(style, bot, &to, mail, answered)).await;
+            let from = style.sender(bot, answered);
+            lab.send(&from, &to, &answer(style, &from, &to, mail, answered)).await;
             log.sent.push(Instant::now());
         }
         tokio::time::sleep(BOT_POLL).await;
@@ -180,10 +197,10 @@ async fn a_naive_autoresponder_that_answers_every_mail_exchanges_a_bounded_numbe
     let to_bot: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ?").bind(bot).fetch_one(&db).await.unwrap();
     let notifications = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'agent_notification'").await;
-    let held_back = desk.log("run.log").matches("acknowledgement limit reached for this sender").count();
+    let held_back = desk.log("run.log").matches("acknowledgement limit reached").count();
     let last = last_after(started, &log.sent).max(last_after(started, &log.received));
     println!(
-        "loops: naive autoresponder: {from_desk} mails from the desk, {from_bot} from the bot in {:.1} s (the last at {last:.1} s, then silence); {tickets} tickets ({notifications} agent notifications), acknowledgements stopped at the limit of {limit} per sender per hour ({held_back} held back)",
+        "loops: naive autoresponder: {from_desk} mails from the desk, {from_bot} from the bot in {:.1} s (the last at {last:.1} s, then silence); {tickets} tickets ({notifications} agent notifications), acknowledgements stopped at the limit of {limit} per mailbox per hour ({held_back} held back)",
         WINDOW.as_secs_f64()
     );
     // The desk answers nothing but acknowledgements here, and at most `limit` of them.
@@ -196,6 +213,77 @@ async fn a_naive_autoresponder_that_answers_every_mail_exchanges_a_bounded_numbe
     assert_eq!(notifications, tickets, "the agent hears of each ticket once");
     assert!(held_back >= 1, "the desk said it held an acknowledgement back:\n{}", desk.log("run.log"));
     assert!(WINDOW.as_secs_f64() - last >= 5.0, "the loop ended well inside the window (last mail at {last:.1} s)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_naive_autoresponder_answering_from_a_new_plus_tag_each_time_ends_in_silence() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let limit = acknowledgement_limit(&desk);
+    let bot = "tagbot@acme.test";
+    let (log, started) = autoresponder_loop(&lab, &desk, bot, Style::NaiveNewPlusTag).await;
+    assert_eq!(desk.unsent_mail().await, 0, "everything queued went out:\n{}", desk.log("run.log"));
+    lab.wait_for_empty_queue().await;
+
+    let db = desk.db().await;
+    let from_desk = lab.mails_received_by(bot).await.len();
+    let from_bot = log.sent.len();
+    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
+    let addresses = count(&db, "SELECT COUNT(DISTINCT requester) FROM tickets").await;
+    let acknowledgements = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").await;
+    let held_back = desk.log("run.log").matches("acknowledgement limit reached").count();
+    let last = last_after(started, &log.sent).max(last_after(started, &log.received));
+    println!(
+        "loops: naive autoresponder with a new +tag each answer: {from_desk} mails from the desk, {from_bot} from the bot from {addresses} addresses in {:.1} s (the last at {last:.1} s, then silence); {tickets} tickets, {acknowledgements} acknowledgements, stopped at the limit of {limit} per mailbox ({held_back} held back)",
+        WINDOW.as_secs_f64()
+    );
+    assert!(
+        from_desk as u32 <= limit,
+        "{from_desk} mails to the bot's mailbox, limit {limit}:\n{}",
+        desk.log("run.log")
+    );
+    assert_eq!(acknowledgements, from_desk as i64, "the desk sent the bot only acknowledgements");
+    assert_eq!(from_desk as u32, limit, "the loop reached the limit within the window:\n{}", desk.log("run.log"));
+    assert_eq!(addresses, from_bot as i64, "every mail of the bot came from a new address");
+    assert_eq!(tickets, from_bot as i64, "each of the bot's mails looks new and opens a ticket");
+    assert!(held_back >= 1, "the desk said it held an acknowledgement back:\n{}", desk.log("run.log"));
+    assert!(WINDOW.as_secs_f64() - last >= 5.0, "the loop ended well inside the window (last mail at {last:.1} s)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_five_mails_from_plus_tags_of_one_mailbox_are_braked_as_one_mailbox() {
+    const MAILS: usize = 25;
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    for index in 0..MAILS {
+        let from = format!("client2+{index}@globex.test");
+        let mail =
+            human_mail(&from, SUPPORT, &format!("Export job {index} failed"), "The nightly export stopped again.");
+        lab.send(&from, SUPPORT, &mail).await;
+    }
+    lab.wait_for_support_mail(MAILS).await;
+    desk.run_once();
+    assert_eq!(desk.unsent_mail().await, 0, "everything queued went out");
+    lab.wait_for_empty_queue().await;
+
+    let db = desk.db().await;
+    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
+    let to_client = lab.mails_received_by("client2@globex.test").await;
+    let to_agent = lab.mails_received_by(AGENT).await;
+    let is_flood_notice = |raw: &Vec<u8>| header(raw, "Subject").unwrap_or_default().contains("no more announced");
+    let flood_notices = to_agent.iter().filter(|raw| is_flood_notice(raw)).count();
+    let notifications = to_agent.len() - flood_notices;
+    println!(
+        "loops: {MAILS} mails from client2+0..{}@globex.test: {tickets} tickets, {} acknowledgements in client2@'s mailbox, {notifications} agent notifications and {flood_notices} flood notice",
+        MAILS - 1,
+        to_client.len()
+    );
+    assert_eq!(tickets, MAILS as i64, "everything is recorded");
+    assert_eq!(to_client.len(), 5, "acknowledgements per mailbox, not per +tag");
+    assert_eq!(notifications, 20, "agent notifications per mailbox");
+    assert_eq!(flood_notices, 1, "one flood notice when the limit is reached");
+    let notice = to_agent.iter().find(|raw| is_flood_notice(raw)).unwrap();
+    assert!(header(notice, "Subject").unwrap().contains("client2@globex.test"), "the notice names the mailbox");
 }
 
 /// A second helpdesk: help@globex.test, whose agent is boss@globex.test and whose one client

@@ -6,6 +6,7 @@ mod attacks;
 mod desk;
 mod faults;
 mod hours;
+mod injection;
 mod lab;
 mod loops;
 mod pipeline;

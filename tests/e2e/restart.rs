@@ -22,6 +22,12 @@ fn soak_setting(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
+/// Each `crashN@acme.test` is a different person of one client here: the per-domain brakes
+/// (by default 20 acknowledgements and 50 notifications an hour for all of a domain) stop mail
+/// loops, and would stop this test's acknowledgements after 20.
+const MANY_PEOPLE_OF_ONE_DOMAIN: &str =
+    "[intake]\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n";
+
 fn sender(i: usize, senders: usize) -> String {
     format!("crash{}@acme.test", i % senders)
 }
@@ -73,7 +79,7 @@ fn percentiles(mut values: Vec<u64>) -> (usize, u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_with_one_acknowledgement() {
     let lab = MailLab::start();
-    let desk = TestDesk::new(&lab);
+    let desk = TestDesk::with_extra_config(&lab, MANY_PEOPLE_OF_ONE_DOMAIN);
     let senders = soak_setting("HELPDESK_SOAK_SENDERS", 100);
     let kills = soak_setting("HELPDESK_SOAK_KILLS", 20);
     let mails = senders * MAILS_PER_SENDER;
@@ -170,7 +176,7 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_batch_finishes_the_message_in_hand_and_leaves_nothing_half_written() {
     let lab = MailLab::start();
-    let desk = TestDesk::new(&lab);
+    let desk = TestDesk::with_extra_config(&lab, MANY_PEOPLE_OF_ONE_DOMAIN);
     const WAITING: usize = 300;
     fill_mailbox(&lab, WAITING, WAITING).await;
     let mut child = desk.spawn_run_with_env("run.log", &[("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")]);
@@ -221,7 +227,7 @@ async fn sigterm_mid_batch_finishes_the_message_in_hand_and_leaves_nothing_half_
 #[tokio::test(flavor = "multi_thread")]
 async fn in_move_mode_a_kill_mid_batch_loses_nothing_and_every_mail_ends_in_the_processed_folder() {
     let lab = MailLab::start();
-    let desk = TestDesk::new(&lab);
+    let desk = TestDesk::with_extra_config(&lab, MANY_PEOPLE_OF_ONE_DOMAIN);
     const WAITING: usize = 150;
     fill_mailbox(&lab, WAITING, WAITING).await;
     let move_mode = [("HELPDESK_IMAP__PROCESSED", "move:Processed"), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")];
