@@ -27,14 +27,15 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
-/// Text for a body: keeps LF and TAB, turns CRLF into LF, and escapes the rest as `one_line`
-/// does (a lone CR too: a terminal goes back to the start of the line and overwrites it).
+/// Text for a body: keeps LF and TAB, turns CRLF and a lone CR (old Mac line ends, which the
+/// quote stripper reads as line breaks too) into LF, and escapes the rest as `one_line` does.
 pub fn multi_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => out.push('\n'),
             '\n' | '\t' => out.push(c),
             other => push_escaped(&mut out, other),
         }
@@ -70,7 +71,7 @@ mod tests {
     fn control_characters_are_shown_escaped() {
         check("plain text, ünïcødé", "plain text, ünïcødé", "plain text, ünïcødé");
         check("a\r\nb", "a\\r\\nb", "a\nb");
-        check("a\rb\nc\td", "a\\rb\\nc\\td", "a\\rb\nc\td");
+        check("a\rb\nc\td", "a\\rb\\nc\\td", "a\nb\nc\td");
         check("\u{1b}]0;owned\u{7}\u{1b}[2J", "\\u{1b}]0;owned\\u{7}\\u{1b}[2J", "\\u{1b}]0;owned\\u{7}\\u{1b}[2J");
         check("\0\u{7f}\u{85}\u{9f}", "\\u{0}\\u{7f}\\u{85}\\u{9f}", "\\u{0}\\u{7f}\\u{85}\\u{9f}");
         check(

@@ -436,7 +436,7 @@ async fn control_characters_from_outside_reach_no_body_template_or_terminal() {
     let show = cli(dir.path(), &["ticket", "show", "2"]);
     assert!(show.contains("\\u{1b}]0;owned\\u{7}"), "the escape sequence is shown, escaped:\n{show}");
     assert!(
-        show.contains("prints") && show.contains("\\rover this\tand\\u{0}that."),
+        show.contains("prints") && show.contains("\nover this\tand\\u{0}that."),
         "the body keeps its lines:\n{show}"
     );
     assert!(found.is_empty(), "{found:#?}");
