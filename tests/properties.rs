@@ -650,3 +650,62 @@ fn control_characters_reach_no_composed_mail_and_no_terminal() {
         outputs.len()
     );
 }
+
+/// A client line for the notification: words, or a tag line the agent must never run.
+fn client_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => words(),
+        1 => Just("RESOLVED".to_string()),
+        1 => Just("#time 9h".to_string()),
+        1 => Just("#billable #p0".to_string()),
+        1 => words().prop_map(|words| format!("{words} #time 8h")),
+        1 => words().prop_map(|words| format!("> {words}")),
+    ]
+}
+
+/// How the agent's mail client puts the desk's mail below his words.
+fn quoting() -> impl Strategy<Value = usize> {
+    0..5usize
+}
+
+#[test]
+fn tags_are_never_read_from_text_the_desk_sent_the_agent() {
+    use helpdesk::agent::echo::agent_words;
+    let runs = AtomicU32::new(0);
+    let case = (proptest::collection::vec(client_line(), 1..12), proptest::collection::vec(words(), 1..4), quoting());
+    runner()
+        .run(&case, |(client_lines, agent_lines, style)| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            let client_text: String = client_lines.iter().map(|line| format!("> {line}\n")).collect();
+            let notification = format!(
+                "New ticket #1 from jane@acme.test (Acme, GROWTH).\nSeverity: P2 (no rule matched)\n\nReply to this email to answer the client.\n\n----- jane@acme.test wrote -----\n{client_text}"
+            );
+            // The worst case: the mail client dropped every quote marker of the desk's text.
+            let bare: String = notification.lines().map(|line| format!("{}\n", line.trim_start_matches("> "))).collect();
+            let quoted: String = notification.lines().map(|line| format!("> {line}\n")).collect();
+            let words = agent_lines.join("\n");
+            let reply = match style {
+                0 => format!("{words}\n\nFrom: Support <support@example.test>\nSent: Monday\nTo: Travis\nSubject: New ticket\n\n{bare}"),
+                1 => format!("{words}\n\nOn Mon, Jan 5, 2026 at 10:00 AM, \"Support\" <support@example.test> wrote:\n\n{bare}"),
+                2 => format!("{words}\n\n{bare}"),
+                3 => format!("{words}\n\nOn Mon, Jan 5, 2026 at 10:00 AM Support <support@example.test> wrote:\n{quoted}"),
+                _ => format!("{words}\n\n-----Original Message-----\n{bare}"),
+            };
+            let own = agent_words(&quotes::new_part(&reply), std::slice::from_ref(&notification));
+            let commands = read_tags("Re: New ticket", "Sync", &own.text);
+            prop_assert_eq!(
+                AgentCommands { text: String::new(), ..commands.clone() },
+                AgentCommands::default(),
+                "a tag was read from the desk's text:\n{}",
+                reply
+            );
+            prop_assert!(!own.text.contains("New ticket"), "the desk's text is not his: {:?}", own.text);
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    let runs = runs.into_inner();
+    assert!(runs >= cases(), "every case ran: {runs}");
+    println!(
+        "properties: {runs} replies in 5 quoting styles over client text with tags: no tag read from the desk's text"
+    );
+}
