@@ -17,8 +17,6 @@ pub struct Desk {
     pub templates: Templates,
     pub reply_addresses: ReplyAddressSigner,
     pub agent_message_ids: AgentMessageIds,
-    /// Set once this process has begun recording its first mail (see `inbound::attempts`).
-    pub first_mail_begun: std::sync::atomic::AtomicBool,
 }
 
 impl Desk {
@@ -34,8 +32,7 @@ impl Desk {
         .context("cannot read the reply-address key")?;
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
         let agent_message_ids = AgentMessageIds::new(key.as_bytes());
-        let first_mail_begun = std::sync::atomic::AtomicBool::new(false);
-        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids, first_mail_begun })
+        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids })
     }
 
     /// A mail from the desk to the agent. About a ticket, it carries the ticket's signed reply

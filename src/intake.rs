@@ -61,9 +61,7 @@ pub enum IntakeOutcome {
 /// intake goes on.
 pub async fn record_mail(desk: &Desk, raw: &RawMail, now: DateTime<Utc>) -> anyhow::Result<IntakeOutcome> {
     use futures::FutureExt;
-    use std::sync::atomic::Ordering;
-    let first_of_process = !desk.first_mail_begun.swap(true, Ordering::SeqCst);
-    let attempt = if first_of_process || raw.bytes.len() > attempts::LARGE_MAIL_BYTES {
+    let attempt = if raw.bytes.len() > attempts::LARGE_MAIL_BYTES {
         Some(attempts::begin(&desk.db, &raw.bytes, now).await?)
     } else {
         None
@@ -939,7 +937,12 @@ mod tests {
         config.intake.max_seconds_per_mail = 1;
         let desk = Desk::open(config).await.unwrap();
         let now = Utc::now();
-        let slow = RawMail::new(b"X-Test-Slow: yes\r\nFrom: a@acme.test\r\nSubject: s\r\n\r\nslow\r\n".to_vec(), now);
+        // Large enough to be marked while it is read.
+        let padding = "x".repeat(crate::inbound::attempts::LARGE_MAIL_BYTES);
+        let slow = RawMail::new(
+            format!("X-Test-Slow: yes\r\nFrom: a@acme.test\r\nSubject: s\r\n\r\nslow {padding}\r\n").into_bytes(),
+            now,
+        );
         let outcome = record_mail(&desk, &slow, now).await.unwrap();
         assert!(matches!(outcome, IntakeOutcome::HeldAside { .. }), "{outcome:?}");
         let problems = held_problems(&desk).await;
@@ -948,14 +951,16 @@ mod tests {
         let next = RawMail::new(b"From: b@acme.test\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(), now);
         assert!(matches!(record_mail(&desk, &next, now).await.unwrap(), IntakeOutcome::NewTicket { .. }));
         let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM intake_attempts").fetch_one(&desk.db).await.unwrap();
-        assert_eq!(marks, 0, "the first mail's mark went with its record");
+        assert_eq!(marks, 0, "the large mail's mark went with its record");
     }
 
     #[tokio::test]
     async fn a_mail_the_desk_died_on_twice_is_kept_aside_on_the_third_start() {
         let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
         let now = Utc::now();
-        let poison = RawMail::new(b"From: a@acme.test\r\nSubject: crash\r\n\r\nboom\r\n".to_vec(), now);
+        let padding = "x".repeat(crate::inbound::attempts::LARGE_MAIL_BYTES);
+        let poison =
+            RawMail::new(format!("From: a@acme.test\r\nSubject: crash\r\n\r\nboom {padding}\r\n").into_bytes(), now);
         // Two processes began it and died (their marks stay).
         for _ in 0..2 {
             crate::inbound::attempts::begin(&desk.db, &poison.bytes, now).await.unwrap();
