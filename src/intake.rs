@@ -791,11 +791,23 @@ fn is_requester(mail: &InboundMail, requester: &str) -> bool {
 /// whatever his mail client does with it when he replies, it reads as quoted history (the
 /// desk also cuts its own text out of his reply, see `agent::echo`).
 fn quoted_for_agent(text: &str) -> String {
-    text.lines()
-        .map(|line| if line.is_empty() { ">".to_string() } else { format!("> {line}") })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut end = text.len().min(NOTIFIED_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut quoted: Vec<String> =
+        text[..end].lines().map(|line| if line.is_empty() { ">".to_string() } else { format!("> {line}") }).collect();
+    if end < text.len() {
+        quoted.push(format!(
+            "[... {} more bytes: the whole mail is on the ticket (helpdesk ticket show)]",
+            text.len() - end
+        ));
+    }
+    quoted.join("\n")
 }
+
+/// At most this much of a client's text goes into the agent's notification.
+const NOTIFIED_TEXT_BYTES: usize = 256 * 1024;
 
 /// References for a reply: the mail's own chain plus the mail itself (RFC 5322 3.6.4).
 fn threading_references(mail: &InboundMail) -> Vec<crate::domain::MessageId> {

@@ -132,7 +132,8 @@ pub fn classify(config: &TriageConfig, tier: Option<Tier>, subject: &str, new_te
             let tier_for_default = tier.unwrap_or(Tier::Growth);
             let severity = config.unmatched.get(&tier_for_default).copied().unwrap_or(Severity::P2);
             let who = tier.map(|tier| format!("{tier} client")).unwrap_or_else(|| "unknown sender".into());
-            Triage { severity, reason: format!("no rule matched: default for a {who}") }
+            let article = if who.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            Triage { severity, reason: format!("no rule matched: default for {article} {who}") }
         }
     }
 }

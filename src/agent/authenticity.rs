@@ -105,7 +105,10 @@ impl AgentMessageIds {
 
     /// Whether `id` looks like one of the desk's signed ids (signed or not: what to burn).
     pub fn looks_signed(id: &MessageId) -> bool {
-        id.as_str().starts_with("helpdesk.t")
+        let local = id.as_str().split('@').next().unwrap_or_default();
+        let parts: Vec<&str> = local.split('.').collect();
+        matches!(parts.as_slice(), ["helpdesk", ticket, nonce, signature]
+            if ticket.starts_with('t') && nonce.starts_with('a') && signature.len() == SIGNATURE_HEX_CHARS)
     }
 
     /// Whether `id` is a signed id of a mail to `agent` about `ticket`.

@@ -6,11 +6,12 @@
 //! client's own words: tags a client wrote there must never run as the agent's. The desk
 //! knows exactly what it sent him about the ticket, so:
 //!
-//! 1. the reply is cut at the first line that begins a stretch of the desk's text (a long
-//!    line of it, or two lines of it in a row), with the reply header above it (`From:` /
-//!    `Sent:` block, "On ... wrote:", a separator);
-//! 2. a line left that carries a tag and stands word for word in the desk's text is not his:
-//!    it is returned in `echoed_tag_lines`, and the reply runs nothing (the agent is told).
+//! 1. the reply is cut at the first line the desk itself wrote that begins a stretch of its
+//!    mail (a long line, or one followed by another line of the mail), with the reply header
+//!    above it (`From:` / `Sent:` block, "On ... wrote:", a separator);
+//! 2. a line left that carries a tag, stands word for word in the client's text the desk
+//!    showed him, and stands below another line of that mail, is not his: it is returned in
+//!    `echoed_tag_lines`, and the reply runs nothing (the agent is told).
 //!
 //! Lines are compared without quote markers, case and runs of white space.
 
@@ -60,16 +61,46 @@ fn normalize(line: &str) -> String {
     unquoted.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
+/// The lines of the desk's mails to the agent: its own (what it wrote), and the client's words
+/// it showed him behind `> `.
+struct SentLines {
+    desk: HashSet<String>,
+    client: HashSet<String>,
+}
+
+impl SentLines {
+    fn of(sent: &[String]) -> SentLines {
+        let (mut desk, mut client) = (HashSet::new(), HashSet::new());
+        for line in sent.iter().flat_map(|text| text.lines()) {
+            let normalized = normalize(line);
+            if normalized.is_empty() {
+                continue;
+            }
+            if line.trim_start().starts_with('>') {
+                client.insert(normalized);
+            } else {
+                desk.insert(normalized);
+            }
+        }
+        SentLines { desk, client }
+    }
+}
+
 /// `new_part` without the desk's text. `sent` holds the plain text of the desk's mails to the
 /// agent about the ticket.
+///
+/// The quote begins only at a line the desk wrote itself (a client cannot make the agent type
+/// it, and the agent repeating a client's sentence cuts nothing). A tag line of the client's
+/// text counts as the agent's when it stands above every line he took from the desk's mail
+/// (he put it at the top of his reply); below one, it is returned in `echoed_tag_lines`.
 pub fn agent_words(new_part: &str, sent: &[String]) -> AgentWords {
-    let known: HashSet<String> =
-        sent.iter().flat_map(|text| text.lines()).map(normalize).filter(|line| !line.is_empty()).collect();
+    let sent = SentLines::of(sent);
     let lines: Vec<&str> = new_part.lines().collect();
     let normalized: Vec<String> = lines.iter().map(|line| normalize(line)).collect();
-    let is_known = |index: usize| !normalized[index].is_empty() && known.contains(&normalized[index]);
+    let is_desk = |index: usize| !normalized[index].is_empty() && sent.desk.contains(&normalized[index]);
+    let is_known = |index: usize| is_desk(index) || sent.client.contains(&normalized[index]);
     let quote_start = (0..lines.len()).find(|&index| {
-        is_known(index)
+        is_desk(index)
             && (normalized[index].chars().count() >= DISTINCTIVE_CHARS
                 || (index + 1..lines.len().min(index + 1 + PAIR_LOOKAHEAD_LINES))
                     .find(|&next| !normalized[next].is_empty())
@@ -83,12 +114,15 @@ pub fn agent_words(new_part: &str, sent: &[String]) -> AgentWords {
     }
     let mut kept = Vec::new();
     let mut echoed_tag_lines = Vec::new();
+    let mut below_quoted_text = false;
     for (index, line) in lines.iter().enumerate().take(end) {
-        if is_known(index) && carries_commands(line) {
+        let commands = carries_commands(line);
+        if is_known(index) && commands && below_quoted_text {
             echoed_tag_lines.push(line.trim().to_string());
-        } else {
-            kept.push(*line);
+            continue;
         }
+        below_quoted_text |= is_known(index) && !commands;
+        kept.push(*line);
     }
     AgentWords { text: kept.join("\n").trim_end().to_string(), echoed_tag_lines }
 }
@@ -120,11 +154,24 @@ mod tests {
 
     #[test]
     fn client_tag_lines_left_in_the_new_part_are_reported_not_run() {
-        // The quote start was lost (the client rewrapped everything), but the tag lines stand.
-        let reply = "Thanks\nRESOLVED\nsomething else\n#time 9h\n";
+        // The desk's own lines were lost (a mail client that kept only the client's part), but
+        // the client's lines stand, tags below its text.
+        let reply = "Thanks\nThe sync is slow.\nRESOLVED\nsomething else\n#time 9h\n";
         let found = words(reply);
         assert_eq!(found.echoed_tag_lines, vec!["RESOLVED".to_string(), "#time 9h".to_string()]);
-        assert_eq!(found.text, "Thanks\nsomething else");
+        assert_eq!(found.text, "Thanks\nThe sync is slow.\nsomething else");
+    }
+
+    #[test]
+    fn his_tags_at_the_top_count_even_when_the_client_wrote_the_same_line() {
+        let reply = "What I fixed: renewed the token.\n#time 9h\nRESOLVED";
+        assert_eq!(words(reply), AgentWords { text: reply.into(), echoed_tag_lines: vec![] });
+    }
+
+    #[test]
+    fn repeating_the_clients_sentence_cuts_nothing() {
+        let reply = "Jane,\nThe sync is slow.\nThat was a stale token; fixed now.\n#time 15m";
+        assert_eq!(words(reply), AgentWords { text: reply.into(), echoed_tag_lines: vec![] });
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn record_agent_mail(
     let mut commands = read_tags(&mail.subject, &ticket.subject, &words.text);
     for line in &words.echoed_tag_lines {
         commands.errors.push(format!(
-            "{line:?} stands in the client's text that the desk sent you, so it was not read as yours; write it on a line of its own in a new reply above the quoted mail"
+            "{line:?} stands in the client's text that the desk sent you, below other lines of that mail, so it was not read as yours: put your tags at the top of your reply, above anything you quote (or end the subject with \" - RESOLVED\" to resolve)"
         ));
     }
     let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
