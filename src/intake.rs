@@ -1102,6 +1102,16 @@ mod tests {
 
     /// Travis's reply to the desk's notification of `ticket`.
     async fn agent_reply(desk: &Desk, ticket: TicketId, text: &str, now: DateTime<Utc>) -> IntakeOutcome {
+        agent_reply_with_headers(desk, ticket, "", text, now).await
+    }
+
+    async fn agent_reply_with_headers(
+        desk: &Desk,
+        ticket: TicketId,
+        headers: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> IntakeOutcome {
         let notification: String =
             sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = ?")
                 .bind(ticket.0)
@@ -1109,7 +1119,7 @@ mod tests {
                 .await
                 .unwrap();
         let reply = format!(
-            "From: travis@example.test\r\nSubject: Re: ticket\r\nMessage-ID: <r{}.{}@example.test>\r\nIn-Reply-To: <{notification}>\r\n\r\n{text}\r\n",
+            "From: travis@example.test\r\nSubject: Re: ticket\r\nMessage-ID: <r{}.{}@example.test>\r\nIn-Reply-To: <{notification}>\r\n{headers}\r\n{text}\r\n",
             ticket.0,
             text.len()
         );
@@ -1196,7 +1206,13 @@ mod tests {
         ("Gmail", "{words}\n\nOn Mon, Jan 5, 2026 at 10:00 AM Support <support@example.test> wrote:\n\n{q}"),
         ("Thunderbird", "{words}\n\nOn 1/5/26 10:00, Support wrote:\n{q}"),
         ("K-9 / FairEmail", "{words}\n\nOn January 5, 2026 10:00:00 AM UTC, Support <support@example.test> wrote:\n{q}"),
+        ("Outlook HTML", "<html><body><div>{words}</div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> Support &lt;support@example.test&gt;<br><b>Sent:</b> Monday</div><div>{n}</div></body></html>"),
+        ("HTML, no marker", "<html><body><div>{words}</div><br><div>{n}</div></body></html>"),
     ];
+
+    fn html_lines(text: &str) -> String {
+        text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\n', "<br>\n")
+    }
 
     #[tokio::test]
     async fn a_clients_tags_in_the_notification_never_run_whatever_the_agents_mail_client() {
@@ -1217,8 +1233,14 @@ mod tests {
                 let bare =
                     notification.lines().map(|line| line.trim_start_matches("> ")).collect::<Vec<_>>().join("\n");
                 let quoted = notification.lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n");
-                let text = template.replace("{words}", words).replace("{n}", &bare).replace("{q}", &quoted);
-                agent_reply(&desk, ticket, &text, now).await;
+                if template.starts_with("<html>") {
+                    let html = template.replace("{words}", &html_lines(words)).replace("{n}", &html_lines(&bare));
+                    let headers = "Content-Type: text/html; charset=utf-8\r\n";
+                    agent_reply_with_headers(&desk, ticket, headers, &html, now).await;
+                } else {
+                    let text = template.replace("{words}", words).replace("{n}", &bare).replace("{q}", &quoted);
+                    agent_reply(&desk, ticket, &text, now).await;
+                }
                 let logged: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries")
                     .fetch_one(&desk.db)
                     .await
