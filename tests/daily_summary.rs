@@ -78,7 +78,7 @@ async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
     .unwrap();
     let rendered = format!("Subject: {}\n\n{}", summary.subject, summary.text);
     let expected_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/daily_summary/expected.txt");
-    if std::env::var("UPDATE_EXPECTED").is_ok() {
+    if std::env::var("UPDATE_EXPECTED").as_deref() == Ok("1") {
         std::fs::write(&expected_path, &rendered).unwrap();
     }
     let expected = std::fs::read_to_string(&expected_path).expect("the reviewed expected file exists");

@@ -32,12 +32,15 @@ fn every_machine_generated_mail_in_the_corpus_is_recognised() {
         }
     }
     println!("sisimai corpus: {} of {total} machine-generated mails recognised", total - missed.len());
+    assert_eq!(total, 826, "the whole corpus was read (README names 826)");
     assert!(missed.is_empty(), "{} not recognised:\n{}", missed.len(), missed.join("\n"));
 }
 
 #[test]
 fn the_corpus_human_mails_are_not_machines_and_the_368_bug_is() {
-    for path in corpus_files("not") {
+    let files = corpus_files("not");
+    assert!(files.len() >= 3, "the human mails and the #368 bug are in the corpus: {files:?}");
+    for path in files {
         let mail = parse_mail(&std::fs::read(&path).unwrap(), 25 << 20);
         let automated = automated_reason(&mail);
         let name = path.file_name().unwrap().to_string_lossy();

@@ -33,8 +33,16 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
 mod common;
 
+/// `PROPTEST_CASES`, at least 1 (0 would run nothing and pass); a value that does not parse
+/// fails the test rather than falling back.
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(2_000)
+    match std::env::var("PROPTEST_CASES") {
+        Err(_) => 2_000,
+        Ok(value) => match value.parse::<u32>() {
+            Ok(cases) if cases >= 1 => cases,
+            _ => panic!("PROPTEST_CASES={value:?} must be a whole number of at least 1"),
+        },
+    }
 }
 
 fn runner() -> TestRunner {

@@ -400,8 +400,13 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
     /// Every mail in `user`'s INBOX, read over IMAP, oldest first.
     pub async fn mails_received_by(&self, user: &str) -> Vec<Vec<u8>> {
         let mut session = self.imap(user).await;
-        let fetched: Vec<_> =
-            session.uid_fetch("1:*", "BODY.PEEK[]").await.unwrap().try_collect().await.unwrap_or_default();
+        let fetched: Vec<_> = session
+            .uid_fetch("1:*", "BODY.PEEK[]")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .expect("the IMAP fetch succeeds");
         let mut mails: Vec<(u32, Vec<u8>)> =
             fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
         mails.sort();

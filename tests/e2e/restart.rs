@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use sqlx::SqlitePool;
 
-use super::desk::{count, header, TestDesk, AGENT, SUPPORT};
+use super::desk::{count, count_once_migrated, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
 /// Five per sender: the default acknowledgement limit is five per sender per hour.
@@ -19,7 +19,10 @@ const MAILS_PER_SENDER: usize = 5;
 /// The soak knobs: `HELPDESK_SOAK_SENDERS` (default 100, so 500 mails) and
 /// `HELPDESK_SOAK_KILLS` (default 20); `HELPDESK_SOAK_SEED` repeats a run.
 fn soak_setting(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(value) => value.parse().unwrap_or_else(|_| panic!("{name}={value:?} is not a whole number")),
+    }
 }
 
 /// Each `crashN@acme.test` is a different person of one client here: the per-domain brakes
@@ -87,6 +90,8 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
     let seed: u64 = std::env::var("HELPDESK_SOAK_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
     });
+    // Printed first, so that a run that fails below can be repeated.
+    eprintln!("crash: seed {seed} (HELPDESK_SOAK_SEED repeats this run)");
     let mut random = Lcg(seed);
     let mut db: Option<SqlitePool> = None;
     let (mut during_intake, mut during_sending, mut after_everything) = (0, 0, 0);
@@ -97,14 +102,21 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
         let delay = random.next_in(50, 700);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         child.kill().unwrap();
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        // A desk that exited by itself before the kill is a failure, not a kill.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "round {round}: the desk exited by itself ({status}) before the kill:\n{}",
+            desk.log(&log)
+        );
         if db.is_none() && desk.dir.path().join("helpdesk.db").exists() {
             db = Some(desk.db().await);
         }
         let (tickets, unsent) = match &db {
             Some(db) => (
-                count(db, "SELECT COUNT(*) FROM tickets").await,
-                count(db, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await,
+                count_once_migrated(db, "SELECT COUNT(*) FROM tickets").await,
+                count_once_migrated(db, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await,
             ),
             None => (0, 0),
         };
