@@ -64,6 +64,13 @@ async fn tickets_for(mbox: &str, count: usize) -> Vec<Option<i64>> {
         let raw = format!("From: user@domain.test\r\n{message}");
         record_mail(&desk, &RawMail::new(raw.into_bytes(), arrived), arrived).await.unwrap();
     }
+    // Intake catches its own failures and keeps such mail aside: none may have happened here.
+    let failed: Vec<String> = sqlx::query_scalar("SELECT parse_problem FROM messages WHERE parse_problem LIKE ?")
+        .bind(format!("{}%", helpdesk::tickets::store::UNPROCESSABLE_PROBLEM))
+        .fetch_all(&desk.db)
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "{mbox}: intake failed on {failed:?}");
     sqlx::query_scalar("SELECT ticket_id FROM messages ORDER BY id").fetch_all(&desk.db).await.unwrap()
 }
 
