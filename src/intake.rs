@@ -409,14 +409,19 @@ async fn record_new_mail(
         raw: &raw.bytes,
     };
 
+    // The signed ids of the desk's mail to the agent that this mail refers to but that prove
+    // nothing any more (burned or expired); read once, for whatever his mail answers.
+    let refused = match (&automated, sender) {
+        (None, Sender::Agent) => signed_ids::refused_ids(tx, config, mail, now).await?,
+        _ => Vec::new(),
+    };
     // The agent answering a report draft (#send) is about a report, not a ticket; answering
     // the daily summary (#take N) is about held mail.
     if let (None, Sender::Agent) = (&automated, sender) {
         // The desk's mail goes to the agent's first address and its ids are signed for it; he
         // may answer from any of his addresses.
         let desk_mailbox = &config.agent.addresses[0];
-        let unusable: Vec<_> =
-            signed_ids::refused_ids(tx, config, mail, now).await?.into_iter().map(|(id, _)| id).collect();
+        let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
         if let Some(report) = desk.agent_message_ids.report_answered(mail, desk_mailbox, &unusable) {
             let outcome = answer_draft(desk, tx, report, &mail.new_part(), now).await?;
             let reason = format!("answer to report draft {report}: {outcome}");
@@ -464,11 +469,11 @@ async fn record_new_mail(
                     return open_ticket(desk, tx, mail, raw, sender, &reason, message, None, now).await;
                 }
             }
-            let person = automated.is_none() && matches!(author_kind, "client" | "unknown");
+            let from_client_side = automated.is_none() && matches!(author_kind, "client" | "unknown");
             // Someone who is neither the requester nor of the ticket's client (anyone who knows
             // an acknowledgement's Message-ID): stored and shown, but reopens nothing, ends no
             // waiting and sets no score.
-            let stranger = person && sender_client.is_none() && !is_requester(mail, &status.requester);
+            let stranger = from_client_side && sender_client.is_none() && !is_requester(mail, &status.requester);
             if stranger {
                 let reason = format!("{reason}; the sender is neither the requester nor of the ticket's client");
                 let message =
@@ -484,10 +489,9 @@ async fn record_new_mail(
                 );
                 return Ok(IntakeOutcome::AddedToTicket { ticket });
             }
-            let from_client_side = person;
             if automated.is_none() && sender == Sender::Agent {
                 let message = NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base };
-                let outcome = record_agent_mail(desk, tx, mail, raw, &status, message, now).await?;
+                let outcome = record_agent_mail(desk, tx, mail, raw, &status, message, &refused, now).await?;
                 tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, ?outcome, %reason, "agent mail on ticket");
                 return Ok(IntakeOutcome::AddedToTicket { ticket });
             }

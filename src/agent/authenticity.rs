@@ -75,8 +75,7 @@ impl AgentMessageIds {
     /// The report draft a reply answers, when it carries a correctly signed draft id.
     pub fn report_answered(&self, mail: &InboundMail, agent: &EmailAddress, unusable: &[MessageId]) -> Option<i64> {
         mail.referenced_ids().iter().filter(|id| !unusable.contains(id)).find_map(|id| {
-            let local = id.as_str().split('@').next()?;
-            let number: i64 = local.split('.').nth(1)?.strip_prefix("t-")?.parse().ok()?;
+            let number: i64 = SignedIdParts::of(id)?.ticket.strip_prefix('-')?.parse().ok()?;
             self.verify(id, TicketId(-number), agent).then_some(number)
         })
     }
@@ -94,8 +93,7 @@ impl AgentMessageIds {
     /// When a signed id was made, read from its nonce; `None` for ids made before nonces
     /// carried the time (a 32-digit nonce), and for anything else.
     pub fn issued_at(id: &MessageId) -> Option<chrono::DateTime<chrono::Utc>> {
-        let local = id.as_str().split('@').next()?;
-        let nonce = local.split('.').nth(2)?.strip_prefix('a')?;
+        let nonce = SignedIdParts::of(id)?.nonce;
         if nonce.len() != 24 {
             return None;
         }
@@ -105,24 +103,37 @@ impl AgentMessageIds {
 
     /// Whether `id` looks like one of the desk's signed ids (signed or not: what to burn).
     pub fn looks_signed(id: &MessageId) -> bool {
-        let local = id.as_str().split('@').next().unwrap_or_default();
-        let parts: Vec<&str> = local.split('.').collect();
-        matches!(parts.as_slice(), ["helpdesk", ticket, nonce, signature]
-            if ticket.starts_with('t') && nonce.starts_with('a') && signature.len() == SIGNATURE_HEX_CHARS)
+        SignedIdParts::of(id).is_some()
     }
 
     /// Whether `id` is a signed id of a mail to `agent` about `ticket`.
     pub fn verify(&self, id: &MessageId, ticket: TicketId, agent: &EmailAddress) -> bool {
-        let Some((local, _domain)) = id.as_str().rsplit_once('@') else { return false };
-        let parts: Vec<&str> = local.split('.').collect();
-        let [prefix, ticket_part, nonce_part, signature] = parts.as_slice() else { return false };
-        if *prefix != "helpdesk" || *ticket_part != format!("t{}", ticket.0) || signature.len() != SIGNATURE_HEX_CHARS {
+        let Some(parts) = SignedIdParts::of(id) else { return false };
+        if parts.ticket != ticket.0.to_string() {
             return false;
         }
-        let Some(nonce) = nonce_part.strip_prefix('a') else { return false };
+        let signature = parts.signature;
         let bytes: Option<Vec<u8>> =
             (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok()).collect();
-        bytes.is_some_and(|bytes| self.mac(ticket, nonce, agent).verify_truncated_left(&bytes).is_ok())
+        bytes.is_some_and(|bytes| self.mac(ticket, parts.nonce, agent).verify_truncated_left(&bytes).is_ok())
+    }
+}
+
+/// The fields of a signed id `helpdesk.t<ticket>.a<nonce>.<signature>@domain`, unchecked: the
+/// one place that reads the format.
+struct SignedIdParts<'a> {
+    ticket: &'a str,
+    nonce: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> SignedIdParts<'a> {
+    fn of(id: &'a MessageId) -> Option<SignedIdParts<'a>> {
+        let (local, _domain) = id.as_str().rsplit_once('@')?;
+        let parts: Vec<&str> = local.split('.').collect();
+        let ["helpdesk", ticket, nonce, signature] = parts.as_slice() else { return None };
+        (signature.len() == SIGNATURE_HEX_CHARS).then_some(())?;
+        Some(SignedIdParts { ticket: ticket.strip_prefix('t')?, nonce: nonce.strip_prefix('a')?, signature })
     }
 }
 
@@ -171,10 +182,10 @@ pub fn trusted_results_pass(mail: &InboundMail, trusted_authserv_ids: &[String],
 /// or DKIM pass as for the agent, or an SPF pass whose `smtp.mailfrom` is of that domain
 /// (aligned). `intake.require_sender_authentication` holds client mail without one.
 pub fn sender_authenticated(mail: &InboundMail, trusted_authserv_ids: &[String], domain: &str) -> bool {
-    let Some(header) = mail.header("authentication-results") else { return false };
-    if passing_authentication_results(header, trusted_authserv_ids, domain).is_some() {
+    if trusted_results_pass(mail, trusted_authserv_ids, domain) {
         return true;
     }
+    let Some(header) = mail.header("authentication-results") else { return false };
     let (authserv_id, results) = parse_authentication_results(header);
     let domain = domain.to_ascii_lowercase();
     trusted_authserv_ids.iter().any(|trusted| trusted.eq_ignore_ascii_case(&authserv_id))

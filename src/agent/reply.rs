@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::authenticity::{authenticate_agent_mail, Authenticity};
 use super::echo::{agent_words, AgentWords};
-use super::signed_ids::refused_ids;
+use super::signed_ids::Refusal;
 use super::tags::{read_tags, AgentCommands};
 use crate::desk::Desk;
-use crate::domain::{EmailAddress, TicketId};
+use crate::domain::{EmailAddress, MessageId, TicketId};
 use crate::domain::{Severity, Tier};
 use crate::hours::alerts::{after_time_logged, offer_options_for_request, BankAlertContext};
 use crate::hours::bank::{hours_text, period_containing};
@@ -38,6 +38,7 @@ pub enum AgentMailOutcome {
     Applied { relayed: bool, resolved: bool, minutes_logged: u32 },
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn record_agent_mail(
     desk: &Desk,
     tx: &mut Tx<'_>,
@@ -45,11 +46,11 @@ pub async fn record_agent_mail(
     raw: &RawMail,
     ticket: &TicketStatus,
     message: NewMessage<'_>,
+    refused: &[(MessageId, Refusal)],
     now: DateTime<Utc>,
 ) -> anyhow::Result<AgentMailOutcome> {
     let config = &desk.config;
     let agent = mail.from.clone().expect("agent mail has a From address");
-    let refused = refused_ids(tx, config, mail, now).await?;
     let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
     let authenticity = authenticate_agent_mail(
         mail,
