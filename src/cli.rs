@@ -190,6 +190,15 @@ pub enum TicketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Save attachment NUMBER (1 is the first) of message MESSAGE of ticket TICKET to a file,
+    /// e.g. `helpdesk ticket attachment 4 17 1 --out screenshot.png`.
+    Attachment {
+        ticket: i64,
+        message: i64,
+        number: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -435,6 +444,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ticket { command: TicketCommand::Attachment { ticket, message, number, out } } => {
+            let desk = open_desk(&cli.config).await?;
+            save_attachment(&desk, TicketId(ticket), message, number, &out).await
+        }
         Command::Ticket { command: TicketCommand::Show { id, json } } => {
             let desk = open_desk(&cli.config).await?;
             let Some((ticket, messages)) = store::ticket_with_messages(&desk.db, TicketId(id)).await? else {
@@ -536,6 +549,32 @@ async fn client_report(
         println!("Subject: {}\n", one_line(&report.subject));
         println!("{}", multi_line(if args.html { &report.html } else { &report.text }));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `helpdesk ticket attachment`: the file as the client sent it, read from the stored mail.
+async fn save_attachment(
+    desk: &Desk,
+    ticket: TicketId,
+    message: i64,
+    number: usize,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let stored = store::stored_message(&desk.db, message).await?;
+    let Some(stored) = stored.filter(|stored| stored.ticket == Some(ticket)) else {
+        anyhow::bail!("ticket #{} has no message {message} (helpdesk ticket show {} lists them)", ticket.0, ticket.0);
+    };
+    let mail = crate::inbound::parse::parse_mail(&stored.raw, desk.config.intake.max_message_bytes);
+    let count = mail.attachments.len();
+    let Some(attachment) = number.checked_sub(1).and_then(|index| mail.attachments.get(index)) else {
+        anyhow::bail!("message {message} has {count} attachment(s); there is no number {number}");
+    };
+    std::fs::write(out, &attachment.contents).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "Saved {} to {}",
+        crate::agent::notify::describe_attachments([attachment]),
+        one_line(&out.display().to_string())
+    );
     Ok(ExitCode::SUCCESS)
 }
 

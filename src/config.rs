@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use secrecy::SecretString;
 use toml::Value;
@@ -228,6 +228,9 @@ pub struct IntakeConfig {
     pub agent_notifications_per_domain_per_hour: u32,
     /// Mails larger than this are kept but only their headers are parsed (default 25 MB).
     pub max_message_bytes: usize,
+    /// A client's attachments travel with the agent's notification up to this many bytes in
+    /// all (default 10 MB); the rest are named, and `helpdesk ticket attachment` saves one.
+    pub forward_attachments_max_bytes: usize,
     /// Reading one mail (parsing, quote stripping) may take this long (default 30 s); past it
     /// the mail is kept aside raw with its problem, the agent is told, and intake goes on.
     pub max_seconds_per_mail: u64,
@@ -304,6 +307,11 @@ impl Config {
         lettre::message::Mailbox::new(Some(self.agent.name.clone()), address)
     }
 
+    /// A time as the agent reads it: in his timezone, with the zone's name.
+    pub fn agent_local_time(&self, time: DateTime<Utc>) -> String {
+        time.with_timezone(&self.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()
+    }
+
     /// The From of mail written in the agent's words: his name on the support address.
     pub fn agent_via_support(&self) -> lettre::message::Mailbox {
         lettre::message::Mailbox::new(Some(self.agent.name.clone()), self.support_mailbox.email.clone())
@@ -311,6 +319,11 @@ impl Config {
 
     pub fn is_agent(&self, address: &EmailAddress) -> bool {
         self.agent.addresses.contains(address)
+    }
+
+    /// Whether `address` is the desk's own mailbox, with any `+detail` (its reply addresses).
+    pub fn is_desk_address(&self, address: &EmailAddress) -> bool {
+        address.mailbox_key() == self.support_address().mailbox_key()
     }
 }
 
@@ -1006,6 +1019,7 @@ impl Reader<'_> {
             agent_notifications_per_sender_per_hour: 20,
             agent_notifications_per_domain_per_hour: 50,
             max_message_bytes: 25 * 1024 * 1024,
+            forward_attachments_max_bytes: 10 * 1024 * 1024,
             max_seconds_per_mail: 30,
             require_sender_authentication: false,
         };
@@ -1023,6 +1037,7 @@ impl Reader<'_> {
                 "agent_notifications_per_sender_per_hour",
                 "agent_notifications_per_domain_per_hour",
                 "max_message_bytes",
+                "forward_attachments_max_bytes",
                 "max_seconds_per_mail",
                 "require_sender_authentication",
             ],
@@ -1052,6 +1067,10 @@ impl Reader<'_> {
                 .integer(table, "intake", "max_message_bytes", 1024, 1 << 40)
                 .map(|n| n as usize)
                 .unwrap_or(defaults.max_message_bytes),
+            forward_attachments_max_bytes: self
+                .integer(table, "intake", "forward_attachments_max_bytes", 0, 1 << 40)
+                .map(|n| n as usize)
+                .unwrap_or(defaults.forward_attachments_max_bytes),
             max_seconds_per_mail: self
                 .integer(table, "intake", "max_seconds_per_mail", 1, 3600)
                 .map(|n| n as u64)

@@ -12,7 +12,11 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::agent::authenticity::{sender_authenticated, trusted_results_pass};
+use crate::agent::authenticity::{sender_authenticated, trusted_results_pass, AgentMessageIds};
+use crate::agent::notify::{
+    announce_follow_up, as_file, copied_people, describe_attachments, explain_ignored_agent_mail, not_attached_lines,
+    split_attachments, FollowUp, Ignored,
+};
 use crate::agent::reply::record_agent_mail;
 use crate::agent::signed_ids;
 use crate::agent::tags::read_take_tags;
@@ -31,6 +35,7 @@ use crate::outbound::outbox;
 use crate::reports::client::answer_draft;
 use crate::sla;
 use crate::storage::{begin_write, database_problem, Tx};
+use crate::tickets::courtesy::closing_courtesy;
 use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
@@ -367,6 +372,12 @@ async fn record_new_mail(
         Screening::PersonConfirmedByAgent => None,
     };
     let sender_client = sender.client().map(|client| client.name.as_str());
+    // Only the agent gets the desk's signed ids: a person answering one from an address the
+    // config does not know is most likely him, from another of his addresses.
+    let answers_agent_mail = mail.referenced_ids().iter().any(AgentMessageIds::looks_signed);
+    if automated.is_none() && sender == Sender::Unknown && answers_agent_mail {
+        explain_ignored_agent_mail(desk, tx, mail, Ignored::AddressNotConfigured, now).await?;
+    }
 
     let mut evidence = ThreadEvidence {
         references: store::find_known_references(tx, &mail.referenced_ids()).await?,
@@ -495,13 +506,18 @@ async fn record_new_mail(
                 tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, ?outcome, %reason, "agent mail on ticket");
                 return Ok(IntakeOutcome::AddedToTicket { ticket });
             }
-            // "How did I do? 0-10": a reply that is just a score is recorded, reopens nothing.
+            // "Thanks!", "10/10 - thanks!": on a closed ticket a courtesy reopens nothing and
+            // restarts no clock; its score is recorded and the agent hears of it once.
             if from_client_side && !status.open {
-                if let Some(score) = bare_score(&mail.new_part()) {
+                let names = [mail.from_name.as_deref().unwrap_or(""), config.agent.name.as_str()];
+                if let Some(courtesy) = closing_courtesy(&mail.new_part(), &names) {
                     let message = NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base };
-                    store::insert_message(tx, &message, now).await?;
-                    store::record_satisfaction(tx, ticket, status.client.as_deref(), score, raw.arrived_at).await?;
-                    tracing::info!(ticket = ticket.0, score, "satisfaction score recorded");
+                    let row = store::insert_message(tx, &message, now).await?;
+                    if let Some(score) = courtesy.score {
+                        store::record_satisfaction(tx, ticket, status.client.as_deref(), score, raw.arrived_at).await?;
+                    }
+                    announce_follow_up(desk, tx, mail, &status, row, FollowUp::Courtesy(courtesy), now).await?;
+                    tracing::info!(ticket = ticket.0, score = ?courtesy.score, "thanks on a closed ticket: recorded, not reopened");
                     return Ok(IntakeOutcome::AddedToTicket { ticket });
                 }
             }
@@ -524,8 +540,10 @@ async fn record_new_mail(
                 automated_reason: automated_text.as_deref(),
                 ..base
             };
-            store::insert_message(tx, &new_message, now).await?;
+            let message_row = store::insert_message(tx, &new_message, now).await?;
             if from_client_side {
+                let follow_up = if status.open { FollowUp::OnOpenTicket } else { FollowUp::Reopened };
+                announce_follow_up(desk, tx, mail, &status, message_row, follow_up, now).await?;
                 if let Some(since) = status.waiting_since {
                     let paused = config.sla.pause_while_waiting.then(|| raw.arrived_at - since);
                     store::end_waiting(tx, ticket, paused).await?;
@@ -559,6 +577,7 @@ async fn record_new_mail(
             let proven = trusted_results_pass(mail, &config.agent.trusted_authserv_ids, from.domain());
             let author_kind = if proven { "agent" } else { "unverified_agent" };
             store::insert_message(tx, &NewMessage { thread_reason: &hold_reason, author_kind, ..base }, now).await?;
+            explain_ignored_agent_mail(desk, tx, mail, Ignored::AboutNoTicket, now).await?;
             tracing::info!(message_id = ?mail.message_id, "agent mail that threads to no ticket held aside");
             Ok(IntakeOutcome::HeldAside { reason: hold_reason })
         }
@@ -618,7 +637,7 @@ async fn open_ticket(
         now,
     )
     .await?;
-    store::insert_message(tx, &NewMessage { ticket: Some(ticket), ..message }, now).await?;
+    let message_row = store::insert_message(tx, &NewMessage { ticket: Some(ticket), ..message }, now).await?;
 
     let wants_acknowledgement = client.is_some() || config.intake.acknowledge_unknown_senders;
     let mut acknowledged = false;
@@ -665,6 +684,7 @@ async fn open_ticket(
                 message_id: None,
                 html: None,
                 images: Vec::new(),
+                attachments: Vec::new(),
             };
             outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
             acknowledged = true;
@@ -715,8 +735,11 @@ async fn open_ticket(
             }
             None => None,
         };
+        let (attached, not_attached) =
+            split_attachments(&mail.attachments, config.intake.forward_attachments_max_bytes);
         let data = json!({
             "hours_used_up": hours_used_up,
+            "cc": copied_people(desk, mail).join(", "),
             "ticket": ticket.0,
             "subject": subject,
             "client": client.map(|client| client.name.clone()),
@@ -728,13 +751,15 @@ async fn open_ticket(
             "resolution_due": due.map(|due| due.resolution.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
             "attention": attention,
             "acknowledged": acknowledged,
-            "attachments": mail.attachments.iter().map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)).collect::<Vec<_>>().join("; "),
+            "attached": describe_attachments(attached.iter().copied()),
+            "not_attached": not_attached_lines(ticket, message_row, &not_attached),
             "body": quoted_for_agent(&mail.text),
             "problem": mail.problem,
         });
         let draft = Draft {
             in_reply_to: mail.message_id.clone(),
             references: threading_references(mail),
+            attachments: attached.into_iter().map(as_file).collect(),
             ..desk.notice_to_agent(
                 "agent_notification",
                 Some(ticket),
@@ -794,7 +819,7 @@ fn is_requester(mail: &InboundMail, requester: &str) -> bool {
 /// A client's text as the agent's notification shows it: every line behind `> `, so that
 /// whatever his mail client does with it when he replies, it reads as quoted history (the
 /// desk also cuts its own text out of his reply, see `agent::echo`).
-fn quoted_for_agent(text: &str) -> String {
+pub(crate) fn quoted_for_agent(text: &str) -> String {
     let mut end = text.len().min(NOTIFIED_TEXT_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -828,15 +853,6 @@ fn threading_references(mail: &InboundMail) -> Vec<crate::domain::MessageId> {
 fn mailbox(address: &EmailAddress, name: Option<&str>) -> Option<lettre::message::Mailbox> {
     let address = address.as_str().parse().ok()?;
     Some(lettre::message::Mailbox::new(name.map(str::to_string), address))
-}
-
-/// A reply whose whole new part is a score from 0 to 10 ("9", "10/10", "8 out of 10").
-pub fn bare_score(new_part: &str) -> Option<u8> {
-    static SCORE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)^\s*(\d{1,2})\s*(/\s*10|out of 10)?\s*[.!]?\s*$").expect("valid regex")
-    });
-    let score: u8 = SCORE.captures(new_part)?[1].parse().ok()?;
-    (score <= 10).then_some(score)
 }
 
 /// The client a mail from the agent is addressed to (To, then Cc), if any.

@@ -88,7 +88,7 @@ fn pipeline(raw: &[u8], max_bytes: usize) -> Path {
     let _ = quotes::without_quotes(&mail.text);
     let _ = automated_reason(&mail);
     let _ = base_subject(&mail.subject);
-    let _ = helpdesk::intake::bare_score(&new_part);
+    let _ = helpdesk::tickets::courtesy::closing_courtesy(&new_part, &["Bill"]);
     Path { mail, decision, commands }
 }
 
@@ -393,7 +393,7 @@ prop_compose! {
 /// What a quoted-only tag would have done.
 fn read_from_quotes(commands: &AgentCommands) -> Vec<&'static str> {
     let mut read = Vec::new();
-    if commands.time_entries.contains(&420) {
+    if commands.time_entries.iter().any(|entry| entry.minutes == 420) {
         read.push("#time 7h");
     }
     if commands.severity == Some(Severity::P0) {
@@ -439,7 +439,7 @@ fn structured_mails_tags_come_only_from_the_new_part() {
             if generated.well_formed {
                 well_formed.fetch_add(1, Ordering::Relaxed);
                 if generated.new_time {
-                    prop_assert!(path.commands.time_entries.contains(&60), "#time 1h not read: {:?}\n{}", path.commands, text);
+                    prop_assert!(path.commands.time_entries.iter().any(|entry| entry.minutes == 60), "#time 1h not read: {:?}\n{}", path.commands, text);
                 }
                 if generated.new_p1 {
                     prop_assert_eq!(path.commands.severity, Some(Severity::P1), "#p1 not read\n{}", text);

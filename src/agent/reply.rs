@@ -13,7 +13,7 @@ use serde_json::json;
 use super::authenticity::{authenticate_agent_mail, Authenticity};
 use super::echo::{agent_words, AgentWords};
 use super::signed_ids::Refusal;
-use super::tags::{read_tags, AgentCommands};
+use super::tags::{is_greeting, read_tags, AgentCommands};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, MessageId, TicketId};
 use crate::domain::{Severity, Tier};
@@ -129,10 +129,10 @@ pub async fn record_agent_mail(
     if commands.resolved {
         store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
         if !commands.note {
-            relayed = queue_to_client(desk, tx, ticket, "resolved", &commands.text, now).await?;
+            relayed = queue_to_client(desk, tx, ticket, "resolved", &commands.text, &mail.attachments, now).await?;
         }
     } else if !commands.note && !commands.text.trim().is_empty() && !reached_client {
-        relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, now).await?;
+        relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, &mail.attachments, now).await?;
     }
     if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
         store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
@@ -184,8 +184,7 @@ async fn log_time(
     let config = &desk.config;
     let client = ticket.client.as_deref().and_then(|name| config.client(name));
     let work_date = arrived_at.with_timezone(&config.agent.timezone).date_naive();
-    let task_line = commands.text.lines().find(|line| !line.trim().is_empty()).unwrap_or(&ticket.subject);
-    let task: String = task_line.trim().chars().take(200).collect();
+    let default_task = default_task(&commands.text, &ticket.subject);
     let severity = commands.severity.unwrap_or(ticket.severity);
     // After-hours or weekend P0 work for STARTER and GROWTH is emergency time (SOP).
     let emergency = client.is_some_and(|client| client.tier != Tier::Enterprise)
@@ -203,15 +202,15 @@ async fn log_time(
     };
     let mut total = 0;
     for written in &commands.time_entries {
-        let minutes = round_up_to_quarter_hour(*written);
+        let minutes = round_up_to_quarter_hour(written.minutes);
         let entry = NewTimeEntry {
             ticket: Some(ticket.id),
             client: ticket.client.as_deref(),
             work_date,
-            minutes_written: *written,
+            minutes_written: written.minutes,
             minutes,
             kind,
-            task: &task,
+            task: written.task.as_deref().unwrap_or(&default_task),
             message_row: Some(message_row),
         };
         insert_entry(tx, &entry, now).await?;
@@ -228,6 +227,13 @@ async fn log_time(
         after_time_logged(desk, tx, client, &before, request, now).await?;
     }
     Ok(total)
+}
+
+/// The task of a `#time` entry with none written after its duration: the first line of the
+/// reply that is not a greeting ("Hi Bill,"), else the ticket's subject.
+fn default_task(text: &str, subject: &str) -> String {
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty() && !is_greeting(line)).unwrap_or(subject);
+    line.chars().take(200).collect()
 }
 
 /// `#estimate D`: the SOP's depleted-hours email for this ticket's request, or a notice to
@@ -272,6 +278,7 @@ async fn queue_to_client(
     ticket: &TicketStatus,
     kind: &'static str,
     text: &str,
+    files: &[crate::inbound::parse::Attachment],
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let config = &desk.config;
@@ -312,6 +319,8 @@ async fn queue_to_client(
         message_id: None,
         html: None,
         images: Vec::new(),
+        // His files (and the images of his signature) travel as he attached them.
+        attachments: files.iter().map(crate::agent::notify::as_file).collect(),
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     Ok(true)
@@ -399,7 +408,12 @@ pub fn resolved_sections(text: &str) -> (String, Option<String>) {
     });
     let mut prevention = None;
     let mut lines = Vec::new();
-    for line in text.lines() {
+    // The template greets the client: his own "Hi Bill," at the top would greet twice.
+    let mut text_lines = text.lines().skip_while(|line| line.trim().is_empty()).peekable();
+    if text_lines.peek().is_some_and(|first| is_greeting(first)) {
+        text_lines.next();
+    }
+    for line in text_lines {
         let found = PREVENTION.captures(line).filter(|c| prevention.is_none() && !c[2].is_empty());
         if let Some(captures) = found {
             let rest = captures[2].trim_end_matches('.');
@@ -428,6 +442,14 @@ pub fn resolved_sections(text: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::resolved_sections;
+
+    #[test]
+    fn the_agents_own_greeting_is_not_repeated_under_the_templates() {
+        let (text, _) = resolved_sections("Hi Bill,\n\nThe sync runs again.");
+        assert_eq!(text, "The sync runs again.");
+        let (kept, _) = resolved_sections("Hey, the sync runs again.");
+        assert_eq!(kept, "Hey, the sync runs again.", "a sentence is not a greeting");
+    }
 
     #[test]
     fn the_resolved_email_takes_the_sops_shape_from_the_agents_lines() {

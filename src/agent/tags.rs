@@ -1,7 +1,8 @@
 //! The tag grammar of the agent's replies. Pure. Tags are read only from the new part of a
 //! reply (quoted history and signature already removed), case-insensitively:
 //!
-//! - `#time D` logs time; D is `45m`, `1h`, `1h30m`, `1h 30m`, `1.5h` or `90m`. Several
+//! - `#time D [TASK]` logs time; D is `45m`, `1h`, `1h30m`, `1h 30m`, `1.5h` or `90m`. Text
+//!   after the duration on the same line is the entry's task and is never relayed. Several
 //!   `#time` tags log several entries.
 //! - `#estimate D` sends the client the SOP's "Support Hours Depleted" email for this ticket
 //!   (bill hourly, an estimated D at the overage rate; wait for the refresh; upgrade), when
@@ -25,8 +26,8 @@ use crate::domain::Severity;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentCommands {
-    /// Minutes of each `#time` tag, as written (rounding happens when logging).
-    pub time_entries: Vec<u32>,
+    /// Each `#time` tag, as written (rounding happens when logging).
+    pub time_entries: Vec<TimeTag>,
     /// Minutes of an `#estimate` tag: the work the depleted-hours email quotes.
     pub estimate: Option<u32>,
     pub severity: Option<Severity>,
@@ -38,6 +39,13 @@ pub struct AgentCommands {
     pub text: String,
     /// What could not be read; when not empty, nothing is applied.
     pub errors: Vec<String>,
+}
+
+/// One `#time` tag: its minutes and the task written after the duration, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeTag {
+    pub minutes: u32,
+    pub task: Option<String>,
 }
 
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
@@ -70,6 +78,8 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
             continue;
         }
         let mut had_tag = false;
+        // `#time 45m Investigated HubSpot paging`: the words after the duration are the task.
+        let mut task_starts: Option<usize> = None;
         for captures in TAG.captures_iter(line) {
             had_tag = true;
             let name = captures[2].to_ascii_lowercase();
@@ -84,7 +94,14 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
                             .unwrap_or_default()),
                     };
                     match (minutes, name.as_str()) {
-                        (Ok(minutes), "time") => commands.time_entries.push(minutes),
+                        (Ok(minutes), "time") => {
+                            let end = captures.get(0).map_or(line.len(), |whole| whole.end());
+                            let task = task_after(&line[end..]);
+                            if task.is_some() && task_starts.is_none() {
+                                task_starts = captures.get(0).map(|whole| whole.start());
+                            }
+                            commands.time_entries.push(TimeTag { minutes, task });
+                        }
                         (Ok(minutes), _) => commands.estimate = Some(minutes),
                         (Err(written), _) => {
                             commands.errors.push(format!("#{name} {written}: not a duration like 45m, 1h30m or 1.5h"))
@@ -97,7 +114,10 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
                 priority => commands.severity = priority.to_ascii_uppercase().parse().ok(),
             }
         }
-        let remaining = TAG.replace_all(line, "$1").trim_end().to_string();
+        // The task text goes with its tag: only what stands before the first task-carrying
+        // `#time` on the line can be relayed.
+        let relayable = &line[..task_starts.unwrap_or(line.len())];
+        let remaining = TAG.replace_all(relayable, "$1").trim_end().to_string();
         if let Some(unknown) = UNKNOWN_TAG_LINE.captures(&remaining) {
             commands.errors.push(format!("#{}: not a tag this desk knows", &unknown[1]));
         }
@@ -117,6 +137,28 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
     }
     commands.text = kept_lines.join("\n");
     commands
+}
+
+/// The task written after a `#time` duration: up to the next tag, trimmed, at most 200
+/// characters; `None` when nothing but spaces and punctuation follows.
+fn task_after(rest: &str) -> Option<String> {
+    let until_next_tag = TAG.find(rest).map_or(rest, |next| &rest[..next.start()]);
+    let task = until_next_tag.trim().trim_start_matches(['-', ':', '–', '—']).trim();
+    if task.chars().all(|c| c.is_ascii_punctuation() || c.is_whitespace()) {
+        return None;
+    }
+    Some(task.chars().take(200).collect())
+}
+
+/// A salutation line on its own: "Hi Bill,", "Hello!", "Dear Ms Smith,", "Good morning team",
+/// "Hallo Anna,", "Bonjour,". At most six words, so a sentence that starts with "Hey" is not one.
+pub fn is_greeting(line: &str) -> bool {
+    static GREETING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(hi|hello|hey|hiya|dear|greetings|good (morning|afternoon|evening|day)|morning|hallo|guten (morgen|tag)|liebe[rs]?|bonjour|salut|hola|buenos d[ií]as|ciao|buongiorno|hej|hoi|ol[aá])\b[^.?]*[,!:]?$")
+            .expect("valid regex")
+    });
+    let line = line.trim();
+    line.split_whitespace().count() <= 6 && GREETING.is_match(line)
 }
 
 /// The held messages a reply to the daily summary takes in: `#take 6`, `#take 6 9`,
@@ -176,6 +218,50 @@ mod tests {
         assert_eq!(read_take_tags("answer with \u{201c}#take 6\u{201d}"), Vec::<i64>::new());
     }
 
+    fn minutes(commands: &AgentCommands) -> Vec<u32> {
+        commands.time_entries.iter().map(|entry| entry.minutes).collect()
+    }
+
+    #[test]
+    fn the_words_after_a_time_duration_are_the_task_and_are_never_relayed() {
+        let commands = read_tags("Re: x", "x", "Hi Bill,\n#time 45m Investigated HubSpot paging\nAll fixed.");
+        assert_eq!(
+            commands.time_entries,
+            vec![TimeTag { minutes: 45, task: Some("Investigated HubSpot paging".into()) }]
+        );
+        assert_eq!(commands.text, "Hi Bill,\nAll fixed.");
+        let two = read_tags("Re: x", "x", "Done. #time 1h - Rebuilt the sync #billable\n#time 30m: Call with Bill");
+        assert_eq!(
+            two.time_entries,
+            vec![
+                TimeTag { minutes: 60, task: Some("Rebuilt the sync".into()) },
+                TimeTag { minutes: 30, task: Some("Call with Bill".into()) },
+            ]
+        );
+        assert!(two.billable, "a tag after the task still counts");
+        assert_eq!(two.text, "Done.", "text before the tag stays, the task goes");
+        let bare = read_tags("Re: x", "x", "Fixed the webhook. #time 30m.");
+        assert_eq!(bare.time_entries, vec![TimeTag { minutes: 30, task: None }]);
+        assert_eq!(bare.text, "Fixed the webhook. .");
+    }
+
+    #[test]
+    fn greetings_are_short_salutation_lines() {
+        for line in
+            ["Hi Bill,", "Hello!", "hey there", "Dear Ms Smith,", "Good morning team", "Hallo Anna,", "Bonjour,"]
+        {
+            assert!(is_greeting(line), "{line}");
+        }
+        for line in [
+            "Hey, the sync is fixed.",
+            "Hi Bill, I rebuilt the webhook and the leads flow again now",
+            "Highlights:",
+            "Thanks,",
+        ] {
+            assert!(!is_greeting(line), "{line}");
+        }
+    }
+
     #[test]
     fn durations() {
         for (text, minutes) in [
@@ -202,7 +288,7 @@ mod tests {
             "Leads stuck",
             "Fixed the webhook secret.\n#time 30m #billable\n\nAll good now. #p1\n",
         );
-        assert_eq!(commands.time_entries, vec![30]);
+        assert_eq!(minutes(&commands), vec![30]);
         assert!(commands.billable);
         assert_eq!(commands.severity, Some(Severity::P1));
         assert_eq!(commands.text, "Fixed the webhook secret.\n\nAll good now.");
@@ -234,9 +320,9 @@ mod tests {
     #[test]
     fn estimate_reads_a_duration_and_logs_no_time() {
         let commands = read_tags("Re: x", "Leads stuck", "#estimate 2h");
-        assert_eq!((commands.estimate, commands.time_entries.clone(), commands.text.as_str()), (Some(120), vec![], ""));
+        assert_eq!((commands.estimate, minutes(&commands), commands.text.as_str()), (Some(120), vec![], ""));
         let both = read_tags("Re: x", "Leads stuck", "Looked at it.\n#time 15m #estimate 1h30m");
-        assert_eq!((both.estimate, both.time_entries), (Some(90), vec![15]));
+        assert_eq!((both.estimate, minutes(&both)), (Some(90), vec![15]));
         assert_eq!(
             read_tags("", "Leads stuck", "#estimate soon").errors,
             vec!["#estimate soon: not a duration like 45m, 1h30m or 1.5h"]

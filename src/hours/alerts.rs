@@ -173,6 +173,7 @@ async fn queue_bank_alert(
         message_id: None,
         html: None,
         images: Vec::new(),
+        attachments: Vec::new(),
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tracing::info!(client = %client.name, percent, "hour-bank email queued");

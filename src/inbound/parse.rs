@@ -14,6 +14,9 @@ pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub size: usize,
+    /// The decoded bytes (not stored in `attachments_json`; the raw mail keeps them).
+    #[serde(skip)]
+    pub contents: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -26,6 +29,8 @@ pub struct InboundMail {
     pub reply_to: Option<EmailAddress>,
     /// To, Cc, Delivered-To and X-Original-To: where plus-addresses are looked for.
     pub recipients: Vec<EmailAddress>,
+    /// The addresses in To and Cc only, in order, each once (at most `ADDRESSED_KEPT`).
+    pub addressed: Vec<EmailAddress>,
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
     /// The plain text; derived from HTML when the mail has no plain part.
@@ -253,6 +258,10 @@ fn drop_iteratively(message: Message<'_>) {
     }
 }
 
+/// How many To and Cc addresses a mail's `addressed` keeps (a mail to 5,000 people is read,
+/// but only so many of them are shown or become participants).
+pub const ADDRESSED_KEPT: usize = 50;
+
 fn unreadable(raw: &[u8]) -> InboundMail {
     InboundMail {
         message_id: None,
@@ -262,6 +271,7 @@ fn unreadable(raw: &[u8]) -> InboundMail {
         from_name: None,
         reply_to: None,
         recipients: Vec::new(),
+        addressed: Vec::new(),
         subject: String::new(),
         date: None,
         text: String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]).into_owned(),
@@ -290,6 +300,12 @@ fn from_message(message: &Message<'_>) -> InboundMail {
     for address in message.to().into_iter().chain(message.cc()) {
         recipients.extend(address.iter().filter_map(|addr| addr.address()).filter_map(usable_address));
     }
+    let mut addressed: Vec<EmailAddress> = Vec::new();
+    for address in &recipients {
+        if addressed.len() < ADDRESSED_KEPT && !addressed.contains(address) {
+            addressed.push(address.clone());
+        }
+    }
     let headers: Vec<(String, String)> =
         message.headers_raw().map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string())).collect();
     for (name, value) in &headers {
@@ -312,6 +328,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
                 .unwrap_or_else(|| "application/octet-stream".into())
                 .to_ascii_lowercase(),
             size: part.len(),
+            contents: part.contents().to_vec(),
         })
         .collect();
     let part_types = message
@@ -330,6 +347,7 @@ fn from_message(message: &Message<'_>) -> InboundMail {
         from_name,
         reply_to,
         recipients,
+        addressed,
         subject: message.subject().unwrap_or("").trim().to_string(),
         date,
         text,

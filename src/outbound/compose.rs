@@ -21,6 +21,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("acknowledgement.txt", include_str!("../../templates/acknowledgement.txt.hbs")),
     ("agent_new_ticket.subject", include_str!("../../templates/agent_new_ticket.subject.hbs")),
     ("agent_new_ticket.txt", include_str!("../../templates/agent_new_ticket.txt.hbs")),
+    ("agent_follow_up.subject", include_str!("../../templates/agent_follow_up.subject.hbs")),
+    ("agent_follow_up.txt", include_str!("../../templates/agent_follow_up.txt.hbs")),
+    ("agent_ignored.subject", include_str!("../../templates/agent_ignored.subject.hbs")),
+    ("agent_ignored.txt", include_str!("../../templates/agent_ignored.txt.hbs")),
     ("sla_alert.subject", include_str!("../../templates/sla_alert.subject.hbs")),
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
     ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),
@@ -126,6 +130,16 @@ pub struct Draft {
     pub html: Option<String>,
     /// Images the HTML shows by `cid:` (multipart/related).
     pub images: Vec<InlineImage>,
+    /// Files attached to the mail (multipart/mixed).
+    pub attachments: Vec<FileAttachment>,
+}
+
+/// A file that travels with a mail, as its sender attached it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A PNG shown inside the HTML as `<img src="cid:CONTENT_ID">`.
@@ -152,6 +166,7 @@ impl Draft {
             message_id: None,
             html: None,
             images: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -197,8 +212,8 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
     if let Some(value) = draft.auto_submitted {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
     }
-    let message = match draft.html {
-        Some(html) if draft.images.is_empty() => builder.multipart(MultiPart::alternative_plain_html(body, html)),
+    let text_part = match draft.html {
+        Some(html) if draft.images.is_empty() => Content::Multi(MultiPart::alternative_plain_html(body, html)),
         Some(html) => {
             let mut related = MultiPart::related().singlepart(SinglePart::html(html));
             for image in &draft.images {
@@ -206,12 +221,36 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
                 related =
                     related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png));
             }
-            builder.multipart(MultiPart::alternative().singlepart(SinglePart::plain(body)).multipart(related))
+            Content::Multi(MultiPart::alternative().singlepart(SinglePart::plain(body)).multipart(related))
         }
-        None => builder.header(ContentType::TEXT_PLAIN).body(body),
+        None => Content::Plain(body),
+    };
+    let message = if draft.attachments.is_empty() {
+        match text_part {
+            Content::Multi(multipart) => builder.multipart(multipart),
+            Content::Plain(body) => builder.header(ContentType::TEXT_PLAIN).body(body),
+        }
+    } else {
+        let mut mixed = match text_part {
+            Content::Multi(multipart) => MultiPart::mixed().multipart(multipart),
+            Content::Plain(body) => MultiPart::mixed().singlepart(SinglePart::plain(body)),
+        };
+        for file in &draft.attachments {
+            let content_type = ContentType::parse(&file.content_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid content type"));
+            let name = crate::text::one_line(&file.name);
+            mixed = mixed.singlepart(Attachment::new(name).body(file.bytes.clone(), content_type));
+        }
+        builder.multipart(mixed)
     }
     .with_context(|| format!("cannot build the {} mail", draft.kind))?;
-    let recipients = draft.to.iter().filter_map(|mailbox| EmailAddress::parse(mailbox.email.as_ref())).collect();
+    // Everyone in To and Cc is an envelope recipient, each once.
+    let mut recipients: Vec<EmailAddress> = Vec::new();
+    for mailbox in draft.to.iter().chain(&draft.cc) {
+        if let Some(address) = EmailAddress::parse(mailbox.email.as_ref()).filter(|a| !recipients.contains(a)) {
+            recipients.push(address);
+        }
+    }
     Ok(OutgoingMail {
         kind: draft.kind,
         ticket: draft.ticket,
@@ -221,6 +260,12 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         subject,
         raw: message.formatted(),
     })
+}
+
+/// The body of a mail before its attachments: one part or a multipart.
+enum Content {
+    Plain(String),
+    Multi(MultiPart),
 }
 
 /// The mailbox with its display name on one line (names come from clients' mail, stored on
@@ -275,6 +320,7 @@ mod tests {
             message_id: None,
             html: None,
             images: Vec::new(),
+            attachments: Vec::new(),
         };
         let mail = build_mail(&from, draft, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw).unwrap();

@@ -63,6 +63,42 @@ pub async fn mail_to_about(
         .await?)
 }
 
+/// The Message-IDs of the desk's mail to `recipient` about a ticket: the first and the latest
+/// (the same when there is one), to thread a new mail under them.
+pub async fn first_and_last_to_about(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    recipient: &str,
+) -> anyhow::Result<Vec<MessageId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM outbox WHERE id IN (
+            SELECT MIN(id) FROM outbox WHERE ticket_id = ? AND recipients = ?
+            UNION SELECT MAX(id) FROM outbox WHERE ticket_id = ? AND recipients = ?) ORDER BY id",
+    )
+    .bind(ticket.0)
+    .bind(recipient)
+    .bind(ticket.0)
+    .bind(recipient)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(ids.iter().filter_map(|id| MessageId::parse(id)).collect())
+}
+
+/// How many mails of `kind` about `ticket` were queued since `since`.
+pub async fn count_for_ticket_since(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = ? AND kind = ? AND created_at >= ?")
+        .bind(ticket.0)
+        .bind(kind)
+        .bind(time_to_db(since))
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 /// How many mails of `kind` were queued since `since`, to anyone.
 pub async fn count_kind_since(tx: &mut Tx<'_>, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ? AND created_at >= ?")

@@ -315,6 +315,7 @@ pub async fn prepare_report(
             body: report.text,
             html: Some(report.html),
             images: report.images,
+            attachments: Vec::new(),
             ..Draft::new("client_report")
         }
     } else {
@@ -329,6 +330,7 @@ pub async fn prepare_report(
             body: format!("{note}{}", report.text),
             html: Some(report.html),
             images: report.images,
+            attachments: Vec::new(),
             auto_submitted: Some("auto-generated"),
             message_id: Some(desk.agent_message_ids.signed_report_id(id, &agent, config.support_address().domain())),
             ..Draft::new("report_draft")
@@ -383,6 +385,7 @@ pub async fn answer_draft(
         body: report.text,
         html: Some(report.html),
         images: report.images,
+        attachments: Vec::new(),
         ..Draft::new("client_report")
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;

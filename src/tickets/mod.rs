@@ -1,6 +1,8 @@
 //! Tickets: who a mail is from (`identify`), which ticket it belongs to (`threading`,
-//! `reply_address`), and the tables that hold tickets and their messages (`store`).
+//! `reply_address`), whether a reply to a closed one is only thanks (`courtesy`), and the
+//! tables that hold tickets and their messages (`store`).
 
+pub mod courtesy;
 pub mod identify;
 pub mod reply_address;
 pub mod store;

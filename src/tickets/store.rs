@@ -312,6 +312,22 @@ pub async fn client_thread_ids(
     Ok((last_client, ids))
 }
 
+/// The ticket's SLA due times (first response, resolution); `None` for a ticket of no client.
+pub async fn due_times(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<crate::sla::DueTimes>> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT first_response_due_at, resolution_due_at FROM tickets WHERE id = ?")
+            .bind(ticket.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match row {
+        Some((Some(first), Some(resolution))) => Ok(Some(crate::sla::DueTimes {
+            first_response: time_from_db(&first)?,
+            resolution: time_from_db(&resolution)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
 pub async fn record_satisfaction(
     tx: &mut Tx<'_>,
     ticket: TicketId,

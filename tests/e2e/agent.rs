@@ -6,7 +6,7 @@ use super::lab::MailLab;
 
 /// What a mail client sends when the agent answers `original`: Re: subject, threading headers,
 /// his text on top, a signature, and the original quoted below.
-fn reply_to(original: &[u8], from: &str, to: &str, cc: &str, new_text: &str, message_id: &str) -> String {
+pub(super) fn reply_to(original: &[u8], from: &str, to: &str, cc: &str, new_text: &str, message_id: &str) -> String {
     let subject = header(original, "Subject").unwrap();
     let parent = header(original, "Message-ID").unwrap();
     let references = header(original, "References").map(|r| format!("{r} {parent}")).unwrap_or_else(|| parent.clone());
@@ -27,7 +27,14 @@ fn notification_for(mails: &[Vec<u8>], ticket: i64) -> Vec<u8> {
 
 /// Sends `eml` from `from` to `to`, waits until support@ holds `in_support` mails, and runs
 /// the desk once.
-async fn deliver_and_run(lab: &MailLab, desk: &TestDesk, from: &str, to: &str, eml: &str, in_support: usize) {
+pub(super) async fn deliver_and_run(
+    lab: &MailLab,
+    desk: &TestDesk,
+    from: &str,
+    to: &str,
+    eml: &str,
+    in_support: usize,
+) {
     lab.send(from, to, eml).await;
     lab.wait_for_support_mail(in_support).await;
     desk.run_once();

@@ -3,6 +3,7 @@
 
 mod agent;
 mod attacks;
+mod conversation;
 mod desk;
 mod faults;
 mod hours;

@@ -1,0 +1,230 @@
+//! What the agent is told when someone on the client's side writes on a ticket that already
+//! exists: a follow-up, a reopening, or a courtesy on a closed ticket ("Thanks! 9"). Each is
+//! one mail he can answer from any mail client, threaded under the desk's earlier mail to him
+//! about the ticket, with a signed Message-ID and the ticket's reply address, and the
+//! client's files attached up to `intake.forward_attachments_max_bytes`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::desk::Desk;
+use crate::domain::TicketId;
+use crate::inbound::parse::{Attachment, InboundMail};
+use crate::outbound::compose::{build_mail, FileAttachment};
+use crate::outbound::outbox;
+use crate::storage::Tx;
+use crate::tickets::courtesy::Courtesy;
+use crate::tickets::store::{self, TicketStatus};
+
+/// The outbox kind of these mails.
+pub const FOLLOW_UP_KIND: &str = "agent_follow_up";
+
+/// Why the client's mail is announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// On an open ticket.
+    OnOpenTicket,
+    /// On a closed ticket, which it reopened.
+    Reopened,
+    /// On a closed ticket, only thanks and/or a score: it stays closed.
+    Courtesy(Courtesy),
+}
+
+/// The template data of `agent_follow_up.*`.
+#[derive(Debug, Serialize)]
+struct FollowUpData<'a> {
+    ticket: i64,
+    subject: &'a str,
+    client: Option<&'a str>,
+    tier: Option<&'static str>,
+    severity: &'static str,
+    sender: &'a str,
+    reopened: bool,
+    courtesy: bool,
+    score: Option<u8>,
+    cc: String,
+    first_response_due: Option<String>,
+    first_response_sent: bool,
+    resolution_due: Option<String>,
+    attached: String,
+    not_attached: Vec<String>,
+    body: String,
+}
+
+/// The attachments that travel with the agent's mail, in the client's order, while their
+/// sizes add up to at most `limit`; and the rest, with their numbers (1-based, as
+/// `helpdesk ticket attachment` counts them).
+pub fn split_attachments(attachments: &[Attachment], limit: usize) -> (Vec<&Attachment>, Vec<(usize, &Attachment)>) {
+    let mut attached = Vec::new();
+    let mut left = Vec::new();
+    let mut total = 0usize;
+    for (index, attachment) in attachments.iter().enumerate() {
+        let size = attachment.contents.len();
+        if size > 0 && total.saturating_add(size) <= limit {
+            total += size;
+            attached.push(attachment);
+        } else {
+            left.push((index + 1, attachment));
+        }
+    }
+    (attached, left)
+}
+
+/// An attachment of a client's mail as a file of the desk's mail.
+pub fn as_file(attachment: &Attachment) -> FileAttachment {
+    FileAttachment {
+        name: attachment.name.clone(),
+        content_type: attachment.content_type.clone(),
+        bytes: attachment.contents.clone(),
+    }
+}
+
+/// "name (type, N bytes)" for each attachment, joined by "; ".
+pub fn describe_attachments<'a>(attachments: impl IntoIterator<Item = &'a Attachment>) -> String {
+    attachments
+        .into_iter()
+        .map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.size))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One line per attachment left out of the agent's mail, with the command that saves it.
+pub fn not_attached_lines(ticket: TicketId, message_row: i64, left: &[(usize, &Attachment)]) -> Vec<String> {
+    left.iter()
+        .map(|(number, attachment)| {
+            format!(
+                "{}: save it with: helpdesk ticket attachment {} {message_row} {number} --out FILE",
+                describe_attachments([*attachment]),
+                ticket.0
+            )
+        })
+        .collect()
+}
+
+/// The people the mail was also addressed to: its To and Cc without the desk's and the
+/// agent's own addresses and without the sender.
+pub fn copied_people(desk: &Desk, mail: &InboundMail) -> Vec<String> {
+    let config = &desk.config;
+    mail.addressed
+        .iter()
+        .filter(|address| Some(*address) != mail.from.as_ref())
+        .filter(|address| !config.is_agent(address) && !config.is_desk_address(address))
+        .map(|address| address.as_str().to_string())
+        .collect()
+}
+
+/// Queues the agent's mail about `mail` (stored as message `message_row`) on `ticket`,
+/// unless more than `intake.agent_notifications_per_sender_per_hour` went out about this
+/// ticket in the last hour (a client's script or a loop writing on one ticket): then the
+/// ticket is flagged for his attention instead.
+pub async fn announce_follow_up(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    ticket: &TicketStatus,
+    message_row: i64,
+    follow_up: FollowUp,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let config = &desk.config;
+    if !config.intake.notify_agent {
+        return Ok(false);
+    }
+    let limit = i64::from(config.intake.agent_notifications_per_sender_per_hour);
+    let recent = outbox::count_for_ticket_since(tx, ticket.id, FOLLOW_UP_KIND, now - Duration::hours(1)).await?;
+    if recent >= limit {
+        let attention = format!("more than {limit} mails within an hour on this ticket: not all were sent to you");
+        store::set_attention(tx, ticket.id, &attention).await?;
+        tracing::warn!(ticket = ticket.id.0, recent, "follow-up not announced: too many on this ticket this hour");
+        return Ok(false);
+    }
+    let client = ticket.client.as_deref().and_then(|name| config.client(name));
+    let due = store::due_times(tx, ticket.id).await?;
+    let (attached, not_attached) = split_attachments(&mail.attachments, config.intake.forward_attachments_max_bytes);
+    let new_part = mail.new_part();
+    let words = if new_part.trim().is_empty() { mail.text.as_str() } else { new_part.as_str() };
+    let data = FollowUpData {
+        ticket: ticket.id.0,
+        subject: &ticket.subject,
+        client: ticket.client.as_deref(),
+        tier: client.map(|client| client.tier.as_str()),
+        severity: ticket.severity.as_str(),
+        sender: mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
+        reopened: follow_up == FollowUp::Reopened,
+        courtesy: matches!(follow_up, FollowUp::Courtesy(_)),
+        score: match follow_up {
+            FollowUp::Courtesy(courtesy) => courtesy.score,
+            _ => None,
+        },
+        cc: copied_people(desk, mail).join(", "),
+        first_response_due: due.map(|due| config.agent_local_time(due.first_response)),
+        first_response_sent: ticket.first_response_at.is_some(),
+        resolution_due: due.map(|due| config.agent_local_time(due.resolution)),
+        attached: describe_attachments(attached.iter().copied()),
+        not_attached: not_attached_lines(ticket.id, message_row, &not_attached),
+        body: crate::intake::quoted_for_agent(words),
+    };
+    let data = serde_json::to_value(&data)?;
+    let mut references = outbox::first_and_last_to_about(tx, ticket.id, config.agent.addresses[0].as_str()).await?;
+    let in_reply_to = references.last().cloned();
+    references.extend(mail.message_id.iter().cloned());
+    let draft = crate::outbound::compose::Draft {
+        in_reply_to,
+        references,
+        attachments: attached.into_iter().map(as_file).collect(),
+        ..desk.notice_to_agent(
+            FOLLOW_UP_KIND,
+            Some(ticket.id),
+            desk.templates.render_line("agent_follow_up.subject", &data)?,
+            desk.templates.render("agent_follow_up.txt", &data)?,
+        )
+    };
+    outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    Ok(true)
+}
+
+/// Why a mail that looks like the agent's ran nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// From one of his addresses, about no ticket the desk can tell (a fresh mail to support@).
+    AboutNoTicket,
+    /// From an address of his own domain that is not in `agent.addresses`.
+    AddressNotConfigured,
+}
+
+/// Tells the agent, once per mail, why his mail ran nothing and how to do it right. Never
+/// answered in turn (it is `Auto-Submitted` and goes to his first address), and counted with
+/// the unverified-mail feedback: at most `agent.unverified_feedback_per_hour` an hour.
+pub async fn explain_ignored_agent_mail(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    mail: &InboundMail,
+    why: Ignored,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let limit = i64::from(config.agent.unverified_feedback_per_hour);
+    let recent = outbox::count_kind_since(tx, IGNORED_KIND, now - Duration::hours(1)).await?;
+    if recent >= limit {
+        tracing::warn!(recent, "ignored-agent-mail feedback limit reached this hour: not telling the agent again");
+        return Ok(());
+    }
+    let data = serde_json::json!({
+        "sender": mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
+        "subject": mail.subject,
+        "about_no_ticket": why == Ignored::AboutNoTicket,
+        "address_not_configured": why == Ignored::AddressNotConfigured,
+        "support": config.support_address().as_str(),
+    });
+    let draft = desk.notice_to_agent(
+        IGNORED_KIND,
+        None,
+        desk.templates.render_line("agent_ignored.subject", &data)?,
+        desk.templates.render("agent_ignored.txt", &data)?,
+    );
+    outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
+    Ok(())
+}
+
+/// The outbox kind of `explain_ignored_agent_mail`'s mails.
+pub const IGNORED_KIND: &str = "agent_ignored_feedback";
