@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::agent::authenticity::{sender_authenticated, trusted_results_pass, AgentMessageIds};
 use crate::agent::notify::{
-    announce_follow_up, as_file, copied_people, describe_attachments, explain_ignored_agent_mail, not_attached_lines,
-    split_attachments, FollowUp, Ignored,
+    address_list, announce_follow_up, as_file, copied_people, describe_attachments, explain_ignored_agent_mail,
+    invited_people, not_attached_lines, split_attachments, FollowUp, Ignored,
 };
 use crate::agent::reply::record_agent_mail;
 use crate::agent::signed_ids;
@@ -484,7 +484,10 @@ async fn record_new_mail(
             // Someone who is neither the requester nor of the ticket's client (anyone who knows
             // an acknowledgement's Message-ID): stored and shown, but reopens nothing, ends no
             // waiting and sets no score.
-            let stranger = from_client_side && sender_client.is_none() && !is_requester(mail, &status.requester);
+            let participants = store::participants(tx, ticket).await?;
+            let invited = mail.from.as_ref().is_some_and(|from| participants.contains(from));
+            let stranger =
+                from_client_side && sender_client.is_none() && !is_requester(mail, &status.requester) && !invited;
             if stranger {
                 let reason = format!("{reason}; the sender is neither the requester nor of the ticket's client");
                 let message =
@@ -542,6 +545,11 @@ async fn record_new_mail(
             };
             let message_row = store::insert_message(tx, &new_message, now).await?;
             if from_client_side {
+                let newcomers: Vec<EmailAddress> = invited_people(desk, mail)
+                    .into_iter()
+                    .filter(|address| !address.as_str().eq_ignore_ascii_case(&status.requester))
+                    .collect();
+                store::add_participants(tx, ticket, &newcomers, now).await?;
                 let follow_up = if status.open { FollowUp::OnOpenTicket } else { FollowUp::Reopened };
                 announce_follow_up(desk, tx, mail, &status, message_row, follow_up, now).await?;
                 if let Some(since) = status.waiting_since {
@@ -638,6 +646,8 @@ async fn open_ticket(
     )
     .await?;
     let message_row = store::insert_message(tx, &NewMessage { ticket: Some(ticket), ..message }, now).await?;
+    let participants = invited_people(desk, mail);
+    store::add_participants(tx, ticket, &participants, now).await?;
 
     let wants_acknowledgement = client.is_some() || config.intake.acknowledge_unknown_senders;
     let mut acknowledged = false;
@@ -674,7 +684,7 @@ async fn open_ticket(
                 kind: "acknowledgement",
                 ticket: Some(ticket),
                 to: vec![requester_mailbox],
-                cc: Vec::new(),
+                cc: participants.iter().filter_map(|address| mailbox(address, None)).collect(),
                 subject: desk.templates.render_line("acknowledgement.subject", &data)?,
                 body: desk.templates.render("acknowledgement.txt", &data)?,
                 in_reply_to: mail.message_id.clone(),
@@ -739,7 +749,7 @@ async fn open_ticket(
             split_attachments(&mail.attachments, config.intake.forward_attachments_max_bytes);
         let data = json!({
             "hours_used_up": hours_used_up,
-            "cc": copied_people(desk, mail).join(", "),
+            "cc": address_list(&copied_people(desk, mail)),
             "ticket": ticket.0,
             "subject": subject,
             "client": client.map(|client| client.name.clone()),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::desk::Desk;
-use crate::domain::TicketId;
+use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::parse::{Attachment, InboundMail};
 use crate::outbound::compose::{build_mail, FileAttachment};
 use crate::outbound::outbox;
@@ -70,13 +70,15 @@ pub fn split_attachments(attachments: &[Attachment], limit: usize) -> (Vec<&Atta
     (attached, left)
 }
 
-/// An attachment of a client's mail as a file of the desk's mail.
+/// An attachment of a client's mail as a file of the desk's mail. A text part's contents are
+/// already decoded to UTF-8 (mail-parser converts its charset), so it travels as UTF-8.
 pub fn as_file(attachment: &Attachment) -> FileAttachment {
-    FileAttachment {
-        name: attachment.name.clone(),
-        content_type: attachment.content_type.clone(),
-        bytes: attachment.contents.clone(),
-    }
+    let content_type = if attachment.content_type.starts_with("text/") {
+        format!("{}; charset=utf-8", attachment.content_type)
+    } else {
+        attachment.content_type.clone()
+    };
+    FileAttachment { name: attachment.name.clone(), content_type, bytes: attachment.contents.clone() }
 }
 
 /// "name (type, N bytes)" for each attachment, joined by "; ".
@@ -103,14 +105,34 @@ pub fn not_attached_lines(ticket: TicketId, message_row: i64, left: &[(usize, &A
 
 /// The people the mail was also addressed to: its To and Cc without the desk's and the
 /// agent's own addresses and without the sender.
-pub fn copied_people(desk: &Desk, mail: &InboundMail) -> Vec<String> {
+pub fn copied_people(desk: &Desk, mail: &InboundMail) -> Vec<EmailAddress> {
     let config = &desk.config;
     mail.addressed
         .iter()
         .filter(|address| Some(*address) != mail.from.as_ref())
         .filter(|address| !config.is_agent(address) && !config.is_desk_address(address))
-        .map(|address| address.as_str().to_string())
+        .cloned()
         .collect()
+}
+
+/// The copied people of a client's mail who become the ticket's participants: all of them,
+/// unless the mail went to more than `MOST_INVITED_BY_ONE_MAIL` others (a mass mailing, or
+/// someone using the desk to write to many addresses): then none.
+pub fn invited_people(desk: &Desk, mail: &InboundMail) -> Vec<EmailAddress> {
+    let copied = copied_people(desk, mail);
+    if copied.len() > MOST_INVITED_BY_ONE_MAIL {
+        tracing::info!(copied = copied.len(), "a mail to many people: none of them joins the ticket");
+        return Vec::new();
+    }
+    copied
+}
+
+/// See `invited_people`.
+pub const MOST_INVITED_BY_ONE_MAIL: usize = 10;
+
+/// Addresses joined by ", " for the agent's mails.
+pub fn address_list(addresses: &[EmailAddress]) -> String {
+    addresses.iter().map(EmailAddress::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// Queues the agent's mail about `mail` (stored as message `message_row`) on `ticket`,
@@ -156,7 +178,7 @@ pub async fn announce_follow_up(
             FollowUp::Courtesy(courtesy) => courtesy.score,
             _ => None,
         },
-        cc: copied_people(desk, mail).join(", "),
+        cc: address_list(&copied_people(desk, mail)),
         first_response_due: due.map(|due| config.agent_local_time(due.first_response)),
         first_response_sent: ticket.first_response_at.is_some(),
         resolution_due: due.map(|due| config.agent_local_time(due.resolution)),

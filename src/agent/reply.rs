@@ -122,6 +122,7 @@ pub async fn record_agent_mail(
     if commands.waiting {
         store::set_waiting(tx, ticket.id, raw.arrived_at).await?;
     }
+    apply_cc_tags(desk, tx, ticket, &commands, now).await?;
 
     let requester = EmailAddress::parse(&ticket.requester);
     let reached_client = requester.as_ref().is_some_and(|requester| mail.recipients.contains(requester));
@@ -148,6 +149,37 @@ pub async fn record_agent_mail(
         "agent reply applied"
     );
     Ok(AgentMailOutcome::Applied { relayed, resolved: commands.resolved, minutes_logged })
+}
+
+/// `#cc ADDRESS` / `#uncc ADDRESS`: the ticket's participants change before anything is sent,
+/// so this reply already goes to them. The desk's, the agent's and the requester's own
+/// addresses are never participants; a change that does nothing is reported to him.
+async fn apply_cc_tags(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    commands: &AgentCommands,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let mut unchanged = Vec::new();
+    for address in &commands.cc_added {
+        let own = config.is_agent(address) || config.is_desk_address(address);
+        if own || address.as_str().eq_ignore_ascii_case(&ticket.requester) {
+            unchanged.push(format!("#cc {address}: the requester, you and the desk are always on the ticket"));
+        } else if store::add_participants(tx, ticket.id, std::slice::from_ref(address), now).await? == 0 {
+            unchanged.push(format!("#cc {address}: already copied on this ticket"));
+        }
+    }
+    for address in &commands.cc_removed {
+        if !store::remove_participant(tx, ticket.id, address).await? {
+            unchanged.push(format!("#uncc {address}: was not copied on this ticket"));
+        }
+    }
+    for error in unchanged {
+        queue_partly_applied(desk, tx, ticket, error, now).await?;
+    }
+    Ok(())
 }
 
 /// How many of the desk's latest mails to the agent about a ticket his reply is compared with.
@@ -293,6 +325,7 @@ async fn queue_to_client(
         return Ok(false);
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
+    let participants = store::participants(tx, ticket.id).await?;
     let (text, prevention) = if kind == "resolved" { resolved_sections(text) } else { (text.to_string(), None) };
     let data = json!({
         "ticket": ticket.id.0,
@@ -309,7 +342,7 @@ async fn queue_to_client(
         kind,
         ticket: Some(ticket.id),
         to: vec![lettre::message::Mailbox::new(ticket.requester_name.clone(), requester)],
-        cc: Vec::new(),
+        cc: participants.iter().filter_map(|address| address.as_str().parse().ok()).collect(),
         subject: desk.templates.render_line(&format!("{template}.subject"), &data)?,
         body: desk.templates.render(&format!("{template}.txt"), &data)?,
         in_reply_to: last_client_mail,

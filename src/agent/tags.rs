@@ -11,6 +11,8 @@
 //! - `#billable` marks this reply's time as billable work (not included support).
 //! - `#waiting` marks the ticket as waiting on the client.
 //! - `#note` makes the reply internal: stored, never sent to the client.
+//! - `#cc ADDRESS` adds a participant (copied on the client's mail from then on, this reply
+//!   included); `#uncc ADDRESS` removes one.
 //! - `RESOLVED` on a line of its own, or as a word in capitals in the subject (the SOP's
 //!   "[Issue] - RESOLVED"), closes the ticket and sends the resolved email.
 //!
@@ -22,7 +24,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::domain::Severity;
+use crate::domain::{EmailAddress, Severity};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentCommands {
@@ -35,6 +37,9 @@ pub struct AgentCommands {
     pub waiting: bool,
     pub note: bool,
     pub resolved: bool,
+    /// Addresses of `#cc` and `#uncc` tags, in the order written.
+    pub cc_added: Vec<EmailAddress>,
+    pub cc_removed: Vec<EmailAddress>,
     /// The new part with the tags removed: what the client gets.
     pub text: String,
     /// What could not be read; when not empty, nothing is applied.
@@ -52,6 +57,9 @@ static TAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(^|\s)#(time|estimate|p[0-3]|billable|waiting|note)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
         .expect("valid regex")
 });
+
+static CC_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(^|\s)#(cc|uncc)\b(?:[ \t]+<?([^\s<>,;]+)>?)?").expect("valid regex"));
 
 static UNKNOWN_TAG_LINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#([A-Za-z][\w-]*)").expect("valid regex"));
 
@@ -78,6 +86,18 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
             continue;
         }
         let mut had_tag = false;
+        for captures in CC_TAG.captures_iter(line) {
+            had_tag = true;
+            let name = captures[2].to_ascii_lowercase();
+            let written = captures.get(3).map_or("", |address| address.as_str());
+            match EmailAddress::parse(written) {
+                Some(address) if name == "cc" => commands.cc_added.push(address),
+                Some(address) => commands.cc_removed.push(address),
+                None => commands.errors.push(format!("#{name} {written}: not an email address")),
+            }
+        }
+        let without_cc = CC_TAG.replace_all(line, "$1");
+        let line: &str = &without_cc;
         // `#time 45m Investigated HubSpot paging`: the words after the duration are the task.
         let mut task_starts: Option<usize> = None;
         for captures in TAG.captures_iter(line) {
@@ -260,6 +280,18 @@ mod tests {
         ] {
             assert!(!is_greeting(line), "{line}");
         }
+    }
+
+    #[test]
+    fn cc_tags_add_and_remove_participants() {
+        let commands = read_tags("Re: x", "x", "#cc <Bob@Acme.test>\nLooping Bob in. #uncc old@acme.test\nThanks");
+        let added: Vec<&str> = commands.cc_added.iter().map(EmailAddress::as_str).collect();
+        let removed: Vec<&str> = commands.cc_removed.iter().map(EmailAddress::as_str).collect();
+        assert_eq!((added, removed), (vec!["bob@acme.test"], vec!["old@acme.test"]));
+        assert_eq!(commands.text, "Looping Bob in.\nThanks");
+        assert!(commands.errors.is_empty(), "{:?}", commands.errors);
+        assert_eq!(read_tags("Re: x", "x", "#cc bob").errors, vec!["#cc bob: not an email address"]);
+        assert_eq!(read_tags("Re: x", "x", "#cc").errors.len(), 1);
     }
 
     #[test]

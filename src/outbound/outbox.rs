@@ -11,11 +11,9 @@ use crate::storage::{time_to_db, Db, Tx};
 
 pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let recipients = mail.recipients.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
-    // What the acknowledgement brake counts (`recent_to`), for a mail to one recipient.
-    let only_recipient = match mail.recipients.as_slice() {
-        [recipient] => Some(recipient),
-        _ => None,
-    };
+    // What the acknowledgement brake counts (`recent_to`): the first recipient, the mail's
+    // To (people in Cc come after it), so copying colleagues does not escape the brake.
+    let only_recipient = mail.recipients.first();
     let id = sqlx::query(
         "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, recipient_key, recipient_domain, message_id,
                              subject, raw, next_attempt_at, created_at)

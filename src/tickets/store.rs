@@ -328,6 +328,48 @@ pub async fn due_times(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Opti
     }
 }
 
+/// Adds `addresses` to the ticket's participants (each once); returns how many were new.
+pub async fn add_participants(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    addresses: &[EmailAddress],
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let mut added = 0;
+    for address in addresses {
+        added +=
+            sqlx::query("INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at) VALUES (?, ?, ?)")
+                .bind(ticket.0)
+                .bind(address.as_str())
+                .bind(time_to_db(now))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+    }
+    Ok(added)
+}
+
+/// Removes `address` from the ticket's participants; whether it was one.
+pub async fn remove_participant(tx: &mut Tx<'_>, ticket: TicketId, address: &EmailAddress) -> anyhow::Result<bool> {
+    let removed = sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = ? AND address = ?")
+        .bind(ticket.0)
+        .bind(address.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(removed > 0)
+}
+
+/// The ticket's participants besides its requester, in the order they joined.
+pub async fn participants(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<EmailAddress>> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = ? ORDER BY added_at, address")
+            .bind(ticket.0)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.iter().filter_map(|address| EmailAddress::parse(address)).collect())
+}
+
 pub async fn record_satisfaction(
     tx: &mut Tx<'_>,
     ticket: TicketId,

@@ -9,6 +9,8 @@ use super::lab::MailLab;
 
 const JANE: &str = "jane@acme.test";
 const BOB: &str = "bob@acme.test";
+/// A contractor of Acme's, on another domain: invited by Jane's Cc.
+const SAM: &str = "sam@stranger.test";
 
 /// Standard base64 with padding, wrapped at 76 columns (RFC 2045).
 fn base64(bytes: &[u8]) -> String {
@@ -51,7 +53,10 @@ async fn wait_for_mail_saying(lab: &MailLab, user: &str, text: &str) -> Vec<u8> 
         if let Some(mail) = lab.mails_received_by(user).await.into_iter().find(|raw| body(raw).contains(text)) {
             return mail;
         }
-        assert!(std::time::Instant::now() < deadline, "no mail to {user} says {text:?}: {}", lab.logs());
+        if std::time::Instant::now() > deadline {
+            let subjects: Vec<String> = lab.mails_received_by(user).await.iter().map(|raw| subject(raw)).collect();
+            panic!("no mail to {user} says {text:?}, only {subjects:?}: {}", lab.logs());
+        }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -68,6 +73,12 @@ fn screenshot() -> Vec<u8> {
     bytes
 }
 
+/// A text attachment: mail-parser hands text parts over as UTF-8 text, so a text file is
+/// saved as UTF-8 (its bytes, when it was UTF-8 already).
+fn export_csv() -> String {
+    "date,leads,dollars\n2026-11-30,0,0.00\n".repeat(50)
+}
+
 fn invoice_pdf() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n".to_vec();
     bytes.extend((0..5000u32).map(|i| (i * 13 % 253) as u8));
@@ -79,7 +90,7 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
     let first = with_attachment(
-        &format!("From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nCc: Bob <{BOB}>\nSubject: HubSpot sync timing out\nMessage-ID: <c1@acme.test>\nDate: Mon, 30 Nov 2026 10:00:00 -0500\n\nThe sync times out since this morning, screenshot attached.\n"),
+        &format!("From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nCc: Bob <{BOB}>, {SAM}, travis@example.test\nSubject: HubSpot sync timing out\nMessage-ID: <c1@acme.test>\nDate: Mon, 30 Nov 2026 10:00:00 -0500\n\nThe sync times out since this morning, screenshot attached.\n"),
         "sync-timeout.png",
         "image/png",
         &screenshot(),
@@ -89,7 +100,11 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     // The agent's notification carries the screenshot and names the colleague in Cc.
     let notification = lab.wait_for_mail_with_subject(AGENT, "[#1]").await;
     let text = body(&notification);
-    assert!(text.contains(&format!("Cc: {BOB}")), "{text}");
+    let cc_line = text.lines().find(|line| line.starts_with("Cc: ")).unwrap_or_default();
+    assert_eq!(cc_line.trim_end(), format!("Cc: {BOB}, {SAM}"), "the agent's own address is no participant: {text}");
+    let acknowledgement = lab.wait_for_mail_with_subject(BOB, "Re: HubSpot sync timing out").await;
+    assert!(header(&acknowledgement, "Cc").is_some_and(|cc| cc.contains(BOB) && cc.contains(SAM)));
+    assert_eq!(header(&acknowledgement, "To").as_deref(), Some("\"Jane Roe\" <jane@acme.test>"), "To the requester");
     assert_eq!(attachments(&notification), vec![("sync-timeout.png".to_string(), screenshot())]);
     let reply_address = header(&notification, "Reply-To").unwrap();
 
@@ -109,6 +124,10 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     assert!(relayed_text.contains("I adapted the sync"), "{relayed_text}");
     assert!(!relayed_text.contains("Investigated HubSpot paging") && !relayed_text.contains("#time"), "{relayed_text}");
     assert_eq!(attachments(&relayed), vec![("run-log.pdf".to_string(), invoice_pdf())], "the PDF reaches the client");
+    for colleague in [BOB, SAM] {
+        let copy = wait_for_mail_saying(&lab, colleague, "I adapted the sync").await;
+        assert_eq!(attachments(&copy).len(), 1, "{colleague} got the PDF too");
+    }
     let db = desk.db().await;
     let task: String = sqlx::query_scalar("SELECT task FROM time_entries").fetch_one(&db).await.unwrap();
     assert_eq!(task, "Investigated HubSpot paging");
@@ -127,6 +146,15 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     assert!(header(&forwarded, "References").unwrap().contains(&notification_id), "threaded under the first mail");
     assert_eq!(header(&forwarded, "Reply-To").as_deref(), Some(reply_address.as_str()));
 
+    // Sam, invited by Jane's Cc from another domain, writes on the ticket as the client.
+    let from_sam = format!(
+        "From: {SAM}\nTo: {reply_address}\nSubject: Re: HubSpot sync timing out [#1]\nMessage-ID: <s1@stranger.test>\nIn-Reply-To: {relayed_id}\n\nI can give you API access on our side if that helps.\n"
+    );
+    deliver_and_run(&lab, &desk, SAM, &reply_address, &from_sam, 4).await;
+    let from_sam = wait_for_mail_saying(&lab, AGENT, "I can give you API access").await;
+    assert!(body(&from_sam).contains(&format!("{SAM} wrote again on ticket #1")), "{}", body(&from_sam));
+    assert!(desk.ticket_json(1)["attention"].is_null(), "an invited participant is no stranger");
+
     // He resolves it by answering the follow-up; the client's thanks with a score leaves the
     // ticket closed, records the score and restarts no clock.
     let resolve = reply_to(
@@ -137,15 +165,16 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
         "Fixed for good.\nRESOLVED",
         "t2@example.test",
     );
-    deliver_and_run(&lab, &desk, AGENT, &reply_address, &resolve, 4).await;
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &resolve, 5).await;
     let resolved = wait_for_mail_saying(&lab, JANE, "Fixed for good.").await;
     assert!(subject(&resolved).contains("RESOLVED"), "{}", subject(&resolved));
+    wait_for_mail_saying(&lab, SAM, "Fixed for good.").await;
     let thanks = format!(
         "From: Jane Roe <{JANE}>\nTo: {reply_address}\nSubject: Re: {}\nMessage-ID: <c3@acme.test>\nIn-Reply-To: {}\n\nThanks! 9\n\nJane\n",
         subject(&resolved),
         header(&resolved, "Message-ID").unwrap()
     );
-    deliver_and_run(&lab, &desk, JANE, &reply_address, &thanks, 5).await;
+    deliver_and_run(&lab, &desk, JANE, &reply_address, &thanks, 6).await;
     assert_eq!(desk.tickets_json("all")[0]["status"], "closed", "thanks reopen nothing");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM satisfaction_scores WHERE score = 9").await, 1);
     let courtesy = wait_for_mail_saying(&lab, AGENT, "replied to closed ticket #1").await;
@@ -163,8 +192,95 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
         subject(&resolved),
         header(&resolved, "Message-ID").unwrap()
     );
-    deliver_and_run(&lab, &desk, JANE, &reply_address, &still, 6).await;
+    deliver_and_run(&lab, &desk, JANE, &reply_address, &still, 7).await;
     assert_eq!(desk.tickets_json("all")[0]["status"], "open");
     let reopened = wait_for_mail_saying(&lab, AGENT, "REOPENED").await;
     assert!(body(&reopened).contains("> Sorry, it is still broken."), "{}", body(&reopened));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_mail_that_runs_nothing_is_explained_and_cc_tags_change_who_is_copied() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_extra_config(&lab, "[intake]\nforward_attachments_max_bytes = 1000\n");
+    let first = with_attachment(
+        &format!("From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nSubject: Export is empty\nMessage-ID: <e1@acme.test>\n\nThe nightly export file is empty.\n"),
+        "export.csv",
+        "text/csv",
+        export_csv().as_bytes(),
+    );
+    deliver_and_run(&lab, &desk, JANE, SUPPORT, &first, 1).await;
+    let notification = lab.wait_for_mail_with_subject(AGENT, "[#1]").await;
+    let text = body(&notification);
+    assert!(attachments(&notification).is_empty(), "2,000 bytes are over the 1,000-byte limit");
+    let command = text.lines().find(|line| line.starts_with("Not attached")).expect("the file is named").to_string();
+    assert!(command.contains("export.csv") && command.contains("helpdesk ticket attachment 1 "), "{command}");
+    // The command the mail names saves the file as the client sent it.
+    let words: Vec<&str> = command.split("helpdesk ").nth(1).unwrap().split_whitespace().collect();
+    let out = desk.dir.path().join("saved.csv");
+    let saved = desk.helpdesk(&[words[0], words[1], words[2], words[3], words[4], "--out", out.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), export_csv());
+
+    // A fresh mail from Travis with [#1] in the subject proves nothing: it is explained; so is
+    // one about a ticket that does not exist.
+    let fresh = format!("From: Travis <{AGENT}>\nTo: {SUPPORT}\nSubject: [#1] Export is empty\nMessage-ID: <f1@example.test>\n\n#time 1h\nRESOLVED\n");
+    deliver_and_run(&lab, &desk, AGENT, SUPPORT, &fresh, 2).await;
+    wait_for_mail_saying(&lab, AGENT, "(\"[#1] Export is empty\") belongs to no ticket the desk can").await;
+    assert_eq!(desk.tickets_json("all")[0]["status"], "open", "nothing ran");
+    assert_eq!(desk.tickets_json("all")[0]["minutes_logged"], 0);
+    let nowhere = format!(
+        "From: Travis <{AGENT}>\nTo: {SUPPORT}\nSubject: [#99] Export\nMessage-ID: <f2@example.test>\n\n#time 1h\n"
+    );
+    deliver_and_run(&lab, &desk, AGENT, SUPPORT, &nowhere, 3).await;
+    wait_for_mail_saying(&lab, AGENT, "(\"[#99] Export\") belongs to no ticket the desk can").await;
+
+    let reply_address = header(&notification, "Reply-To").unwrap();
+    // #cc copies Bob on this very reply; #uncc takes him off again.
+    let cc = reply_to(
+        &notification,
+        "Travis <travis@example.test>",
+        &reply_address,
+        "",
+        &format!("#cc {BOB}\nLooping in Bob, who owns the export."),
+        "t1@example.test",
+    );
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &cc, 4).await;
+    let copy = wait_for_mail_saying(&lab, BOB, "Looping in Bob").await;
+    assert!(!body(&copy).contains("#cc"), "{}", body(&copy));
+    let uncc = reply_to(
+        &notification,
+        "Travis <travis@example.test>",
+        &reply_address,
+        "",
+        &format!("#uncc {BOB}\nJust between us now."),
+        "t2@example.test",
+    );
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &uncc, 5).await;
+    wait_for_mail_saying(&lab, JANE, "Just between us now.").await;
+    // His reply from an address the config does not list is explained too (and, as a
+    // reply from someone else, burns the notification's signed id: see docs/security.md).
+    let other = reply_to(
+        &notification,
+        "Travis <travis@stranger.test>",
+        &reply_address,
+        "",
+        "On it. #time 30m",
+        "o1@stranger.test",
+    );
+    deliver_and_run(&lab, &desk, "travis@stranger.test", &reply_address, &other, 6).await;
+    wait_for_mail_saying(&lab, AGENT, "not in agent.addresses").await;
+    assert_eq!(desk.tickets_json("all")[0]["minutes_logged"], 0, "a stranger's #time runs nothing");
+
+    desk.run_once();
+    lab.wait_for_empty_queue().await;
+    assert_eq!(desk.unsent_mail().await, 0);
+    let to_bob = lab.mails_received_by(BOB).await;
+    assert!(to_bob.iter().all(|raw| !body(raw).contains("Just between us")), "Bob was taken off");
+    let explanations = lab
+        .mails_received_by(AGENT)
+        .await
+        .iter()
+        .filter(|raw| body(raw).contains("is never answered by the desk"))
+        .count();
+    assert_eq!(explanations, 3, "one explanation per ignored mail");
 }
