@@ -165,6 +165,31 @@ pub enum TimeCommand {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
+    /// List time entries with their ids (a client's billing period, or a calendar month).
+    List {
+        #[arg(long)]
+        client: Option<String>,
+        /// YYYY-MM (default: the current period)
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a mistaken entry (an hour-bank email already sent stays sent).
+    Remove { id: i64 },
+    /// Correct an entry's time, task or kind.
+    Edit {
+        id: i64,
+        /// The corrected duration: 45m, 1h, 1h30m, 1.5h.
+        #[arg(long)]
+        minutes: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, conflicts_with = "included")]
+        billable: bool,
+        #[arg(long)]
+        included: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +406,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Time { command: TimeCommand::Add { client, duration, task, billable, date } } => {
             let desk = open_desk(&cli.config).await?;
             crate::hours::report::add_time(&desk, &client, &duration, &task, billable, date, clock.now()).await
+        }
+        Command::Time { command: TimeCommand::List { client, period, json } } => {
+            let desk = open_desk(&cli.config).await?;
+            crate::hours::report::list_time(&desk, client.as_deref(), period.as_deref(), json, clock.now()).await
+        }
+        Command::Time { command: TimeCommand::Remove { id } } => {
+            let desk = open_desk(&cli.config).await?;
+            crate::hours::report::remove_time(&desk, id, clock.now()).await
+        }
+        Command::Time { command: TimeCommand::Edit { id, minutes, task, billable, included } } => {
+            let desk = open_desk(&cli.config).await?;
+            let kind = match (billable, included) {
+                (true, _) => Some(crate::hours::EntryKind::Billable),
+                (_, true) => Some(crate::hours::EntryKind::Included),
+                _ => None,
+            };
+            crate::hours::report::edit_time(&desk, id, minutes.as_deref(), task.as_deref(), kind, clock.now()).await
         }
         Command::Held { command: None, days, json } => {
             let desk = open_desk(&cli.config).await?;

@@ -97,6 +97,19 @@ pub async fn count_for_ticket_since(
         .await?)
 }
 
+/// The id of the newest outbox row (0 when there is none).
+pub async fn last_id(tx: &mut Tx<'_>) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await?)
+}
+
+/// (kind, recipients, subject) of the mails queued after row `id`, in order.
+pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
 /// How many mails of `kind` were queued since `since`, to anyone.
 pub async fn count_kind_since(tx: &mut Tx<'_>, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ? AND created_at >= ?")
