@@ -173,6 +173,20 @@ from = "{from}"
     pub async fn unsent_mail(&self) -> i64 {
         count(&self.db().await, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await
     }
+
+    /// Drain, then count: fails unless the outbox holds no unsent row, then waits until
+    /// Postfix's queue is empty. After it, every mailbox holds everything the desk will ever
+    /// send it for what has run so far, so a count of it (above all a count of 0) is final.
+    pub async fn drain(&self, lab: &MailLab) {
+        let unsent: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, status, COALESCE(last_error, '') FROM outbox WHERE status != 'sent' ORDER BY id",
+        )
+        .fetch_all(&self.db().await)
+        .await
+        .unwrap_or_else(|err| panic!("reading the unsent outbox rows: {err}"));
+        assert!(unsent.is_empty(), "the outbox did not drain; unsent (id, kind, status, error): {unsent:?}");
+        lab.wait_for_empty_queue().await;
+    }
 }
 
 /// The single number `sql` selects. A query that fails fails the test: a broken probe must
