@@ -168,15 +168,10 @@ from = "{from}"
         sqlx::SqlitePool::connect(&url).await.unwrap()
     }
 
-    /// Outbox rows not yet handed to the SMTP server. With 0 here and Postfix's queue empty,
-    /// a mailbox holds everything the desk will ever send it for what has run so far.
-    pub async fn unsent_mail(&self) -> i64 {
-        count(&self.db().await, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await
-    }
-
-    /// Drain, then count: fails unless the outbox holds no unsent row, then waits until
-    /// Postfix's queue is empty. After it, every mailbox holds everything the desk will ever
-    /// send it for what has run so far, so a count of it (above all a count of 0) is final.
+    /// Drain, then count: fails unless the outbox holds no row that was not handed to the SMTP
+    /// server (pending or failed), then waits until Postfix's queue is empty. After it, every
+    /// mailbox holds everything the desk will ever send it for what has run so far, so a count
+    /// of it (above all a count of 0) is final.
     pub async fn drain(&self, lab: &MailLab) {
         let unsent: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT id, kind, status, COALESCE(last_error, '') FROM outbox WHERE status != 'sent' ORDER BY id",
