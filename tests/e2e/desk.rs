@@ -120,8 +120,17 @@ from = "{from}"
     }
 
     /// `helpdesk run --once`: everything waiting is processed and everything queued sent.
+    /// Returns its log.
     pub fn run_once(&self) -> String {
-        String::from_utf8_lossy(&self.helpdesk(&["run", "--once"]).stderr).into_owned()
+        self.run_once_with_env(&[])
+    }
+
+    /// `run_once` with settings from the environment (`HELPDESK_SECTION__KEY`); it must succeed.
+    pub fn run_once_with_env(&self, env: &[(&str, &str)]) -> String {
+        let output = self.command(&["run", "--once"]).envs(env.iter().copied()).output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "helpdesk run --once with {env:?} failed: {}\n{log}", output.status);
+        log
     }
 
     /// `helpdesk run` in the background, logging to a file in the desk's dir.

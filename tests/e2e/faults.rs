@@ -396,6 +396,32 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_told() {
+    oversized_mail(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_move_mode_a_mail_over_the_size_limit_is_moved_whole_to_the_processed_folder() {
+    oversized_mail(Some("Processed")).await;
+}
+
+/// The sizes of the mails in `folder` of `user`'s mailbox, read over IMAP.
+async fn sizes_in(lab: &MailLab, user: &str, folder: &str) -> Vec<u32> {
+    let mut session = lab.imap(user).await;
+    let exists = session.select(folder).await.unwrap_or_else(|err| panic!("SELECT {folder}: {err}")).exists;
+    let sizes: Vec<u32> = if exists == 0 {
+        Vec::new()
+    } else {
+        let fetched: Vec<_> = session.uid_fetch("1:*", "RFC822.SIZE").await.unwrap().try_collect().await.unwrap();
+        fetched.iter().filter_map(|fetch| fetch.size).collect()
+    };
+    session.logout().await.ok();
+    assert_eq!(sizes.len(), exists as usize, "a size for every mail in {folder}");
+    sizes
+}
+
+/// A 3 MiB mail over a 1 MiB limit and a small one; with `processed` set, the desk runs in
+/// move mode (`imap.processed = "move:<processed>"`).
+async fn oversized_mail(processed: Option<&str>) {
     let lab = MailLab::start();
     let desk = TestDesk::with_extra_config(&lab, "[intake]\nmax_message_bytes = 1048576\n");
     let big_body = "0123456789abcdef".repeat(4 * 65536 / 16 * 12); // 3 MiB
@@ -404,8 +430,11 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
     let small = client_mail("small@acme.test", "Small problem", "small@acme.test", "Help");
     lab.send("small@acme.test", SUPPORT, &small).await;
     lab.wait_for_support_mail(2).await;
-    let log = desk.run_once();
+    let move_to = processed.map(|folder| format!("move:{folder}"));
+    let env: Vec<(&str, &str)> = move_to.iter().map(|mode| ("HELPDESK_IMAP__PROCESSED", mode.as_str())).collect();
+    let log = desk.run_once_with_env(&env);
     assert!(log.contains("mail over the size limit: fetching only its headers"), "{log}");
+    desk.drain(&lab).await;
 
     let db = desk.db().await;
     let (problem, stored): (String, i64) =
@@ -416,32 +445,31 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
     assert!(problem.contains("over the 1048576 byte limit"), "{problem}");
     assert!(stored < 10_000, "only the headers were fetched and stored ({stored} bytes)");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2);
-    assert_eq!(lab.wait_for_mails("big@acme.test", 1).await.len(), 1, "the sender is acknowledged");
-    let agent_mail = lab.wait_for_mails(AGENT, 2).await;
+    assert_eq!(lab.mails_received_by("big@acme.test").await.len(), 1, "the sender is acknowledged once");
+    let agent_mail = lab.mails_received_by(AGENT).await;
     let notice = agent_mail
         .iter()
         .map(|raw| body(raw))
         .find(|text| text.contains("Could not read it all"))
         .expect("the agent is told the body was not read");
     assert!(notice.contains("The original is on the mail server"), "{notice}");
-    let mut session = lab.imap(SUPPORT).await;
-    let sizes: Vec<u32> = session
-        .uid_fetch("1:*", "RFC822.SIZE")
-        .await
-        .unwrap()
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|fetch| fetch.size)
-        .collect();
-    session.logout().await.ok();
-    assert!(
-        sizes.iter().any(|size| *size as usize >= big.len()),
-        "the whole original is still on the server: {sizes:?}"
-    );
+    // The whole original stays on the server: in the INBOX, or moved to the processed folder.
+    let whole = |sizes: &[u32]| sizes.iter().filter(|size| **size as usize >= big.len()).count();
+    let inbox = sizes_in(&lab, SUPPORT, "INBOX").await;
+    let mode = match processed {
+        None => {
+            assert_eq!((inbox.len(), whole(&inbox)), (2, 1), "both mails in the INBOX, the big one whole: {inbox:?}");
+            "flags".to_string()
+        }
+        Some(folder) => {
+            let moved = sizes_in(&lab, SUPPORT, folder).await;
+            assert!(inbox.is_empty(), "nothing left in the INBOX in move mode: {inbox:?}");
+            assert_eq!((moved.len(), whole(&moved)), (2, 1), "both mails in {folder}, the big one whole: {moved:?}");
+            format!("move mode, both mails in {folder}")
+        }
+    };
     println!(
-        "oversized mail: {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told",
+        "oversized mail ({mode}): {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told, the original whole on the server",
         big.len()
     );
 }
@@ -482,7 +510,15 @@ async fn a_mail_the_server_cannot_deliver_does_not_block_the_mails_after_it() {
     let recorded: Vec<String> =
         sqlx::query_scalar("SELECT message_id FROM messages ORDER BY id").fetch_all(&db).await.unwrap();
     assert_eq!(recorded, ["u1@acme.test", "u3@acme.test"], "{log}");
-    desk.run_once();
+    // The broken mail is gone from the server: the mailbox now lists only the other two.
+    let on_server: Vec<String> =
+        lab.mails_received_by(SUPPORT).await.iter().filter_map(|raw| header(raw, "Message-ID")).collect();
+    assert_eq!(on_server, ["<u1@acme.test>", "<u3@acme.test>"], "the broken mail is no longer listed");
+    let again = desk.run_once();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2, "nothing recorded twice");
-    println!("undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, 0 blocked");
+    assert!(!again.contains("the server did not deliver this mail"), "the next run meets no broken mail:\n{again}");
+    println!(
+        "undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, the broken one gone from the server ({} listed), 0 blocked",
+        on_server.len()
+    );
 }
