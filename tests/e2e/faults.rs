@@ -522,3 +522,61 @@ async fn a_mail_the_server_cannot_deliver_does_not_block_the_mails_after_it() {
         on_server.len()
     );
 }
+
+/// A mail the desk fails on (here: one that takes longer to read than
+/// `intake.max_seconds_per_mail`, set to its minimum of 1 s; reading 10 MB of attribution-like
+/// lines takes longer, see `cargo bench --bench hostile`) is kept aside once, raw, the agent is
+/// told once, the mail after it is taken in, and the next run does not fetch it again: it is
+/// marked processed on the server like any recorded mail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_the_desk_fails_on_is_kept_aside_once_and_never_fetched_again() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let lines = "On Mon, Jan 5, 2026 at 10:00 AM Jane <jane@acme.test>\r\n".repeat(10 * 1024 * 1024 / 56);
+    let hostile = client_mail("jane@acme.test", "Re: hi", "slow@acme.test", &lines);
+    lab.send("jane@acme.test", SUPPORT, &hostile).await;
+    let next = client_mail("bob@acme.test", "Another question", "next@acme.test", "Hello.");
+    lab.send("bob@acme.test", SUPPORT, &next).await;
+    lab.wait_for_support_mail(2).await;
+    let one_second = [("HELPDESK_INTAKE__MAX_SECONDS_PER_MAIL", "1")];
+    let log = desk.run_once_with_env(&one_second);
+    assert!(
+        log.contains("took longer than 1 s (intake.max_seconds_per_mail)"),
+        "the mail was read within 1 s: this test needs a mail that takes longer\n{log}"
+    );
+    desk.drain(&lab).await;
+
+    let db = desk.db().await;
+    let kept_aside = || async {
+        count(&db, "SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND parse_problem LIKE 'internal error while processing this mail: %'").await
+    };
+    assert_eq!(kept_aside().await, 1, "the mail is kept aside, raw:\n{log}");
+    let raw_kept = count(&db, "SELECT LENGTH(raw) FROM messages WHERE ticket_id IS NULL").await;
+    assert!(raw_kept as usize >= hostile.len(), "the whole mail is stored ({raw_kept} bytes)");
+    let tickets = desk.tickets_json("all");
+    assert_eq!(tickets.len(), 1, "only the mail after it got a ticket: {tickets:?}");
+    assert_eq!(tickets[0]["requester"], "bob@acme.test");
+    let notices = || async {
+        let subjects: Vec<String> =
+            lab.mails_received_by(AGENT).await.iter().filter_map(|raw| header(raw, "Subject")).collect();
+        subjects.iter().filter(|subject| subject.contains("could not process a mail")).count()
+    };
+    assert_eq!(notices().await, 1, "the agent is told once");
+    assert!(lab.mails_received_by("jane@acme.test").await.is_empty(), "nothing is sent about it to the sender");
+    let mut session = lab.imap(SUPPORT).await;
+    let unmarked = session.uid_search("UNKEYWORD $HelpdeskProcessed").await.unwrap().len();
+    session.logout().await.ok();
+    assert_eq!(unmarked, 0, "both mails, the one kept aside too, are marked processed on the server");
+
+    // The next run fetches nothing again: no second attempt, no second notice.
+    let again = desk.run_once_with_env(&one_second);
+    desk.drain(&lab).await;
+    assert!(!again.contains("keeping the mail aside"), "the mail was fetched and read again:\n{again}");
+    assert_eq!(kept_aside().await, 1, "kept aside once");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 2, "nothing recorded again");
+    assert_eq!(notices().await, 1, "still one notice");
+    println!(
+        "kept aside: a {} byte mail read for over 1 s (intake.max_seconds_per_mail = 1) kept aside raw once, 1 notice to the agent, the mail after it recorded, marked processed on the server, not fetched by the next run",
+        hostile.len()
+    );
+}
