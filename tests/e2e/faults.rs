@@ -251,6 +251,7 @@ async fn a_uidvalidity_reset_with_the_same_mails_creates_no_duplicates() {
     assert!(log.contains("UIDVALIDITY changed"), "{log}");
 
     let skipped = log.matches("already recorded; skipping duplicate").count();
+    assert_eq!(skipped, 5, "the 5 restored mails recognised as already recorded:\n{log}");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 6);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 6);
     assert_exactly_once(&db, 6).await;
