@@ -1,14 +1,16 @@
 //! Property tests over the pure path a mail takes: raw bytes -> `parse_mail` ->
 //! `decide_thread` -> the agent's tags (`read_tags` on the new part) -> quote stripping.
 //!
-//! Two kinds of input: arbitrary bytes, and structured mails (random headers with CRLF, LF
-//! and CR line ends mixed, encoded words, MIME multiparts with random boundaries and
-//! transfer encodings, plain or HTML-only bodies whose new part and quoted history carry
-//! tags such as `#time 1h`, `#p0`, `RESOLVED`).
+//! Two kinds of input: arbitrary bytes, and structured mails (random headers, CRLF and LF
+//! line ends mixed, bare CR too in the text, encoded words, MIME multiparts with random
+//! boundaries and transfer encodings, plain or HTML-only bodies whose new part and quoted
+//! history carry tags such as `#time 1h`, `#p0`, `RESOLVED`).
 //!
 //! Properties: nothing panics; the dedupe key is deterministic (and, for well-formed mails,
 //! blind to transport headers); a tag that appears only in quoted history (`>` lines, or an
-//! HTML `<blockquote>`) is never read; tags in the new part of a well-formed mail are read.
+//! HTML `<blockquote>`) is never read, in every case; tags in the new part of a well-formed
+//! mail are read; the threading decision is the one the generated references and subject token
+//! call for. Each property fails unless every case ran.
 //!
 //! And over the real intake (a SQLite file): text with control characters (CR, LF, ESC, BEL,
 //! NUL, DEL, C1, bidi overrides, U+2028) in the subject, the display name, attachment names and
@@ -43,6 +45,13 @@ fn cases() -> u32 {
             _ => panic!("PROPTEST_CASES={value:?} must be a whole number of at least 1"),
         },
     }
+}
+
+/// Fails unless a property ran at least the `expected` cases it was configured for (the saved
+/// failures are replayed on top): a generator or a check that skipped cases would pass
+/// without testing anything.
+fn assert_every_case_ran(property: &str, runs: u32, expected: u32) {
+    assert!(runs >= expected, "{property}: only {runs} of {expected} cases ran");
 }
 
 fn runner() -> TestRunner {
@@ -124,7 +133,9 @@ fn arbitrary_bytes_never_panic_and_have_a_deterministic_key() {
             Ok(())
         })
         .unwrap_or_else(|failure| panic!("{failure}"));
-    println!("properties: arbitrary bytes: {} cases, 0 panics, dedupe key deterministic", runs.into_inner());
+    let runs = runs.into_inner();
+    assert_every_case_ran("arbitrary bytes", runs, cases());
+    println!("properties: arbitrary bytes: {runs} cases, 0 panics, dedupe key deterministic");
 }
 
 /// Tags that stand only in quoted history: each must never be read.
@@ -144,6 +155,33 @@ struct Generated {
     /// Has an HTML part (its history in a `<blockquote>`).
     has_html: bool,
     line_end: &'static str,
+    /// The ids in References, oldest first (the last one is also In-Reply-To).
+    references: Vec<String>,
+    /// The `[#N]` in the subject.
+    subject_token: Option<u32>,
+    from_domain: &'static str,
+}
+
+impl Generated {
+    /// The ticket the threading decision must pick, worked out from what was generated (not
+    /// from the parsed mail): `pipeline` gives the referenced ids, nearest first (In-Reply-To,
+    /// then References newest first, each once), tickets 1, 2, ... and marks the second one the
+    /// desk's own. So: the desk's own reference (ticket 2) when there are two ids or more, else
+    /// the one stored reference (ticket 1), else the subject token when the sender is of the
+    /// token's client (Acme), else a new ticket.
+    fn expected_ticket(&self) -> Option<i64> {
+        let mut nearest_first: Vec<&String> = Vec::new();
+        for id in self.references.last().into_iter().chain(self.references.iter().rev()) {
+            if !nearest_first.contains(&id) {
+                nearest_first.push(id);
+            }
+        }
+        match nearest_first.len() {
+            0 => self.subject_token.filter(|_| self.from_domain == "acme.test").map(i64::from),
+            1 => Some(1),
+            _ => Some(2),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,8 +190,18 @@ enum Ends {
     Lf,
     /// CRLF and LF, line by line.
     Mixed,
-    /// CRLF, LF and bare CR, line by line.
+    /// CRLF, LF and bare CR, line by line in the text; CRLF and LF in header blocks and
+    /// boundary lines. (A bare CR ends no line in a header block for any reader, RFC 5322 having
+    /// none: it joins two header fields into one, so a Content-Transfer-Encoding after it is
+    /// lost and the mail is no longer the one generated. Arbitrary bytes cover that case.)
     Wild,
+}
+
+/// What a generated line is, for its line end (see `Ends::Wild`).
+#[derive(Debug, Clone, Copy)]
+enum Line {
+    Text,
+    Structure,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -255,13 +303,15 @@ prop_compose! {
         ),
     ) -> Generated {
         let mut pick = line_picks.into_iter().cycle();
-        let mut end = || -> &'static str {
+        // The end of a line of text; `end(Line::Structure)` ends a header, the blank line after
+        // a header block, or a boundary line.
+        let mut end = |line: Line| -> &'static str {
             let choice = pick.next().unwrap_or(0);
-            match ends {
-                Ends::Crlf => "\r\n",
-                Ends::Lf => "\n",
-                Ends::Mixed => ["\r\n", "\n", "\r\n"][choice],
-                Ends::Wild => ["\r\n", "\n", "\r"][choice],
+            match (ends, line) {
+                (Ends::Crlf, _) => "\r\n",
+                (Ends::Lf, _) => "\n",
+                (Ends::Mixed, _) | (Ends::Wild, Line::Structure) => ["\r\n", "\n", "\r\n"][choice],
+                (Ends::Wild, Line::Text) => ["\r\n", "\n", "\r"][choice],
             }
         };
         let line_end = match ends { Ends::Lf => "\n", _ => "\r\n" };
@@ -299,7 +349,7 @@ prop_compose! {
             plain.push(String::new());
             plain.push(after.clone());
         }
-        let plain_text = plain.iter().map(|line| format!("{line}{}", end())).collect::<String>();
+        let plain_text = plain.iter().map(|line| format!("{line}{}", end(Line::Text))).collect::<String>();
         // HTML on one line: if its MIME headers are lost, no tag stands at a line's start.
         let html = format!(
             "<html><body><div>{}</div><blockquote type=\"cite\">{}</blockquote>{}</body></html>",
@@ -360,24 +410,32 @@ prop_compose! {
                 let subtype = if matches!(body_kind, Body::Alternative) { "alternative" } else { "mixed" };
                 headers.push(format!("Content-Type: multipart/{subtype}; boundary=\"{boundary}\""));
                 let (text, cte) = encode(&plain_text);
-                body.push_str(&format!("--{boundary}{}Content-Type: text/plain; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(), end(), end(), end()));
+                body.push_str(&format!("--{boundary}{}Content-Type: text/plain; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(Line::Structure), end(Line::Structure), end(Line::Structure), end(Line::Structure)));
+                // A boundary line starts a line: the text before it ends with a line end that
+                // belongs to the boundary.
                 body.push_str(&text);
+                if !text.ends_with('\n') {
+                    body.push_str(end(Line::Structure));
+                }
                 if matches!(body_kind, Body::Alternative) {
                     let (html_text, cte) = encode(&html);
-                    body.push_str(&format!("--{boundary}{}Content-Type: text/html; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(), end(), end(), end()));
+                    body.push_str(&format!("--{boundary}{}Content-Type: text/html; charset=utf-8{}Content-Transfer-Encoding: {cte}{}{}", end(Line::Structure), end(Line::Structure), end(Line::Structure), end(Line::Structure)));
                     body.push_str(&html_text);
+                    if !html_text.ends_with('\n') {
+                        body.push_str(end(Line::Structure));
+                    }
                 } else {
-                    body.push_str(&format!("--{boundary}{}Content-Type: application/pdf; name=\"a.pdf\"{}Content-Disposition: attachment; filename=\"a.pdf\"{}Content-Transfer-Encoding: base64{}{}JVBERi0={}", end(), end(), end(), end(), end(), end()));
+                    body.push_str(&format!("--{boundary}{}Content-Type: application/pdf; name=\"a.pdf\"{}Content-Disposition: attachment; filename=\"a.pdf\"{}Content-Transfer-Encoding: base64{}{}JVBERi0={}", end(Line::Structure), end(Line::Structure), end(Line::Structure), end(Line::Structure), end(Line::Structure), end(Line::Structure)));
                 }
-                body.push_str(&format!("--{boundary}--{}", end()));
+                body.push_str(&format!("--{boundary}--{}", end(Line::Structure)));
             }
         }
         let mut raw = String::new();
         for header in &headers {
             raw.push_str(header);
-            raw.push_str(end());
+            raw.push_str(end(Line::Structure));
         }
-        raw.push_str(end());
+        raw.push_str(end(Line::Structure));
         raw.push_str(&body);
         Generated {
             raw: raw.into_bytes(),
@@ -386,6 +444,9 @@ prop_compose! {
             well_formed: matches!(ends, Ends::Crlf | Ends::Lf),
             has_html: matches!(body_kind, Body::Alternative | Body::HtmlOnly),
             line_end,
+            references,
+            subject_token,
+            from_domain,
         }
     }
 }
@@ -418,24 +479,27 @@ fn read_from_quotes(commands: &AgentCommands) -> Vec<&'static str> {
 fn structured_mails_tags_come_only_from_the_new_part() {
     let runs = AtomicU32::new(0);
     let well_formed = AtomicU32::new(0);
+    let quoted_checked = AtomicU32::new(0);
+    let mixed_with_html = AtomicU32::new(0);
     runner()
         .run(&generated_mail(), |generated| {
             runs.fetch_add(1, Ordering::Relaxed);
             let path = pipeline(&generated.raw, 1 << 20);
             let text = String::from_utf8_lossy(&generated.raw);
-            // `>` history: always. HTML history: when the MIME headers are intact. A bare CR
-            // in the header block can hide Content-Transfer-Encoding; the raw quoted-printable
-            // HTML then has soft line breaks inside tags (`<blockquot=`), so neither the
-            // blockquote nor the line starts survive, and a quoted tag can start a line.
-            if generated.well_formed || !generated.has_html {
-                let quoted = read_from_quotes(&path.commands);
-                prop_assert!(quoted.is_empty(), "tags read from quoted history: {:?}\n{:?}\n{}", quoted, path.commands, text);
+            // Every case, whatever its line ends: `>` history and HTML `<blockquote>` history.
+            let quoted = read_from_quotes(&path.commands);
+            prop_assert!(quoted.is_empty(), "tags read from quoted history: {:?}\n{:?}\n{}", quoted, path.commands, text);
+            quoted_checked.fetch_add(1, Ordering::Relaxed);
+            if !generated.well_formed && generated.has_html {
+                mixed_with_html.fetch_add(1, Ordering::Relaxed);
             }
             prop_assert!(is_key(&path.mail.dedupe_key));
             prop_assert_eq!(&path.mail.dedupe_key, &parse_mail(&generated.raw, 1 << 20).dedupe_key);
-            if let ThreadDecision::Existing { ticket, .. } = &path.decision {
-                prop_assert!(ticket.0 >= 1);
-            }
+            let decided = match &path.decision {
+                ThreadDecision::Existing { ticket, .. } => Some(ticket.0),
+                ThreadDecision::New { .. } => None,
+            };
+            prop_assert_eq!(decided, generated.expected_ticket(), "threading decision {:?}\n{}", path.decision, text);
             if generated.well_formed {
                 well_formed.fetch_add(1, Ordering::Relaxed);
                 if generated.new_time {
@@ -453,10 +517,14 @@ fn structured_mails_tags_come_only_from_the_new_part() {
             Ok(())
         })
         .unwrap_or_else(|failure| panic!("{failure}"));
+    let (runs, quoted_checked) = (runs.into_inner(), quoted_checked.into_inner());
+    // Every case ran and had its quoted history checked.
+    assert_every_case_ran("structured mails", runs, cases());
+    assert_eq!(quoted_checked, runs, "every case's quoted history was checked");
     println!(
-        "properties: structured mails: {} cases ({} with CRLF or LF throughout), 0 panics, no tag read from quoted history, new-part tags read, dedupe key deterministic",
-        runs.into_inner(),
-        well_formed.into_inner()
+        "properties: structured mails: {runs} cases ({} with CRLF or LF throughout), 0 panics, no tag read from quoted history in {quoted_checked} of {runs} cases ({} of them with mixed line ends and HTML), new-part tags read, dedupe key deterministic",
+        well_formed.into_inner(),
+        mixed_with_html.into_inner()
     );
 }
 
@@ -504,7 +572,9 @@ fn quote_stripping_never_keeps_a_quoted_line() {
             Ok(())
         })
         .unwrap_or_else(|failure| panic!("{failure}"));
-    println!("properties: quote stripping: {} cases, 0 panics, no `>` line ever kept", runs.into_inner());
+    let runs = runs.into_inner();
+    assert_every_case_ran("quote stripping", runs, cases());
+    println!("properties: quote stripping: {runs} cases, 0 panics, no `>` line ever kept");
 }
 
 #[test]
@@ -635,6 +705,7 @@ fn control_characters_reach_no_composed_mail_and_no_terminal() {
         .unwrap_or_else(|failure| panic!("{failure}"));
 
     let runs = runs.into_inner();
+    assert_every_case_ran("control characters", runs, (cases() / 10).max(1));
     let cli = |args: &[&str]| -> String {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
             .arg("--config")
@@ -712,7 +783,7 @@ fn tags_are_never_read_from_text_the_desk_sent_the_agent() {
         })
         .unwrap_or_else(|failure| panic!("{failure}"));
     let runs = runs.into_inner();
-    assert!(runs >= cases(), "every case ran: {runs}");
+    assert_every_case_ran("tags from the desk's text", runs, cases());
     println!(
         "properties: {runs} replies in 5 quoting styles over client text with tags: no tag read from the desk's text"
     );

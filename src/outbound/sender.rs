@@ -421,7 +421,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_mail_whose_sent_mark_fails_is_never_handed_over_again() {
+    async fn a_mail_whose_sent_mark_fails_is_never_handed_over_again_and_nothing_goes_before_its_mark() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("desk.db").display());
         let db = crate::storage::open(&url, std::time::Duration::from_secs(1), false).await.unwrap();
@@ -430,35 +430,59 @@ mod tests {
         let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)));
         let now = Utc::now();
         let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
-        let draft = crate::outbound::compose::Draft {
-            to: vec!["jane@acme.test".parse().unwrap()],
-            subject: "hello".into(),
-            body: "hello".into(),
-            ..crate::outbound::compose::Draft::new("acknowledgement")
-        };
+        // Three mails queued: the first one's mark will fail.
         let mut tx = crate::storage::begin_write(&db).await.unwrap();
-        outbox::enqueue(&mut tx, &crate::outbound::compose::build_mail(&from, draft, now).unwrap(), now).await.unwrap();
+        for n in 1..=3 {
+            let draft = crate::outbound::compose::Draft {
+                to: vec![format!("client{n}@acme.test").parse().unwrap()],
+                subject: format!("queued mail {n}"),
+                body: "hello".into(),
+                ..crate::outbound::compose::Draft::new("acknowledgement")
+            };
+            let mail = crate::outbound::compose::build_mail(&from, draft, now).unwrap();
+            outbox::enqueue(&mut tx, &mail, now).await.unwrap();
+        }
         tx.commit().await.unwrap();
-        let files = || std::fs::read_dir(&folder).unwrap().count();
+        // How many copies of each queued mail were handed over, by subject.
+        let handed_over = || -> Vec<usize> {
+            let texts: Vec<String> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                .collect();
+            (1..=3).map(|n| texts.iter().filter(|text| text.contains(&format!("queued mail {n}"))).count()).collect()
+        };
+        let pending_untried = || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 0")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            n
+        };
 
-        // The mark fails (as on a full disk) after the mail was handed over.
+        // The first mail's mark fails (as on a full disk) after it was handed over; the other
+        // two could be marked, so only the order of the sender keeps them back.
         sqlx::query(
-            "CREATE TRIGGER no_marks BEFORE UPDATE OF status ON outbox WHEN NEW.status = 'sent'
+            "CREATE TRIGGER no_marks BEFORE UPDATE OF status ON outbox
+             WHEN NEW.status = 'sent' AND OLD.id = (SELECT MIN(id) FROM outbox)
              BEGIN SELECT RAISE(ABORT, 'disk full'); END",
         )
         .execute(&db)
         .await
         .unwrap();
         assert!(send_step(&db, &transport, now).await.is_err());
-        assert_eq!(files(), 1);
+        assert_eq!(handed_over(), [1, 0, 0], "the first mail went, and the step stopped at its failed mark");
         assert!(send_step(&db, &transport, now).await.is_err(), "the mark is retried first, and fails again");
-        assert_eq!(files(), 1, "not handed over a second time");
+        assert_eq!(handed_over(), [1, 0, 0], "not handed over a second time, and nothing else before its mark");
+        // All three rows still read as queued and untried: the first one's mark is what failed,
+        // so only the process's memory keeps it from going out again.
+        assert_eq!(pending_untried().await, 3, "all three still queued in the database");
 
         sqlx::query("DROP TRIGGER no_marks").execute(&db).await.unwrap();
         let report = send_step(&db, &transport, now).await.unwrap();
-        assert_eq!(report.sent, 1, "recorded late");
-        assert_eq!(files(), 1, "still one copy");
-        let status: String = sqlx::query_scalar("SELECT status FROM outbox").fetch_one(&db).await.unwrap();
-        assert_eq!(status, "sent");
+        assert_eq!(report.sent, 3, "the first recorded late, then the other two sent");
+        assert_eq!(handed_over(), [1, 1, 1], "each mail handed over exactly once");
+        let statuses: Vec<String> =
+            sqlx::query_scalar("SELECT status FROM outbox ORDER BY id").fetch_all(&db).await.unwrap();
+        assert_eq!(statuses, ["sent", "sent", "sent"]);
     }
 }

@@ -24,12 +24,7 @@ async fn deliver_and_run(lab: &MailLab, desk: &TestDesk, from: &str, to: &str, e
     lab.send(from, to, eml).await;
     lab.wait_for_support_mail(in_support).await;
     desk.run_once();
-    drained(lab, desk).await;
-}
-
-async fn drained(lab: &MailLab, desk: &TestDesk) {
-    assert_eq!(scalar(desk, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await, 0, "the outbox drained");
-    lab.wait_for_empty_queue().await;
+    desk.drain(lab).await;
 }
 
 /// Jane of Acme opens ticket #1 with `text`; returns the agent's notification.
@@ -77,7 +72,7 @@ async fn a_two_megabyte_mail_of_negations_does_not_stall_intake() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success());
-    drained(&lab, &desk).await;
+    desk.drain(&lab).await;
     let tickets = desk.tickets_json("all");
     assert_eq!(tickets.len(), 2, "both mails got their ticket: {tickets:?}");
     // (Postfix folds the 2 MB line, so a "slow" at the start of a folded line counts: the
@@ -160,7 +155,7 @@ async fn a_reply_to_a_notification_older_than_30_days_runs_nothing_and_the_feedb
     lab.send(AGENT, SUPPORT, &old_reply).await;
     lab.wait_for_support_mail(2).await;
     desk.helpdesk(&["--now", &later, "run", "--once"]);
-    drained(&lab, &desk).await;
+    desk.drain(&lab).await;
     assert_eq!(desk.ticket_json(1)["minutes_logged"], 0, "an expired id proves nothing");
     let feedback = lab.wait_for_mail_with_subject(AGENT, "[#1] Mail in your name was NOT acted on").await;
     assert!(body(&feedback).contains("more than 30 days ago"), "{}", body(&feedback));
@@ -209,7 +204,7 @@ async fn twenty_five_forgeries_give_the_agent_five_mails() {
     }
     lab.wait_for_support_mail(26).await;
     desk.run_once();
-    drained(&lab, &desk).await;
+    desk.drain(&lab).await;
     let not_acted = subjects(&lab.mails_received_by(AGENT).await).iter().filter(|s| s.contains("NOT acted on")).count();
     assert_eq!(not_acted, 5, "agent.unverified_feedback_per_hour");
     assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM messages WHERE author_kind = 'unverified_agent'").await, 25);

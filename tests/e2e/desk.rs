@@ -120,8 +120,17 @@ from = "{from}"
     }
 
     /// `helpdesk run --once`: everything waiting is processed and everything queued sent.
+    /// Returns its log.
     pub fn run_once(&self) -> String {
-        String::from_utf8_lossy(&self.helpdesk(&["run", "--once"]).stderr).into_owned()
+        self.run_once_with_env(&[])
+    }
+
+    /// `run_once` with settings from the environment (`HELPDESK_SECTION__KEY`); it must succeed.
+    pub fn run_once_with_env(&self, env: &[(&str, &str)]) -> String {
+        let output = self.command(&["run", "--once"]).envs(env.iter().copied()).output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "helpdesk run --once with {env:?} failed: {}\n{log}", output.status);
+        log
     }
 
     /// `helpdesk run` in the background, logging to a file in the desk's dir.
@@ -168,10 +177,19 @@ from = "{from}"
         sqlx::SqlitePool::connect(&url).await.unwrap()
     }
 
-    /// Outbox rows not yet handed to the SMTP server. With 0 here and Postfix's queue empty,
-    /// a mailbox holds everything the desk will ever send it for what has run so far.
-    pub async fn unsent_mail(&self) -> i64 {
-        count(&self.db().await, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await
+    /// Drain, then count: fails unless the outbox holds no row that was not handed to the SMTP
+    /// server (pending or failed), then waits until Postfix's queue is empty. After it, every
+    /// mailbox holds everything the desk will ever send it for what has run so far, so a count
+    /// of it (above all a count of 0) is final.
+    pub async fn drain(&self, lab: &MailLab) {
+        let unsent: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, status, COALESCE(last_error, '') FROM outbox WHERE status != 'sent' ORDER BY id",
+        )
+        .fetch_all(&self.db().await)
+        .await
+        .unwrap_or_else(|err| panic!("reading the unsent outbox rows: {err}"));
+        assert!(unsent.is_empty(), "the outbox did not drain; unsent (id, kind, status, error): {unsent:?}");
+        lab.wait_for_empty_queue().await;
     }
 }
 

@@ -94,8 +94,11 @@ async fn smtp_down_then_back_sends_the_queue_in_order_and_a_permanent_rejection_
     let handed_over: Vec<i64> =
         sent_line.captures_iter(&desk.log("run.log")).map(|captures| captures[1].parse().unwrap()).collect();
     assert_eq!(handed_over, queued, "sent in queue order, each once");
-    let received = lab.wait_for_mails("ops@acme.test", QUEUED).await;
-    assert_eq!(received.len(), QUEUED, "nothing lost");
+    // Every acknowledgement is marked sent: once Postfix's queue is empty, the mailbox is final
+    // (no drain: the rejected mail stays `failed` in the outbox).
+    lab.wait_for_empty_queue().await;
+    let received = lab.mails_received_by("ops@acme.test").await;
+    assert_eq!(received.len(), QUEUED, "nothing lost, nothing twice");
 
     // The permanent rejection: recorded once, not retried, shown to the agent.
     let (status, attempts, error): (String, i64, String) = sqlx::query_as(
@@ -248,6 +251,7 @@ async fn a_uidvalidity_reset_with_the_same_mails_creates_no_duplicates() {
     assert!(log.contains("UIDVALIDITY changed"), "{log}");
 
     let skipped = log.matches("already recorded; skipping duplicate").count();
+    assert_eq!(skipped, 5, "the 5 restored mails recognised as already recorded:\n{log}");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 6);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 6);
     assert_exactly_once(&db, 6).await;
@@ -393,6 +397,32 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_told() {
+    oversized_mail(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_move_mode_a_mail_over_the_size_limit_is_moved_whole_to_the_processed_folder() {
+    oversized_mail(Some("Processed")).await;
+}
+
+/// The sizes of the mails in `folder` of `user`'s mailbox, read over IMAP.
+async fn sizes_in(lab: &MailLab, user: &str, folder: &str) -> Vec<u32> {
+    let mut session = lab.imap(user).await;
+    let exists = session.select(folder).await.unwrap_or_else(|err| panic!("SELECT {folder}: {err}")).exists;
+    let sizes: Vec<u32> = if exists == 0 {
+        Vec::new()
+    } else {
+        let fetched: Vec<_> = session.uid_fetch("1:*", "RFC822.SIZE").await.unwrap().try_collect().await.unwrap();
+        fetched.iter().filter_map(|fetch| fetch.size).collect()
+    };
+    session.logout().await.ok();
+    assert_eq!(sizes.len(), exists as usize, "a size for every mail in {folder}");
+    sizes
+}
+
+/// A 3 MiB mail over a 1 MiB limit and a small one; with `processed` set, the desk runs in
+/// move mode (`imap.processed = "move:<processed>"`).
+async fn oversized_mail(processed: Option<&str>) {
     let lab = MailLab::start();
     let desk = TestDesk::with_extra_config(&lab, "[intake]\nmax_message_bytes = 1048576\n");
     let big_body = "0123456789abcdef".repeat(4 * 65536 / 16 * 12); // 3 MiB
@@ -401,8 +431,11 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
     let small = client_mail("small@acme.test", "Small problem", "small@acme.test", "Help");
     lab.send("small@acme.test", SUPPORT, &small).await;
     lab.wait_for_support_mail(2).await;
-    let log = desk.run_once();
+    let move_to = processed.map(|folder| format!("move:{folder}"));
+    let env: Vec<(&str, &str)> = move_to.iter().map(|mode| ("HELPDESK_IMAP__PROCESSED", mode.as_str())).collect();
+    let log = desk.run_once_with_env(&env);
     assert!(log.contains("mail over the size limit: fetching only its headers"), "{log}");
+    desk.drain(&lab).await;
 
     let db = desk.db().await;
     let (problem, stored): (String, i64) =
@@ -413,32 +446,31 @@ async fn a_mail_over_the_size_limit_is_kept_with_its_headers_and_the_agent_is_to
     assert!(problem.contains("over the 1048576 byte limit"), "{problem}");
     assert!(stored < 10_000, "only the headers were fetched and stored ({stored} bytes)");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2);
-    assert_eq!(lab.wait_for_mails("big@acme.test", 1).await.len(), 1, "the sender is acknowledged");
-    let agent_mail = lab.wait_for_mails(AGENT, 2).await;
+    assert_eq!(lab.mails_received_by("big@acme.test").await.len(), 1, "the sender is acknowledged once");
+    let agent_mail = lab.mails_received_by(AGENT).await;
     let notice = agent_mail
         .iter()
         .map(|raw| body(raw))
         .find(|text| text.contains("Could not read it all"))
         .expect("the agent is told the body was not read");
     assert!(notice.contains("The original is on the mail server"), "{notice}");
-    let mut session = lab.imap(SUPPORT).await;
-    let sizes: Vec<u32> = session
-        .uid_fetch("1:*", "RFC822.SIZE")
-        .await
-        .unwrap()
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|fetch| fetch.size)
-        .collect();
-    session.logout().await.ok();
-    assert!(
-        sizes.iter().any(|size| *size as usize >= big.len()),
-        "the whole original is still on the server: {sizes:?}"
-    );
+    // The whole original stays on the server: in the INBOX, or moved to the processed folder.
+    let whole = |sizes: &[u32]| sizes.iter().filter(|size| **size as usize >= big.len()).count();
+    let inbox = sizes_in(&lab, SUPPORT, "INBOX").await;
+    let mode = match processed {
+        None => {
+            assert_eq!((inbox.len(), whole(&inbox)), (2, 1), "both mails in the INBOX, the big one whole: {inbox:?}");
+            "flags".to_string()
+        }
+        Some(folder) => {
+            let moved = sizes_in(&lab, SUPPORT, folder).await;
+            assert!(inbox.is_empty(), "nothing left in the INBOX in move mode: {inbox:?}");
+            assert_eq!((moved.len(), whole(&moved)), (2, 1), "both mails in {folder}, the big one whole: {moved:?}");
+            format!("move mode, both mails in {folder}")
+        }
+    };
     println!(
-        "oversized mail: {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told",
+        "oversized mail ({mode}): {} bytes over a 1 MiB limit, {stored} bytes of headers fetched and kept, ticket opened, agent told, the original whole on the server",
         big.len()
     );
 }
@@ -479,7 +511,73 @@ async fn a_mail_the_server_cannot_deliver_does_not_block_the_mails_after_it() {
     let recorded: Vec<String> =
         sqlx::query_scalar("SELECT message_id FROM messages ORDER BY id").fetch_all(&db).await.unwrap();
     assert_eq!(recorded, ["u1@acme.test", "u3@acme.test"], "{log}");
-    desk.run_once();
+    // The broken mail is gone from the server: the mailbox now lists only the other two.
+    let on_server: Vec<String> =
+        lab.mails_received_by(SUPPORT).await.iter().filter_map(|raw| header(raw, "Message-ID")).collect();
+    assert_eq!(on_server, ["<u1@acme.test>", "<u3@acme.test>"], "the broken mail is no longer listed");
+    let again = desk.run_once();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2, "nothing recorded twice");
-    println!("undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, 0 blocked");
+    assert!(!again.contains("the server did not deliver this mail"), "the next run meets no broken mail:\n{again}");
+    println!(
+        "undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, the broken one gone from the server ({} listed), 0 blocked",
+        on_server.len()
+    );
+}
+
+/// A mail the desk fails on (here: one that takes longer to read than
+/// `intake.max_seconds_per_mail`, set to its minimum of 1 s; reading 10 MB of attribution-like
+/// lines takes longer, see `cargo bench --bench hostile`) is kept aside once, raw, the agent is
+/// told once, the mail after it is taken in, and the next run does not fetch it again: it is
+/// marked processed on the server like any recorded mail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_the_desk_fails_on_is_kept_aside_once_and_never_fetched_again() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let lines = "On Mon, Jan 5, 2026 at 10:00 AM Jane <jane@acme.test>\r\n".repeat(10 * 1024 * 1024 / 56);
+    let hostile = client_mail("jane@acme.test", "Re: hi", "slow@acme.test", &lines);
+    lab.send("jane@acme.test", SUPPORT, &hostile).await;
+    let next = client_mail("bob@acme.test", "Another question", "next@acme.test", "Hello.");
+    lab.send("bob@acme.test", SUPPORT, &next).await;
+    lab.wait_for_support_mail(2).await;
+    let one_second = [("HELPDESK_INTAKE__MAX_SECONDS_PER_MAIL", "1")];
+    let log = desk.run_once_with_env(&one_second);
+    assert!(
+        log.contains("took longer than 1 s (intake.max_seconds_per_mail)"),
+        "the mail was read within 1 s: this test needs a mail that takes longer\n{log}"
+    );
+    desk.drain(&lab).await;
+
+    let db = desk.db().await;
+    let kept_aside = || async {
+        count(&db, "SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND parse_problem LIKE 'internal error while processing this mail: %'").await
+    };
+    assert_eq!(kept_aside().await, 1, "the mail is kept aside, raw:\n{log}");
+    let raw_kept = count(&db, "SELECT LENGTH(raw) FROM messages WHERE ticket_id IS NULL").await;
+    assert!(raw_kept as usize >= hostile.len(), "the whole mail is stored ({raw_kept} bytes)");
+    let tickets = desk.tickets_json("all");
+    assert_eq!(tickets.len(), 1, "only the mail after it got a ticket: {tickets:?}");
+    assert_eq!(tickets[0]["requester"], "bob@acme.test");
+    let notices = || async {
+        let subjects: Vec<String> =
+            lab.mails_received_by(AGENT).await.iter().filter_map(|raw| header(raw, "Subject")).collect();
+        subjects.iter().filter(|subject| subject.contains("could not process a mail")).count()
+    };
+    assert_eq!(notices().await, 1, "the agent is told once");
+    assert!(lab.mails_received_by("jane@acme.test").await.is_empty(), "nothing is sent about it to the sender");
+    let mut session = lab.imap(SUPPORT).await;
+    let unmarked = session.uid_search("UNKEYWORD $HelpdeskProcessed").await.unwrap().len();
+    session.logout().await.ok();
+    assert_eq!(unmarked, 0, "both mails, the one kept aside too, are marked processed on the server");
+
+    // The next run fetches nothing again: no second attempt, no second notice.
+    let again = desk.run_once_with_env(&one_second);
+    desk.drain(&lab).await;
+    assert!(!again.contains("keeping the mail aside"), "the mail was fetched and read again:\n{again}");
+    assert_eq!(kept_aside().await, 1, "kept aside once");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 2, "nothing recorded again");
+    assert_eq!(notices().await, 1, "still one notice");
+    println!(
+        "kept aside: a {} byte mail read for over 1 s (intake.max_seconds_per_mail = 1) kept aside raw once, 1 notice to the agent, the mail after it recorded, marked processed on the server, not fetched by the next run",
+        hostile.len()
+    );
 }

@@ -479,6 +479,22 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
         session.logout().await.ok();
         ok
     }
+
+    /// Puts a mail (LF or CRLF line ends) into `user`'s INBOX with IMAP APPEND and the arrival
+    /// time `arrived` (its INTERNALDATE, which the desk takes as the mail's arrival), so that a
+    /// test can run on a fixed calendar with `--now`. An APPEND that fails fails the test. The
+    /// time must be in the past: Dovecot gives a mail dated in the future the real arrival time.
+    pub async fn append_arrived_at(&self, user: &str, eml: &str, arrived: chrono::DateTime<chrono::Utc>) {
+        assert!(arrived < chrono::Utc::now(), "Dovecot would not keep the arrival time {arrived}: it is in the future");
+        let raw = eml.replace("\r\n", "\n").replace('\n', "\r\n");
+        let internal_date = arrived.format("\"%d-%b-%Y %H:%M:%S +0000\"").to_string();
+        let mut session = self.imap(user).await;
+        session
+            .append("INBOX", None, Some(&internal_date), raw.as_bytes())
+            .await
+            .unwrap_or_else(|err| panic!("APPEND to {user} at {internal_date}: {err}"));
+        session.logout().await.ok();
+    }
 }
 
 /// Files under `dir`, at any depth (Postfix hashes queue files into subfolders).
