@@ -37,7 +37,13 @@ fn time_without_a_ticket_counts_against_the_bank_and_crosses_thresholds() {
     let now = "2026-11-20T15:00:00Z";
     let out = helpdesk(dir.path(), &["--now", now, "time", "add", "Initech", "3h50m", "Monthly health check"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Logged 4h (included) for Initech"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("Logged entry 1: 4h (included) for Initech"), "{printed}");
+    assert!(
+        printed
+            .contains("Queued hours_update to peter@initech.test,travis@example.test: Initech - Support Hours Update"),
+        "time add says which client mail it queued: {printed}"
+    );
 
     let out = helpdesk(dir.path(), &["--now", now, "clients", "--json"]);
     let clients: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -60,6 +66,30 @@ fn time_without_a_ticket_counts_against_the_bank_and_crosses_thresholds() {
     let out = helpdesk(dir.path(), &["--now", now, "hours", "--period", "2026-11"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Monthly health check") && text.contains("remaining 1h"), "{text}");
+
+    // A mistaken entry: listed with its id, corrected, then removed; the email stays sent.
+    let out = helpdesk(dir.path(), &["--now", now, "time", "add", "Initech", "30m", "Mistake"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = helpdesk(dir.path(), &["--now", now, "time", "list", "--client", "Initech", "--json"]);
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks: Vec<(i64, &str, i64)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_i64().unwrap(), e["task"].as_str().unwrap(), e["minutes"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(tasks, vec![(1, "Monthly health check", 240), (2, "Mistake", 30)]);
+    let out = helpdesk(dir.path(), &["--now", now, "time", "edit", "2", "--minutes", "15m", "--task", "Call"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is:  2026-11-20 Initech 0.25h (included)"));
+    let out = helpdesk(dir.path(), &["--now", now, "time", "remove", "2"]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("Removed entry 2") && printed.contains("the 75% hour-bank email"), "{printed}");
+    let out = helpdesk(dir.path(), &["--now", now, "clients", "--json"]);
+    let clients: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(clients[0]["used_minutes"], 240, "the mistake counts for nothing");
+    let out = helpdesk(dir.path(), &["time", "remove", "2"]);
+    assert!(!out.status.success(), "an entry is removed once");
 }
 
 #[test]
