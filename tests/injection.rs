@@ -99,9 +99,30 @@ fn check_composed(kind: &str, raw: &[u8], envelope: &str, expected_to: &[&str]) 
     assert!(message.cc().is_none(), "{kind}: Cc");
     assert_eq!(envelope, expected_to.join(","), "{kind}: envelope recipients");
     let content_type = message.content_type().unwrap();
-    assert_eq!((content_type.ctype(), content_type.subtype()), ("text", Some("plain")), "{kind}: Content-Type");
-    assert_eq!(message.parts.len(), 1, "{kind}: one part");
+    match (content_type.ctype(), content_type.subtype()) {
+        ("text", Some("plain")) => assert_eq!(message.parts.len(), 1, "{kind}: one part"),
+        // A notification carrying the client's files: the text, then one part per file, each
+        // with only MIME headers and a file name on one line.
+        ("multipart", Some("mixed")) => check_attachment_parts(kind, &message),
+        other => panic!("{kind}: Content-Type {other:?}"),
+    }
     names.len()
+}
+
+fn check_attachment_parts(kind: &str, message: &mail_parser::Message<'_>) {
+    use mail_parser::MimeHeaders;
+    let text = message.text_bodies().next().unwrap_or_else(|| panic!("{kind}: no text part"));
+    let text_type = text.content_type().unwrap();
+    assert_eq!((text_type.ctype(), text_type.subtype()), ("text", Some("plain")), "{kind}: the text part");
+    for part in message.attachments() {
+        for header in part.headers() {
+            let name = header.name().to_ascii_lowercase();
+            let allowed = ["content-type", "content-disposition", "content-transfer-encoding"];
+            assert!(allowed.contains(&name.as_str()), "{kind}: an attachment part has header {name:?}");
+        }
+        let file_name = part.attachment_name().unwrap_or_else(|| panic!("{kind}: an attachment with no name"));
+        assert!(!file_name.contains(['\r', '\n', '\0']), "{kind}: a file name with a line break: {file_name:?}");
+    }
 }
 
 async fn outbox(desk: &Desk) -> Vec<(String, String, String, Vec<u8>)> {
@@ -273,10 +294,17 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
     let after = files_in(root.path());
     assert_eq!(before, after, "ingesting wrote files");
     assert_eq!(cwd_before, files_in(Path::new(".")), "ingesting wrote files in the working directory");
-    // The notification lists the names; it still has only the desk's own headers.
+    // The notification carries the files under the stored names (each on one line); it still
+    // has only the desk's own headers, and each file part only MIME headers.
     let mails = outbox(&desk).await;
     let notification = mails.iter().rev().find(|mail| mail.0 == "agent_notification").unwrap();
     check_composed("agent_notification", &notification.3, &notification.1, &["travis@example.test"]);
+    let forwarded = MessageParser::default().parse(notification.3.as_slice()).unwrap();
+    let forwarded_names: Vec<String> = {
+        use mail_parser::MimeHeaders;
+        forwarded.attachments().map(|part| part.attachment_name().unwrap_or("").to_string()).collect()
+    };
+    assert_eq!(forwarded_names, stored_names, "the files reach the agent under their stored names");
     println!(
         "injection: {} hostile attachment names stored as metadata only ({stored_names:?}); files under the data dir's grandparent {} before and after",
         names.len(),
