@@ -50,6 +50,9 @@ pub enum Command {
     Tickets {
         #[arg(long, value_enum, default_value_t = StatusArg::Open)]
         status: StatusArg,
+        /// Only this client's tickets.
+        #[arg(long)]
+        client: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -215,6 +218,28 @@ pub enum TicketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Close a ticket. The client gets the SOP's resolved email unless --silent.
+    Close {
+        id: i64,
+        #[arg(long)]
+        silent: bool,
+    },
+    /// Reopen a closed ticket (its clocks run on from their due times).
+    Reopen { id: i64 },
+    /// Give a ticket to a client: its SLA clocks follow the client's tier from the ticket's
+    /// start.
+    Move {
+        id: i64,
+        #[arg(long)]
+        client: String,
+    },
+    /// Merge ticket ID into ticket INTO: messages, time and participants move; the client is
+    /// told nothing; later mail to ID lands on INTO.
+    Merge {
+        id: i64,
+        #[arg(long)]
+        into: i64,
+    },
     /// Save attachment NUMBER (1 is the first) of message MESSAGE of ticket TICKET to a file,
     /// e.g. `helpdesk ticket attachment 4 17 1 --out screenshot.png`.
     Attachment {
@@ -309,7 +334,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tickets { status, json } => {
+        Command::Tickets { status, client, json } => {
             let desk = open_desk(&cli.config).await?;
             let filter = match status {
                 StatusArg::Open => StatusFilter::Open,
@@ -320,6 +345,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tickets: Vec<TicketSummary> = store::list_tickets(&desk.db, filter)
                 .await?
                 .into_iter()
+                .filter(|ticket| {
+                    client
+                        .as_deref()
+                        .is_none_or(|name| ticket.client.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(name)))
+                })
                 .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
                 .collect();
             if json {
@@ -486,6 +516,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ticket {
+            command:
+                command @ (TicketCommand::Close { .. }
+                | TicketCommand::Reopen { .. }
+                | TicketCommand::Move { .. }
+                | TicketCommand::Merge { .. }),
+        } => {
+            let desk = open_desk(&cli.config).await?;
+            ticket_action(&desk, command, clock.now()).await
+        }
         Command::Ticket { command: TicketCommand::Attachment { ticket, message, number, out } } => {
             let desk = open_desk(&cli.config).await?;
             save_attachment(&desk, TicketId(ticket), message, number, &out).await
@@ -591,6 +631,53 @@ async fn client_report(
         println!("Subject: {}\n", one_line(&report.subject));
         println!("{}", multi_line(if args.html { &report.html } else { &report.text }));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ticket close | reopen | move | merge`, in one transaction.
+async fn ticket_action(
+    desk: &Desk,
+    command: TicketCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
+    use crate::tickets::actions;
+    let mut tx = crate::storage::begin_write(&desk.db).await?;
+    let done = match command {
+        TicketCommand::Close { id, silent } => {
+            actions::close(&mut tx, TicketId(id), now).await?;
+            if silent {
+                format!("Closed ticket #{id}; the client was sent nothing.")
+            } else {
+                let status = store::ticket_status(&mut tx, TicketId(id)).await?.context("the ticket is gone")?;
+                let sent = crate::agent::reply::send_resolved_email(desk, &mut tx, &status, now).await?;
+                let told =
+                    if sent { "the client gets the resolved email" } else { "no resolved email could be written" };
+                format!("Closed ticket #{id}; {told}.")
+            }
+        }
+        TicketCommand::Reopen { id } => {
+            actions::reopen(&mut tx, TicketId(id), now).await?;
+            format!("Reopened ticket #{id}.")
+        }
+        TicketCommand::Move { id, client } => {
+            let Some(client) = desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(&client)) else {
+                anyhow::bail!("no client named {client:?} in the config");
+            };
+            actions::move_to_client(&mut tx, &desk.config, TicketId(id), client).await?;
+            format!(
+                "Ticket #{id} now belongs to {} ({}); its SLA clocks follow that tier.",
+                client.name,
+                client.tier.as_str()
+            )
+        }
+        TicketCommand::Merge { id, into } => {
+            actions::merge(&mut tx, TicketId(id), TicketId(into), now).await?;
+            format!("Merged ticket #{id} into #{into}; the client was told nothing.")
+        }
+        TicketCommand::Show { .. } | TicketCommand::Attachment { .. } => unreachable!("not an action"),
+    };
+    tx.commit().await?;
+    println!("{}", one_line(&done));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -454,7 +454,14 @@ async fn record_new_mail(
         }
     }
     match (decision, &automated) {
-        (ThreadDecision::Existing { ticket, reason }, _) => {
+        (ThreadDecision::Existing { ticket: threaded, reason }, _) => {
+            // Mail to a ticket that was merged goes to the one it was merged into.
+            let ticket = crate::tickets::actions::live_ticket(tx, threaded).await?;
+            let reason = if ticket == threaded {
+                reason
+            } else {
+                format!("{reason}; #{} was merged into #{}", threaded.0, ticket.0)
+            };
             let status =
                 store::ticket_status(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
             // A client may only post to its own client's tickets, with any kind of mail: a
@@ -625,7 +632,7 @@ async fn open_ticket(
             client.meeting.as_ref(),
         )
     });
-    let attention = client.is_none().then_some("the sender belongs to no configured client");
+    let attention = client.is_none().then_some(crate::tickets::actions::NO_CLIENT_ATTENTION);
     let ticket = store::insert_ticket(
         tx,
         &NewTicket {

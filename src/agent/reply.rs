@@ -7,6 +7,7 @@
 //! reached the client). A mail in the agent's name that cannot be authenticated is stored as
 //! a client-side message, runs nothing, is never relayed, and the agent is told.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -52,15 +53,24 @@ pub async fn record_agent_mail(
     let config = &desk.config;
     let agent = mail.from.clone().expect("agent mail has a From address");
     let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
-    let authenticity = authenticate_agent_mail(
-        mail,
-        ticket.id,
-        &agent,
-        &config.agent.addresses[0],
-        &desk.agent_message_ids,
-        &config.agent.trusted_authserv_ids,
-        &unusable,
-    );
+    // The desk's signed mail about a ticket merged into this one proves his reply too.
+    let mut signed_for = vec![ticket.id];
+    signed_for.extend(store::merged_from(tx, ticket.id).await?);
+    let authenticity = signed_for
+        .iter()
+        .map(|signed_ticket| {
+            authenticate_agent_mail(
+                mail,
+                *signed_ticket,
+                &agent,
+                &config.agent.addresses[0],
+                &desk.agent_message_ids,
+                &config.agent.trusted_authserv_ids,
+                &unusable,
+            )
+        })
+        .find(|authenticity| *authenticity != Authenticity::Unverified)
+        .unwrap_or(Authenticity::Unverified);
     if authenticity == Authenticity::Unverified {
         store::insert_message(tx, &NewMessage { author_kind: "unverified_agent", ..message }, now).await?;
         let reasons: Vec<String> = refused
@@ -92,6 +102,7 @@ pub async fn record_agent_mail(
             "{line:?} stands in the client's text that the desk sent you, below other lines of that mail, so it was not read as yours: put your tags at the top of your reply, above anything you quote (or end the subject with \" - RESOLVED\" to resolve)"
         ));
     }
+    let client_named = check_ticket_actions(desk, tx, ticket, &mut commands).await?;
     let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
@@ -100,6 +111,16 @@ pub async fn record_agent_mail(
         return Ok(AgentMailOutcome::NotUnderstood(commands.errors));
     }
 
+    // `#client NAME` first: the reply's time then counts against that client's hours.
+    let moved;
+    let ticket = match client_named {
+        Some(client) => {
+            crate::tickets::actions::move_to_client(tx, config, ticket.id, client).await?;
+            moved = store::ticket_status(tx, ticket.id).await?.context("the ticket just moved is gone")?;
+            &moved
+        }
+        None => ticket,
+    };
     let minutes_logged = log_time(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
     if let Some(estimate) = commands.estimate {
         offer_hour_options(desk, tx, ticket, estimate, now).await?;
@@ -127,18 +148,28 @@ pub async fn record_agent_mail(
     let requester = EmailAddress::parse(&ticket.requester);
     let reached_client = requester.as_ref().is_some_and(|requester| mail.recipients.contains(requester));
     let mut relayed = false;
-    if commands.resolved {
+    // `#merge M`: the client is told nothing; his words stay on the ticket like a note.
+    let quiet = commands.note || commands.merge_into.is_some();
+    if commands.close && !commands.resolved {
         store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
-        if !commands.note {
+        if !quiet && !commands.text.trim().is_empty() && !reached_client {
+            relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, &mail.attachments, now).await?;
+        }
+    } else if commands.resolved {
+        store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
+        if !quiet {
             relayed = queue_to_client(desk, tx, ticket, "resolved", &commands.text, &mail.attachments, now).await?;
         }
-    } else if !commands.note && !commands.text.trim().is_empty() && !reached_client {
+    } else if !quiet && !commands.text.trim().is_empty() && !reached_client {
         relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, &mail.attachments, now).await?;
     }
     if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
         store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
     }
     store::touch_ticket(tx, ticket.id, false, now).await?;
+    if let Some(into) = commands.merge_into {
+        crate::tickets::actions::merge(tx, ticket.id, TicketId(into), raw.arrived_at).await?;
+    }
     tracing::info!(
         ticket = ticket.id.0,
         relayed,
@@ -149,6 +180,34 @@ pub async fn record_agent_mail(
         "agent reply applied"
     );
     Ok(AgentMailOutcome::Applied { relayed, resolved: commands.resolved, minutes_logged })
+}
+
+/// `#client NAME` and `#merge M` name things that must exist: an unknown client or ticket is
+/// an error (the whole reply then changes nothing). Returns the client `#client` names.
+async fn check_ticket_actions<'c>(
+    desk: &'c Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    commands: &mut AgentCommands,
+) -> anyhow::Result<Option<&'c crate::config::ClientConfig>> {
+    let mut client = None;
+    if let Some(name) = &commands.client {
+        match desk.config.clients.iter().find(|client| client.name.eq_ignore_ascii_case(name)) {
+            Some(found) if ticket.client.as_deref() == Some(found.name.as_str()) => commands
+                .errors
+                .push(format!("#client {name}: ticket #{} belongs to {} already", ticket.id.0, found.name)),
+            Some(found) => client = Some(found),
+            None => commands.errors.push(format!("#client {name}: no client of that name in the config")),
+        }
+    }
+    if let Some(into) = commands.merge_into {
+        let target = store::ticket_status(tx, TicketId(into)).await?;
+        let merged = store::merged_into(tx, TicketId(into)).await?;
+        if into == ticket.id.0 || target.is_none() || merged.is_some() {
+            commands.errors.push(format!("#merge {into}: no other ticket #{into} to merge this one into"));
+        }
+    }
+    Ok(client)
 }
 
 /// `#cc ADDRESS` / `#uncc ADDRESS`: the ticket's participants change before anything is sent,
@@ -357,6 +416,16 @@ async fn queue_to_client(
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     Ok(true)
+}
+
+/// The SOP's resolved email with no words of the agent's (`helpdesk ticket close N`).
+pub async fn send_resolved_email(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    queue_to_client(desk, tx, ticket, "resolved", "", &[], now).await
 }
 
 /// Tells the agent his reply was applied except for `error`.

@@ -11,6 +11,8 @@
 //! - `#billable` marks this reply's time as billable work (not included support).
 //! - `#waiting` marks the ticket as waiting on the client.
 //! - `#note` makes the reply internal: stored, never sent to the client.
+//! - `#close` closes the ticket without the resolved email; `#client NAME` gives it to a
+//!   client (the rest of the line is the name); `#merge M` merges it into ticket M.
 //! - `#cc ADDRESS` adds a participant (copied on the client's mail from then on, this reply
 //!   included); `#uncc ADDRESS` removes one.
 //! - `RESOLVED` on a line of its own, or as a word in capitals in the subject (the SOP's
@@ -37,6 +39,12 @@ pub struct AgentCommands {
     pub waiting: bool,
     pub note: bool,
     pub resolved: bool,
+    /// `#close`: close without the resolved email.
+    pub close: bool,
+    /// `#client NAME`, as written.
+    pub client: Option<String>,
+    /// `#merge M`.
+    pub merge_into: Option<i64>,
     /// Addresses of `#cc` and `#uncc` tags, in the order written.
     pub cc_added: Vec<EmailAddress>,
     pub cc_removed: Vec<EmailAddress>,
@@ -54,12 +62,16 @@ pub struct TimeTag {
 }
 
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(^|\s)#(time|estimate|p[0-3]|billable|waiting|note)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
+    Regex::new(r"(?i)(^|\s)#(time|estimate|p[0-3]|billable|waiting|note|close)\b(\s+[0-9][0-9.,]*\s*(h|hrs?|hours?|m|mins?|minutes?)?(\s*[0-9]+\s*(m|mins?|minutes?))?\b)?")
         .expect("valid regex")
 });
 
 static CC_TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(^|\s)#(cc|uncc)\b(?:[ \t]+<?([^\s<>,;]+)>?)?").expect("valid regex"));
+
+/// `#client NAME` (the rest of the line) and `#merge M`, each on a line of its own.
+static LINE_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^\s*#(client|merge)\b[ \t]*(.*?)\s*$").expect("valid regex"));
 
 static UNKNOWN_TAG_LINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#([A-Za-z][\w-]*)").expect("valid regex"));
 
@@ -83,6 +95,22 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
     for line in new_part.lines() {
         if RESOLVED_LINE.is_match(line) {
             commands.resolved = true;
+            continue;
+        }
+        if let Some(captures) = LINE_TAG.captures(line) {
+            let value = captures[2].trim();
+            match (captures[1].to_ascii_lowercase().as_str(), value) {
+                (_, "") => commands.errors.push(format!(
+                    "#{}: give a {}",
+                    &captures[1],
+                    if captures[1].eq_ignore_ascii_case("client") { "client's name" } else { "ticket number" }
+                )),
+                ("client", name) => commands.client = Some(name.to_string()),
+                (_, number) => match number.trim_start_matches('#').parse::<i64>() {
+                    Ok(target) => commands.merge_into = Some(target),
+                    Err(_) => commands.errors.push(format!("#merge {number}: not a ticket number")),
+                },
+            }
             continue;
         }
         let mut had_tag = false;
@@ -129,6 +157,7 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
                     }
                 }
                 "billable" => commands.billable = true,
+                "close" => commands.close = true,
                 "waiting" => commands.waiting = true,
                 "note" => commands.note = true,
                 priority => commands.severity = priority.to_ascii_uppercase().parse().ok(),
@@ -280,6 +309,19 @@ mod tests {
         ] {
             assert!(!is_greeting(line), "{line}");
         }
+    }
+
+    #[test]
+    fn ticket_action_tags() {
+        let commands = read_tags("Re: x", "x", "#client Acme Corp\n#merge #12\nSpam, closing. #close");
+        assert_eq!(
+            (commands.client.as_deref(), commands.merge_into, commands.close),
+            (Some("Acme Corp"), Some(12), true)
+        );
+        assert_eq!(commands.text, "Spam, closing.");
+        assert_eq!(read_tags("Re: x", "x", "#merge twelve").errors, vec!["#merge twelve: not a ticket number"]);
+        assert_eq!(read_tags("Re: x", "x", "#client").errors.len(), 1);
+        assert!(read_tags("Re: x", "x", "Our #client list is long").client.is_none(), "only on a line of its own");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Tickets: who a mail is from (`identify`), which ticket it belongs to (`threading`,
 //! `reply_address`), whether a reply to a closed one is only thanks (`courtesy`), and the
-//! tables that hold tickets and their messages (`store`).
+//! tables that hold tickets and their messages (`store`); `actions` closes, reopens, moves
+//! and merges tickets for the agent.
 
+pub mod actions;
 pub mod courtesy;
 pub mod identify;
 pub mod reply_address;

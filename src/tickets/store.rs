@@ -223,6 +223,90 @@ pub async fn close_ticket(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) 
     Ok(())
 }
 
+/// The ticket another was merged into, if it was.
+pub async fn merged_into(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketId>> {
+    let target: Option<Option<i64>> = sqlx::query_scalar("SELECT merged_into FROM tickets WHERE id = ?")
+        .bind(ticket.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(target.flatten().map(TicketId))
+}
+
+pub async fn set_merged_into(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET merged_into = ?, related_ticket_id = ?, attention = NULL WHERE id = ?")
+        .bind(into.0)
+        .bind(into.0)
+        .bind(from.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves everything that hangs on `from` to `into`: messages, the desk's mail (so replies to
+/// it thread there), time entries, scores and participants.
+pub async fn move_ticket_contents(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
+    for sql in [
+        "UPDATE messages SET ticket_id = ? WHERE ticket_id = ?",
+        "UPDATE outbox SET ticket_id = ? WHERE ticket_id = ?",
+        "UPDATE time_entries SET ticket_id = ? WHERE ticket_id = ?",
+        "UPDATE satisfaction_scores SET ticket_id = ? WHERE ticket_id = ?",
+        "INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at)
+           SELECT ?, address, added_at FROM ticket_participants WHERE ticket_id = ?",
+    ] {
+        sqlx::query(sql).bind(into.0).bind(from.0).execute(&mut **tx).await?;
+    }
+    sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = ?").bind(from.0).execute(&mut **tx).await?;
+    // The requester of the merged ticket joins the one it went into.
+    sqlx::query(
+        "INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at)
+           SELECT ?, requester, updated_at FROM tickets WHERE id = ?
+             AND lower(requester) <> (SELECT lower(requester) FROM tickets WHERE id = ?)",
+    )
+    .bind(into.0)
+    .bind(from.0)
+    .bind(into.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives the ticket to `client` with new due times; drops `attention` when it is that note.
+pub async fn set_client(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    client: &str,
+    due: DueTimes,
+    stale_attention: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE tickets SET client = ?, first_response_due_at = ?, resolution_due_at = ?,
+                attention = CASE WHEN attention = ? THEN NULL ELSE attention END WHERE id = ?",
+    )
+    .bind(client)
+    .bind(time_to_db(due.first_response))
+    .bind(time_to_db(due.resolution))
+    .bind(stale_attention)
+    .bind(ticket.0)
+    .execute(&mut **tx)
+    .await?;
+    for sql in [
+        "UPDATE time_entries SET client = ? WHERE ticket_id = ?",
+        "UPDATE satisfaction_scores SET client = ? WHERE ticket_id = ?",
+    ] {
+        sqlx::query(sql).bind(client).bind(ticket.0).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The tickets that were merged into `ticket`.
+pub async fn merged_from(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<TicketId>> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into = ? ORDER BY id")
+        .bind(ticket.0)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(ids.into_iter().map(TicketId).collect())
+}
+
 /// A new severity, and the due times recomputed from the ticket's start.
 pub async fn set_severity(
     tx: &mut Tx<'_>,

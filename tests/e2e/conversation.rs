@@ -283,3 +283,103 @@ async fn agent_mail_that_runs_nothing_is_explained_and_cc_tags_change_who_is_cop
         .count();
     assert_eq!(explanations, 3, "one explanation per ignored mail");
 }
+
+/// The `thread_reason` the desk stored for the mail with `message_id`.
+async fn thread_reason(desk: &TestDesk, message_id: &str) -> (i64, String) {
+    let db = desk.db().await;
+    sqlx::query_as("SELECT ticket_id, thread_reason FROM messages WHERE message_id = ?")
+        .bind(message_id)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_cli() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    const PAT: &str = "pat@stranger.test";
+    let unknown = format!("From: Pat <{PAT}>\nTo: {SUPPORT}\nSubject: Zap stopped\nMessage-ID: <p1@stranger.test>\n\nOur Zapier zap stopped running.\n");
+    deliver_and_run(&lab, &desk, PAT, SUPPORT, &unknown, 1).await;
+    let notification = lab.wait_for_mail_with_subject(AGENT, "[#1] UNKNOWN SENDER").await;
+    assert!(desk.ticket_json(1)["resolution_due"].is_null(), "no client, no SLA");
+
+    // Pat is Initech's new admin: #client gives the ticket to Initech, and this reply's time
+    // counts against Initech's hours.
+    let reply_address = header(&notification, "Reply-To").unwrap();
+    let answer = reply_to(
+        &notification,
+        "Travis <travis@example.test>",
+        &reply_address,
+        "",
+        "#client initech\n#time 30m Looked into the zap\nHi Pat, I restarted the zap.",
+        "m1@example.test",
+    );
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &answer, 2).await;
+    let ticket = desk.ticket_json(1);
+    assert_eq!(ticket["client"], "Initech", "{ticket}");
+    assert!(ticket["resolution_due"].is_string() && ticket["attention"].is_null(), "{ticket}");
+    wait_for_mail_saying(&lab, PAT, "I restarted the zap.").await;
+    let db = desk.db().await;
+    let entry: (Option<String>, String) =
+        sqlx::query_as("SELECT client, task FROM time_entries").fetch_one(&db).await.unwrap();
+    assert_eq!(entry, (Some("Initech".to_string()), "Looked into the zap".to_string()));
+
+    // Jane writes the same request twice; Travis merges the second into the first.
+    for (id, subject) in [("j1", "Export broken"), ("j2", "Export broken again")] {
+        let mail = format!("From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <{id}@acme.test>\n\nThe nightly export is empty.\n");
+        lab.send(JANE, SUPPORT, &mail).await;
+    }
+    lab.wait_for_support_mail(4).await;
+    desk.run_once();
+    desk.drain(&lab).await;
+    let second = lab.wait_for_mail_with_subject(AGENT, "[#3]").await;
+    let to_jane_before = lab.mails_received_by(JANE).await.len();
+    let second_reply = header(&second, "Reply-To").unwrap();
+    let merge = reply_to(
+        &second,
+        "Travis <travis@example.test>",
+        &second_reply,
+        "",
+        "#merge 2\nSame as #2.",
+        "m2@example.test",
+    );
+    deliver_and_run(&lab, &desk, AGENT, &second_reply, &merge, 5).await;
+    assert_eq!(desk.ticket_json(3)["status"], "closed");
+    assert_eq!(thread_reason(&desk, "j2@acme.test").await.0, 2, "#3's messages moved to #2");
+    assert_eq!(lab.mails_received_by(JANE).await.len(), to_jane_before, "the client is told nothing of a merge");
+
+    // Jane writes to #3's reply address (her mail client dropped the threading headers): her
+    // mail lands on #2, and Travis hears of it there. (A reply with In-Reply-To threads to #2
+    // directly: the desk's mail of #3 moved with the merge.)
+    let ack = lab.wait_for_mail_with_subject(JANE, "Re: Export broken again").await;
+    let follow_up = format!(
+        "From: Jane Roe <{JANE}>\nTo: {}\nSubject: Export\nMessage-ID: <j3@acme.test>\n\nAny news?\n",
+        header(&ack, "Reply-To").unwrap(),
+    );
+    deliver_and_run(&lab, &desk, JANE, SUPPORT, &follow_up, 6).await;
+    let (ticket, reason) = thread_reason(&desk, "j3@acme.test").await;
+    assert_eq!(ticket, 2, "{reason}");
+    assert!(reason.contains("#3 was merged into #2"), "{reason}");
+    wait_for_mail_saying(&lab, AGENT, "wrote again on ticket #2").await;
+    assert_eq!(desk.ticket_json(3)["status"], "closed", "the merged ticket stays closed");
+
+    // From the command line: close without a word to the client, reopen, filter by client.
+    let closed = desk.helpdesk(&["ticket", "close", "2", "--silent"]);
+    assert!(closed.status.success(), "{}", String::from_utf8_lossy(&closed.stderr));
+    assert_eq!(desk.ticket_json(2)["status"], "closed");
+    let again = desk.command(&["ticket", "close", "2"]).output().unwrap();
+    assert!(!again.status.success(), "a closed ticket is not closed twice");
+    let reopened = desk.helpdesk(&["ticket", "reopen", "2"]);
+    assert!(reopened.status.success(), "{}", String::from_utf8_lossy(&reopened.stderr));
+    assert_eq!(desk.ticket_json(2)["status"], "open");
+    let refused = desk.command(&["ticket", "reopen", "3"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("merged into #2"));
+    let acme = desk.helpdesk(&["tickets", "--status", "all", "--client", "acme", "--json"]);
+    let acme: serde_json::Value = serde_json::from_slice(&acme.stdout).unwrap();
+    let ids: Vec<i64> = acme.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![2, 3]);
+    desk.run_once();
+    desk.drain(&lab).await;
+    assert_eq!(lab.mails_received_by(JANE).await.len(), to_jane_before, "close --silent sent nothing");
+}
