@@ -75,8 +75,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate the config and report every problem at once.
-    Check,
+    /// Validate the config and report every problem at once (and what looks like a mistake).
+    Check {
+        /// Also log in to the IMAP server (selecting the mailbox) and the SMTP server (EHLO and
+        /// AUTH, no mail sent), and report each result.
+        #[arg(long)]
+        connect: bool,
+    },
     /// The hour-tracking sheet and period statement per client (SOP "Hour Bank Management").
     Hours {
         /// Only this client.
@@ -298,30 +303,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::demo::run_demo(&dir).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => match Config::load(&cli.config) {
-            Ok(config) => {
-                println!(
-                    "{}: OK ({} client(s), source {}, delivery {})",
-                    cli.config.display(),
-                    config.clients.len(),
-                    match &config.source {
-                        crate::config::SourceConfig::Imap(imap) => format!("imap {}:{}", imap.host, imap.port),
-                        crate::config::SourceConfig::Maildir { path } => format!("maildir {}", path.display()),
-                    },
-                    match &config.delivery {
-                        crate::config::DeliveryConfig::Smtp(smtp) => format!("smtp {}:{}", smtp.host, smtp.port),
-                        crate::config::DeliveryConfig::OutboxDir { path } => format!("folder {}", path.display()),
-                    }
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(err) => {
-                println!("{}: {err:#}", cli.config.display());
-                Ok(ExitCode::from(2))
-            }
-        },
+        Command::Check { connect } => check(&cli.config, connect).await,
         Command::Run { once } => {
             let desk = open_desk(&cli.config).await?;
+            desk.config.require_secrets()?;
+            for warning in &desk.config.warnings {
+                tracing::warn!(%warning, "the config has something that looks like a mistake");
+            }
             let shutdown = crate::service::shutdown_signal();
             let report = crate::service::run(&desk, once, clock, shutdown).await?;
             tracing::info!(
@@ -707,8 +695,70 @@ async fn save_attachment(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The desk for a command: its config without mailbox secrets (each command that connects
+/// asks for them with `Config::require_secrets`, as `run` and `--send` do).
+/// `helpdesk check [--connect]`: every config problem and warning by key; with `--connect`,
+/// a login to each mail server too. Exit 2 when the config is wrong, 1 when a server refused.
+async fn check(config_path: &std::path::Path, connect: bool) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            println!("{}: {err:#}", config_path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!(
+        "{}: OK ({} client(s), source {}, delivery {})",
+        config_path.display(),
+        config.clients.len(),
+        match &config.source {
+            crate::config::SourceConfig::Imap(imap) => format!("imap {}:{}", imap.host, imap.port),
+            crate::config::SourceConfig::Maildir { path } => format!("maildir {}", path.display()),
+        },
+        match &config.delivery {
+            crate::config::DeliveryConfig::Smtp(smtp) => format!("smtp {}:{}", smtp.host, smtp.port),
+            crate::config::DeliveryConfig::OutboxDir { path } => format!("folder {}", path.display()),
+        }
+    );
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    match &config.source {
+        crate::config::SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap).await {
+            Ok(mut connection) => {
+                let _ = connection.session.logout().await;
+                println!(
+                    "IMAP {}:{}: logged in as {}, selected {} (UIDVALIDITY {})",
+                    imap.host, imap.port, imap.username, imap.mailbox, connection.uid_validity
+                );
+            }
+            Err(err) => {
+                failed = true;
+                println!("IMAP {}:{}: FAILED: {err:#}", imap.host, imap.port);
+            }
+        },
+        crate::config::SourceConfig::Maildir { path } => println!("maildir {}: nothing to connect to", path.display()),
+    }
+    let checked = match crate::outbound::sender::Transport::from_config(&config) {
+        Ok(transport) => transport.check_connection().await,
+        Err(err) => Err(err),
+    };
+    match checked {
+        Ok(line) => println!("{line}"),
+        Err(err) => {
+            failed = true;
+            println!("SMTP: FAILED: {err:#}");
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 async fn open_desk(config_path: &std::path::Path) -> anyhow::Result<Desk> {
-    let config = Config::load(config_path).with_context(|| format!("config {}", config_path.display()))?;
+    let config = Config::load_offline(config_path).with_context(|| format!("config {}", config_path.display()))?;
     Desk::open(config).await
 }
 

@@ -39,6 +39,13 @@ pub struct Config {
     pub summary: SummaryConfig,
     pub reports: ReportsConfig,
     pub templates_dir: Option<PathBuf>,
+    /// Mailbox secrets (`password_env` variables) that were not set when the config was loaded
+    /// for a command that does not connect (`Config::load_offline`); `require_secrets` fails
+    /// with them before anything connects.
+    pub missing_secrets: Vec<String>,
+    /// Things that load but are probably mistakes (`helpdesk check` prints them; `run` logs
+    /// them at start), each naming its key.
+    pub warnings: Vec<String>,
 }
 
 /// Hour banks (SOP "Hour Bank Management", "Rollover Policy", "Billable").
@@ -269,25 +276,55 @@ impl Config {
 
     /// Reads FILE, applies `HELPDESK_*` overrides from the process environment, validates.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
+        Config::load_with(path, Secrets::Required)
+    }
+
+    /// For commands that never connect (`tickets`, `ticket show`, `hours`, `metrics`,
+    /// `report` without `--send` ...): a `password_env` that is not set is no problem.
+    pub fn load_offline(path: &Path) -> anyhow::Result<Config> {
+        Config::load_with(path, Secrets::Optional)
+    }
+
+    fn load_with(path: &Path, secrets: Secrets) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| anyhow::anyhow!("cannot read config file {}: {err}", path.display()))?;
         let env: HashMap<String, String> = std::env::vars().collect();
         let base_dir = path.parent().unwrap_or(Path::new("."));
-        Ok(Config::from_toml(&text, &env, base_dir)?)
+        Ok(Config::from_toml_with(&text, &env, base_dir, secrets)?)
+    }
+
+    /// Fails, naming each variable, when the config was loaded without its mailbox secrets.
+    pub fn require_secrets(&self) -> anyhow::Result<()> {
+        if self.missing_secrets.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!("this command connects to the mailbox: {}", self.missing_secrets.join("; "))
     }
 
     /// Parses and validates config text; `env` supplies overrides and `password_env` values.
     pub fn from_toml(text: &str, env: &HashMap<String, String>, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        Config::from_toml_with(text, env, base_dir, Secrets::Required)
+    }
+
+    fn from_toml_with(
+        text: &str,
+        env: &HashMap<String, String>,
+        base_dir: &Path,
+        secrets: Secrets,
+    ) -> Result<Config, ConfigErrors> {
         let mut root: Value = match text.parse::<toml::Table>() {
             Ok(table) => Value::Table(table),
             Err(err) => return Err(ConfigErrors { problems: vec![format!("not valid TOML: {err}")] }),
         };
         let mut problems = Vec::new();
         apply_env_overrides(&mut root, env, &mut problems);
-        let mut reader = Reader { problems, env, base_dir };
+        let mut reader = Reader { problems, env, base_dir, secrets, missing_secrets: Vec::new(), warnings: Vec::new() };
         let config = reader.read(&root);
         if reader.problems.is_empty() {
-            Ok(config.expect("a config is built whenever no problem was found"))
+            let mut config = config.expect("a config is built whenever no problem was found");
+            config.missing_secrets = std::mem::take(&mut reader.missing_secrets);
+            config.warnings = std::mem::take(&mut reader.warnings);
+            Ok(config)
         } else {
             Err(ConfigErrors { problems: reader.problems })
         }
@@ -374,6 +411,16 @@ struct Reader<'a> {
     problems: Vec<String>,
     env: &'a HashMap<String, String>,
     base_dir: &'a Path,
+    secrets: Secrets,
+    missing_secrets: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Whether a `password_env` that is not set is a problem of the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Required,
+    Optional,
 }
 
 type Table = toml::map::Map<String, Value>;
@@ -569,6 +616,11 @@ impl Reader<'_> {
             (Some(password), None) => Some(SecretString::from(password)),
             (None, Some(variable)) => match self.env.get(&variable) {
                 Some(password) => Some(SecretString::from(password.clone())),
+                None if self.secrets == Secrets::Optional => {
+                    self.missing_secrets
+                        .push(format!("{prefix}.password_env: environment variable {variable} is not set"));
+                    Some(SecretString::from(String::new()))
+                }
                 None => {
                     self.problem(
                         &format!("{prefix}.password_env"),
@@ -671,6 +723,8 @@ impl Reader<'_> {
             summary,
             reports,
             templates_dir,
+            missing_secrets: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 
@@ -950,8 +1004,16 @@ impl Reader<'_> {
             let tier = self
                 .required_string(table, &prefix, "tier")
                 .and_then(|raw| raw.parse::<Tier>().map_err(|err| self.problem(&format!("{prefix}.tier"), err)).ok());
-            let domains: Vec<String> = self
-                .strings(table, &prefix, "domains")
+            let written_domains = self.strings(table, &prefix, "domains");
+            for (position, domain) in written_domains.iter().enumerate() {
+                if domain.trim().starts_with('@') {
+                    self.warnings.push(format!(
+                        "{prefix}.domains[{position}]: {domain:?} is read as {:?} (write a domain without @)",
+                        domain.trim().trim_start_matches('@')
+                    ));
+                }
+            }
+            let domains: Vec<String> = written_domains
                 .into_iter()
                 .map(|domain| domain.trim().trim_start_matches('@').to_ascii_lowercase())
                 .collect();
@@ -986,8 +1048,15 @@ impl Reader<'_> {
                 }
             }
             if let Some(name) = &name {
-                if clients.iter().any(|client: &ClientConfig| &client.name == name) {
-                    self.problem(&format!("{prefix}.name"), format!("client {name} is defined twice"));
+                if let Some(other) =
+                    clients.iter().find(|client: &&ClientConfig| client.name.eq_ignore_ascii_case(name))
+                {
+                    let twice = if &other.name == name {
+                        format!("client {name} is defined twice")
+                    } else {
+                        format!("client {name} and client {} differ only in case (commands find clients by name in any case)", other.name)
+                    };
+                    self.problem(&format!("{prefix}.name"), twice);
                 }
             }
             if let (Some(name), Some(tier)) = (name, tier) {
@@ -1421,6 +1490,18 @@ contacts = ["ops@partner.test"]
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn commands_that_do_not_connect_load_without_the_mailbox_secret() {
+        let required = Config::from_toml(VALID, &env(&[]), Path::new("/"));
+        assert!(required.unwrap_err().problems[0].contains("TEST_IMAP_PASSWORD"));
+        let offline = Config::from_toml_with(VALID, &env(&[]), Path::new("/"), Secrets::Optional).unwrap();
+        let refused = offline.require_secrets().unwrap_err().to_string();
+        assert!(refused.contains("imap.password_env") && refused.contains("TEST_IMAP_PASSWORD"), "{refused}");
+        let with_secret =
+            Config::from_toml_with(VALID, &env(&[("TEST_IMAP_PASSWORD", "s")]), Path::new("/"), Secrets::Optional);
+        assert!(with_secret.unwrap().require_secrets().is_ok());
     }
 
     #[test]

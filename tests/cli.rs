@@ -107,6 +107,28 @@ fn check_reports_every_problem_with_its_key_and_exits_2() {
     std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
     let out = helpdesk(dir.path(), &["check"]);
     assert!(out.status.success());
+
+    // Mistakes a person makes: two clients that differ only in case, the agent listed as a
+    // client's contact, two clients claiming one domain (problems); "@domain" (a warning).
+    let mistakes = CONFIG.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]")
+        + "[[clients]]\nname = \"initech\"\ntier = \"growth\"\ndomains = [\"initech.test\"]\ncontacts = [\"travis@example.test\"]\n";
+    std::fs::write(dir.path().join("helpdesk.toml"), mistakes).unwrap();
+    let out = helpdesk(dir.path(), &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for expected in [
+        "client initech and client Initech differ only in case",
+        "travis@example.test is the agent's own address",
+        "initech.test already belongs to client Initech",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    let only_at = CONFIG.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]");
+    std::fs::write(dir.path().join("helpdesk.toml"), only_at).unwrap();
+    let out = helpdesk(dir.path(), &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("warning: clients[0].domains[0]: \"@initech.test\" is read as \"initech.test\""), "{text}");
 }
 
 #[test]

@@ -240,7 +240,23 @@ impl Transport {
         self.accepted_unrecorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// `helpdesk check --connect`: connects, greets, logs in (EHLO, STARTTLS, AUTH as the desk
+    /// would) and says QUIT. No mail is sent. For a folder, says where mail goes.
+    pub async fn check_connection(&self) -> anyhow::Result<String> {
+        match &self.delivery {
+            Delivery::Folder(_) => Ok("delivery to a folder: nothing to connect to".into()),
+            Delivery::Smtp(sender) => {
+                let mut connection = sender.connect().await.map_err(|err| anyhow::anyhow!(err))?;
+                let _ = connection.quit().await;
+                let smtp = &sender.config;
+                let login = if smtp.username.is_some() { "logged in" } else { "no login configured" };
+                Ok(format!("SMTP {}:{} ({:?}): greeted, {login}, no mail sent", smtp.host, smtp.port, smtp.tls))
+            }
+        }
+    }
+
     pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+        config.require_secrets()?;
         match &config.delivery {
             DeliveryConfig::OutboxDir { path } => {
                 std::fs::create_dir_all(path)

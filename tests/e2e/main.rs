@@ -14,6 +14,7 @@ mod pipeline;
 mod proxy;
 mod reports;
 mod restart;
+mod setup;
 mod sla;
 mod summary;
 mod tls;
