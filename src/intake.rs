@@ -670,9 +670,12 @@ async fn open_ticket(
         let domain_limit = i64::from(config.intake.acknowledgements_per_domain_per_hour);
         if recent.mailbox < mailbox_limit && recent.domain < domain_limit {
             let timezone = client.and_then(|client| client.timezone).unwrap_or(config.agent.timezone);
-            let update_due = due
-                .map(|due| due.first_response.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string())
-                .unwrap_or_else(|| "the end of the next business day".into());
+            let promise = acknowledgement_promise(config, severity, raw.arrived_at, due.as_ref());
+            let client_time =
+                |time: DateTime<Utc>| time.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string();
+            let update_due =
+                promise.update_by.map(client_time).unwrap_or_else(|| "the end of the next business day".into());
+            let looking_at = promise.looking_at.map(client_time);
             // The subject is echoed to the address in From: unless a trusted server proved the
             // mail is from there, it may be an attacker's text sent to the real person.
             let from_proven = sender_authenticated(mail, &config.agent.trusted_authserv_ids, requester.domain());
@@ -683,6 +686,8 @@ async fn open_ticket(
                 "issue": echoed_subject,
                 "first_name": first_name(mail.from_name.as_deref()),
                 "update_due": update_due,
+                "looking_at": looking_at,
+                "question": crate::triage::acknowledgement_question(triage.rule.as_deref()),
                 "severity": severity.as_str(),
                 "agent_name": config.agent.name,
                 "client": client.map(|client| client.name.clone()),
@@ -796,6 +801,38 @@ async fn open_ticket(
         "new ticket"
     );
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged })
+}
+
+/// What the acknowledgement promises: when the agent looks at the request (`None`: now) and
+/// when the client has an update.
+struct Promise {
+    looking_at: Option<DateTime<Utc>>,
+    update_by: Option<DateTime<Utc>>,
+}
+
+/// Outside business hours a request other than a P0 is looked at when the agent is next at
+/// work, and no update is promised at night: a response due outside business hours is
+/// promised for the next opening after it.
+fn acknowledgement_promise(
+    config: &crate::config::Config,
+    severity: crate::domain::Severity,
+    arrived_at: DateTime<Utc>,
+    due: Option<&sla::DueTimes>,
+) -> Promise {
+    let calendar = &config.business_hours;
+    let urgent = severity == crate::domain::Severity::P0;
+    let after_hours = !urgent && !sla::is_within_business_hours(arrived_at, calendar);
+    let looking_at = after_hours.then(|| sla::next_business_opening(arrived_at, calendar));
+    let update_by = due.map(|due| {
+        // A due time at closing time (a business-hours span ends there) is inside the day.
+        let at_work = sla::is_within_business_hours(due.first_response - Duration::minutes(1), calendar);
+        if urgent || at_work {
+            due.first_response
+        } else {
+            sla::next_business_opening(due.first_response, calendar)
+        }
+    });
+    Promise { looking_at, update_by }
 }
 
 /// With `intake.require_sender_authentication`, a client's mail that no trusted server proved
@@ -1188,6 +1225,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_acknowledgement_fits_the_hour_and_the_request() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        // Saturday 03:38 New York time, a problem from Initech (STARTER): looked at on Monday
+        // morning, no update promised at night, the troubleshooting question.
+        let night = new_ticket(&desk, "bill@initech.test", "Sync stopped", at("2026-12-05T08:38:00Z")).await;
+        let text = &outbox_text(&desk, "acknowledgement", night).await[0].1;
+        assert!(
+            text.contains("I'll look into \"Sync stopped\" first thing Monday, December 7 at 9:00 AM EST"),
+            "{text}"
+        );
+        assert!(!text.contains("now."), "{text}");
+        assert!(text.contains("update for you by Wednesday, December 9 at 9:00 AM EST"), "{text}");
+        assert!(text.contains("when did this start"), "{text}");
+        // A feature request in business hours: looked at now, asked what success looks like.
+        let idea =
+            new_ticket(&desk, "bill@initech.test", "Feature request: Slack alerts", at("2026-12-01T15:00:00Z")).await;
+        let text = &outbox_text(&desk, "acknowledgement", idea).await[0].1;
+        assert!(text.contains("looking into \"Feature request: Slack alerts\" now."), "{text}");
+        assert!(text.contains("what would a good result look like for you"), "{text}");
+        assert!(!text.contains("when did this start"), "{text}");
+    }
+
+    #[tokio::test]
     async fn with_hours_used_up_the_agent_is_told_and_estimate_sends_the_depleted_email_before_the_work() {
         let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
         let now = Utc::now();
@@ -1221,7 +1282,7 @@ mod tests {
         agent_reply(&desk, initech, "Started on it.\n#time 5h #estimate 1h", now).await;
         let offers = outbox_text(&desk, "hours_depleted", initech).await;
         assert_eq!(offers.len(), 1, "the automatic email gives way to the estimate");
-        assert!(offers[0].1.contains("(estimated 1 hours = $150)"), "{}", offers[0].1);
+        assert!(offers[0].1.contains("(estimated 1 hour = $150)"), "{}", offers[0].1);
 
         // Globex has all its hours: nothing goes to the client, the agent is told why.
         let globex = new_ticket(&desk, "li@globex.test", "Question", now).await;

@@ -235,7 +235,7 @@ pub fn add_span(
         Span::BusinessHours(hours) => walk_working_time(local_start, Duration::hours(hours), calendar, |_| {
             (calendar.opens, Some(calendar.closes))
         }),
-        Span::NextMeeting => meeting.map(|schedule| next_meeting(schedule, local_start)),
+        Span::NextMeeting => meeting.map(|schedule| next_working_meeting(schedule, local_start, calendar)),
     };
     match local_end {
         Some(local) => local_to_utc(local, calendar),
@@ -278,6 +278,34 @@ fn walk_working_time(
         date += Duration::days(1);
     }
     None
+}
+
+/// The first meeting after `after` that falls on a working day (a meeting on a holiday or a
+/// weekend does not happen); the first meeting at all when none does within 500 meetings.
+fn next_working_meeting(
+    schedule: &MeetingSchedule,
+    after: NaiveDateTime,
+    calendar: &BusinessHoursConfig,
+) -> NaiveDateTime {
+    let first = next_meeting(schedule, after);
+    let mut candidate = first;
+    for _ in 0..500 {
+        if is_working_date(candidate.date(), calendar) {
+            return candidate;
+        }
+        candidate = next_meeting(schedule, candidate);
+    }
+    first
+}
+
+/// The next moment the agent is at work: `at` itself inside business hours, else the next
+/// opening (in UTC). `at` when the calendar has no working day at all.
+pub fn next_business_opening(at: DateTime<Utc>, calendar: &BusinessHoursConfig) -> DateTime<Utc> {
+    let local = at.with_timezone(&calendar.timezone).naive_local();
+    match walk_working_time(local, Duration::zero(), calendar, |_| (calendar.opens, Some(calendar.closes))) {
+        Some(opening) if opening > local => local_to_utc(opening, calendar),
+        _ => at,
+    }
 }
 
 /// The first meeting strictly after `after` (local wall time).

@@ -110,6 +110,20 @@ static NEGATION_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
 pub struct Triage {
     pub severity: Severity,
     pub reason: String,
+    /// The name of the rule that decided, if one did.
+    pub rule: Option<String>,
+}
+
+/// The acknowledgement's "Quick question to help troubleshoot: ..." (SOP: "[relevant
+/// question]"), fitted to what the request is: a feature request is asked what success looks
+/// like, a documentation request what is missing, a problem when it started.
+pub fn acknowledgement_question(rule: Option<&str>) -> &'static str {
+    match rule {
+        Some("feature request") => "what would a good result look like for you, and is there a date you need it by?",
+        Some("documentation") => "which part is missing or unclear, and who will be reading it?",
+        Some("slow") => "when did it start being slow, and is it slow all the time or at certain hours?",
+        _ => "when did this start, and has anything changed on your side since then?",
+    }
 }
 
 /// Classifies a new ticket. `new_text` must already be the new part (see `inbound::quotes`).
@@ -127,13 +141,13 @@ pub fn classify(config: &TriageConfig, tier: Option<Tier>, subject: &str, new_te
         }
     }
     match best {
-        Some((rule, reason)) => Triage { severity: rule.severity, reason },
+        Some((rule, reason)) => Triage { severity: rule.severity, reason, rule: Some(rule.name.clone()) },
         None => {
             let tier_for_default = tier.unwrap_or(Tier::Growth);
             let severity = config.unmatched.get(&tier_for_default).copied().unwrap_or(Severity::P2);
             let who = tier.map(|tier| format!("{tier} client")).unwrap_or_else(|| "unknown sender".into());
             let article = if who.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            Triage { severity, reason: format!("no rule matched: default for {article} {who}") }
+            Triage { severity, reason: format!("no rule matched: default for {article} {who}"), rule: None }
         }
     }
 }

@@ -153,6 +153,7 @@ async fn queue_bank_alert(
         "request": format!("\"{}\"", context.request),
         "estimate": context.estimate_minutes.map(|minutes| json!({
             "hours": hours_text(i64::from(minutes)).trim_end_matches('h'),
+            "unit": if minutes == 60 { "hour" } else { "hours" },
             "total": dollars(config.hours.rates.overage_cents_per_hour * i64::from(minutes) / 60).trim_end_matches(".00"),
         })),
         "upgrade": upgrade,

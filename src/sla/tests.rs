@@ -76,3 +76,30 @@ fn clock_states() {
     assert_eq!(ticket_state(ClockState::Met, ClockState::Met), ClockState::Met);
     assert_eq!(ticket_state(ClockState::Breached, ClockState::Met), ClockState::Breached);
 }
+
+#[test]
+fn a_meeting_on_a_holiday_or_a_weekend_does_not_count_as_the_next_meeting() {
+    // The monthly maintenance window on the 25th: 2026-12-25 is a holiday, 2027-01-25 a Monday.
+    let schedule = MeetingSchedule::Monthly { day: 25, time: NaiveTime::from_hms_opt(10, 0, 0).unwrap() };
+    let due = add_span(utc("2026-12-20T15:00:00Z"), Span::NextMeeting, &calendar(), Some(&schedule));
+    assert_eq!(due, utc("2027-01-25T15:00:00Z"), "Dec 25 skipped");
+    // On the 1st: 2027-01-01 is a Friday but a holiday once configured; 2027-05-01 a Saturday.
+    let mut with_new_year = calendar();
+    with_new_year.holidays.push(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+    let first = MeetingSchedule::Monthly { day: 1, time: NaiveTime::from_hms_opt(10, 0, 0).unwrap() };
+    let due = add_span(utc("2026-12-20T15:00:00Z"), Span::NextMeeting, &with_new_year, Some(&first));
+    assert_eq!(due, utc("2027-02-01T15:00:00Z"), "Jan 1 skipped");
+    let due = add_span(utc("2027-04-20T15:00:00Z"), Span::NextMeeting, &with_new_year, Some(&first));
+    assert_eq!(due, utc("2027-06-01T14:00:00Z"), "Saturday May 1 skipped (EDT in June)");
+}
+
+#[test]
+fn the_next_business_opening() {
+    // Saturday 2026-12-05 03:38 EST: Monday 09:00.
+    assert_eq!(next_business_opening(utc("2026-12-05T08:38:00Z"), &calendar()), utc("2026-12-07T14:00:00Z"));
+    // Tuesday 03:38: the same day at 09:00; inside business hours: the moment itself.
+    assert_eq!(next_business_opening(utc("2026-12-01T08:38:00Z"), &calendar()), utc("2026-12-01T14:00:00Z"));
+    assert_eq!(next_business_opening(utc("2026-12-01T16:00:00Z"), &calendar()), utc("2026-12-01T16:00:00Z"));
+    // Thursday 2026-12-24 after closing: the 25th is a holiday, so Monday the 28th.
+    assert_eq!(next_business_opening(utc("2026-12-24T23:00:00Z"), &calendar()), utc("2026-12-28T14:00:00Z"));
+}
