@@ -370,8 +370,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 let since = now - chrono::Duration::days(1);
                 let summary = crate::reports::daily::build_summary(&desk, date, since, now).await?;
-                println!("Subject: {}\n", one_line(&summary.subject));
-                println!("{}", multi_line(if html { &summary.html } else { &summary.text }));
+                if html {
+                    println!("{}", multi_line(&summary.html));
+                } else {
+                    println!("Subject: {}\n", one_line(&summary.subject));
+                    println!("{}", multi_line(&summary.text));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -410,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             None => "",
                         }
                         .to_string(),
-                        m.counted.to_string(),
+                        m.counted_text.clone(),
                     ]);
                 }
                 println!("Success metrics for {}\n{table}", metrics.period);
@@ -598,6 +602,22 @@ async fn client_report(
     let Some(client) = desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(&args.client)) else {
         anyhow::bail!("no client named {:?} in the config", args.client);
     };
+    // The SOP gives each tier its reports: another kind is refused when it would go to the
+    // client, and printed with a warning when only previewed.
+    if !ReportKind::for_tier(client.tier).contains(&kind) {
+        let tier_kinds: Vec<&str> = ReportKind::for_tier(client.tier).iter().map(|kind| kind.as_str()).collect();
+        let reason = format!(
+            "{} is a {} client: its reports are {}, not {}",
+            client.name,
+            client.tier.as_str().to_ascii_uppercase(),
+            tier_kinds.join(" and "),
+            kind.as_str()
+        );
+        if args.send {
+            anyhow::bail!("{reason}; nothing sent");
+        }
+        eprintln!("warning: {reason} (a preview only)");
+    }
     let period = match &args.period {
         Some(text) => {
             parse_period(kind, text).with_context(|| format!("{text:?} is not a {} period", kind.as_str()))?
@@ -616,8 +636,13 @@ async fn client_report(
         }
     } else {
         let report = preview(&desk, client, kind, &period, now).await?;
-        println!("Subject: {}\n", one_line(&report.subject));
-        println!("{}", multi_line(if args.html { &report.html } else { &report.text }));
+        // The HTML is a document of its own (to open in a browser): nothing before it.
+        if args.html {
+            println!("{}", multi_line(&report.html));
+        } else {
+            println!("Subject: {}\n", one_line(&report.subject));
+            println!("{}", multi_line(&report.text));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

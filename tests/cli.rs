@@ -179,3 +179,29 @@ fn held_mail_is_listed_shown_raw_and_taken_in_as_a_ticket() {
     let out = helpdesk(dir.path(), &["--now", now, "held", "--json"]);
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
 }
+
+#[test]
+fn reports_fit_the_tier_and_html_is_only_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    let now = "2026-11-20T15:00:00Z";
+    // Initech is STARTER: quarterly reports, no weekly call.
+    let weekly = helpdesk(dir.path(), &["--now", now, "report", "weekly", "--client", "Initech"]);
+    assert!(weekly.status.success());
+    let warned = String::from_utf8_lossy(&weekly.stderr);
+    assert!(warned.contains("Initech is a STARTER client: its reports are quarterly, not weekly"), "{warned}");
+    assert!(!String::from_utf8_lossy(&weekly.stdout).contains("See you on our weekly call!"));
+    let sent = helpdesk(dir.path(), &["--now", now, "report", "weekly", "--client", "Initech", "--send"]);
+    assert!(!sent.status.success(), "a kind the tier does not get is never sent");
+    assert!(String::from_utf8_lossy(&sent.stderr).contains("nothing sent"));
+    let html = helpdesk(dir.path(), &["--now", now, "report", "quarterly", "--client", "Initech", "--html"]);
+    let document = String::from_utf8_lossy(&html.stdout);
+    assert!(document.trim_start().to_ascii_lowercase().starts_with("<!doctype html>"), "{document}");
+    let daily = helpdesk(dir.path(), &["--now", now, "report", "daily", "--html"]);
+    assert!(String::from_utf8_lossy(&daily.stdout).trim_start().to_ascii_lowercase().starts_with("<!doctype html>"));
+
+    // Metrics count the hour bank in hours, not minutes.
+    let metrics = helpdesk(dir.path(), &["--now", now, "metrics"]);
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    assert!(text.contains("5h of bank"), "{text}");
+}

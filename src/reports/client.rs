@@ -240,6 +240,8 @@ pub async fn build_report(
         "title": title,
         "kind": kind.as_str(),
         "health_check": health_check,
+        // Only ENTERPRISE has the SOP's weekly call.
+        "weekly_call": kind == ReportKind::Weekly && client.tier == Tier::Enterprise,
         "client": client.name,
         "first_name": first_name(client.contact_name.as_deref()),
         "period_label": format!("{} to {}", period.start.format("%b %-d"), last_day.format("%b %-d, %Y")),

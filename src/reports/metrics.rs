@@ -24,8 +24,11 @@ pub struct Metric {
     pub value: Option<f64>,
     pub target: &'static str,
     pub met: Option<bool>,
-    /// How many things were counted (tickets, scores, clients).
+    /// How many things were counted (tickets, scores, clients; minutes of bank for the hour
+    /// bank, see `counted_text`).
     pub counted: i64,
+    /// `counted` as a person reads it: "12 tickets", "35h of bank".
+    pub counted_text: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,6 +122,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "95%+",
                 met: response.map(|v| v >= 95.0),
                 counted: response_counted,
+                counted_text: format!("{} tickets", response_counted),
             },
             Metric {
                 name: "resolution within SLA (%)",
@@ -126,6 +130,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "90%+",
                 met: resolution.map(|v| v >= 90.0),
                 counted: resolution_counted,
+                counted_text: format!("{} tickets", resolution_counted),
             },
             Metric {
                 name: "client satisfaction (0-10)",
@@ -133,6 +138,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "8+",
                 met: satisfaction.map(|v| v >= 8.0),
                 counted: inputs.scores.len() as i64,
+                counted_text: format!("{} scores", inputs.scores.len()),
             },
             Metric {
                 name: "proactive issues (%)",
@@ -140,6 +146,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "70%",
                 met: proactive.map(|v| v >= 70.0),
                 counted: inputs.tickets.len() as i64,
+                counted_text: format!("{} tickets", inputs.tickets.len()),
             },
             Metric {
                 name: "hour bank utilisation (%)",
@@ -147,6 +154,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "60-80%",
                 met: utilisation.map(|v| (60.0..=80.0).contains(&v)),
                 counted: inputs.bank_available_minutes,
+                counted_text: format!("{} of bank", crate::hours::bank::hours_text(inputs.bank_available_minutes)),
             },
             Metric {
                 name: "renewal rate (%)",
@@ -154,6 +162,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
                 target: "90%+",
                 met: renewal.map(|v| v >= 90.0),
                 counted: due,
+                counted_text: format!("{} clients", due),
             },
         ],
     }
