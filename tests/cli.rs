@@ -205,3 +205,34 @@ fn reports_fit_the_tier_and_html_is_only_the_document() {
     let text = String::from_utf8_lossy(&metrics.stdout);
     assert!(text.contains("5h of bank"), "{text}");
 }
+
+#[test]
+fn a_signal_brings_its_draft_once_then_a_one_line_reminder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG.replace(
+        "contact_name = \"Peter Gibbons\"",
+        "contact_name = \"Peter Gibbons\"\ncontract_start = \"2026-01-10\"\ncontract_term = \"annual\"",
+    );
+    std::fs::write(dir.path().join("helpdesk.toml"), config).unwrap();
+    // Started the evening before, then two mornings (07:30 New York is 12:30 UTC).
+    for now in ["2026-11-19T23:00:00Z", "2026-11-20T13:00:00Z", "2026-11-21T13:00:00Z"] {
+        let out = helpdesk(dir.path(), &["--now", now, "run", "--once"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut summaries: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|mail| mail.contains("Subject: Daily summary"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "one a morning, none for the day before the desk started");
+    summaries.sort_by_key(|mail| mail.contains("Subject: Daily summary Sat Nov 21"));
+    let text = |raw: &String| {
+        let message = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        message.body_text(0).unwrap().into_owned()
+    };
+    let (first, second) = (&text(&summaries[0]), &text(&summaries[1]));
+    assert!(first.contains("Draft to forward") && first.contains("Hey Peter,"), "{first}");
+    assert!(first.contains("Renewal Coming Up"), "{first}");
+    assert!(!second.contains("Renewal Coming Up"), "the draft once: {second}");
+    assert!(second.contains("still open; the draft was in the summary of 2026-11-20"), "{second}");
+}

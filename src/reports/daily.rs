@@ -4,7 +4,7 @@
 //! the desk was down for is covered by the next summary, which is sent late, once.
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -28,6 +28,8 @@ pub struct Summary {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The signals it raises (client, kind), recorded when it is sent.
+    pub raised: Vec<(String, &'static str)>,
 }
 
 fn local_label(config: &Config, at: &str) -> String {
@@ -132,6 +134,7 @@ pub async fn build_summary(
 
     let mut hours = Vec::new();
     let mut signals = Vec::new();
+    let mut raised = Vec::new();
     let mut used_total = 0;
     let mut available_total = 0;
     let mut conn = db.acquire().await?;
@@ -187,9 +190,16 @@ pub async fn build_summary(
                 .filter(|c| !c.annual)
                 .and_then(|c| c.cancelled_on.map(|_| next_renewal(c, date))),
             today: date,
+            contact_name: client.contact_name.clone(),
         };
         for signal in signals_for(&facts, &config.agent.name) {
-            signals.push(serde_json::to_value(signal)?);
+            // The draft once, in the first summary that raises the signal; then a reminder.
+            let first_raised = first_raised_on(&mut conn, &signal.client, signal.kind).await?;
+            let reminder = first_raised.filter(|first| first.as_str() < date_text_of(date).as_str());
+            raised.push((signal.client.clone(), signal.kind));
+            let mut value = serde_json::to_value(&signal)?;
+            value["reminder_since"] = json!(reminder);
+            signals.push(value);
         }
     }
     drop(conn);
@@ -239,7 +249,24 @@ pub async fn build_summary(
     let subject = desk.templates.render_line("daily_summary.subject", &data)?;
     let text = desk.templates.render("daily_summary.txt", &data)?;
     let html = desk.templates.render("daily_summary.html", &data)?;
-    Ok(Summary { data, subject, text, html })
+    Ok(Summary { data, subject, text, html, raised })
+}
+
+fn date_text_of(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// The date of the first summary that raised the client's signal of `kind`, if one did.
+async fn first_raised_on(
+    conn: &mut sqlx::SqliteConnection,
+    client: &str,
+    kind: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT first_summary_date FROM raised_signals WHERE client = ? AND kind = ?")
+        .bind(client)
+        .bind(kind)
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// The metrics of `period` (a calendar month), seen at `now`.
@@ -356,6 +383,16 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     if inserted == 0 {
         return Ok(false);
     }
+    for (client, kind) in &summary.raised {
+        sqlx::query(
+            "INSERT INTO raised_signals (client, kind, first_summary_date) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(client)
+        .bind(kind)
+        .bind(&date_text)
+        .execute(&mut *tx)
+        .await?;
+    }
     let draft = Draft {
         message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain())),
         html: Some(summary.html),
@@ -369,12 +406,32 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     Ok(true)
 }
 
-/// The scheduler's step: the summary due at `now`, once.
+/// The scheduler's step: the summary due at `now`, once. A new desk's first summary is the
+/// first one due after it first ran (the run that created the database at 13:00 sends no
+/// summary for that morning, which was before the desk existed).
 pub async fn daily_summary_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<bool> {
     if !desk.config.summary.enabled {
         return Ok(false);
     }
-    send_summary(desk, due_summary_date(&desk.config, now), now).await
+    let started =
+        time_from_db(&crate::storage::setting_or_create(&desk.db, "first_run_at", || time_to_db(now)).await?)?;
+    let date = due_summary_date(&desk.config, now);
+    if scheduled_at(&desk.config, date) < started {
+        return Ok(false);
+    }
+    send_summary(desk, date, now).await
+}
+
+/// When the summary of `date` is due: `[summary] time` on that date, in the agent's timezone.
+fn scheduled_at(config: &Config, date: NaiveDate) -> DateTime<Utc> {
+    let local = date.and_time(config.summary.time);
+    config
+        .agent
+        .timezone
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|time| time.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&local))
 }
 
 /// Mail held without a ticket since `since` (bounces, auto-replies, the desk's failures; not

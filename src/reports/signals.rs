@@ -29,6 +29,8 @@ pub struct ClientFacts {
     pub annual_renewal: Option<NaiveDate>,
     pub monthly_contract_end: Option<NaiveDate>,
     pub today: NaiveDate,
+    /// The client's `contact_name`: the [Name] of the SOP's scripts.
+    pub contact_name: Option<String>,
 }
 
 /// The tier above, in capitals as the SOP writes it, and what an upgrade to it brings.
@@ -77,7 +79,7 @@ pub fn signals_for(facts: &ClientFacts, agent_name: &str) -> Vec<Signal> {
                 client: name.clone(),
                 kind: "annual_renewal",
                 action: format!("Annual renewal on {date} ({days} days): schedule the strategy call, review the year's ROI, present renewal options"),
-                script: renewal_script(name, facts.tier, date, agent_name),
+                script: renewal_script(name, &greeting(facts), facts.tier, date, agent_name),
             });
         }
     }
@@ -90,11 +92,20 @@ pub fn signals_for(facts: &ClientFacts, agent_name: &str) -> Vec<Signal> {
                 action: format!(
                     "Contract ends on {date} ({days} days): check in on satisfaction and confirm intent to continue"
                 ),
-                script: contract_end_script(name, facts.tier, date, agent_name),
+                script: contract_end_script(name, &greeting(facts), facts.tier, date, agent_name),
             });
         }
     }
     signals
+}
+
+/// "Hey Peter" from the client's `contact_name`, else the SOP's "Hey [Name]" for the agent to
+/// fill in.
+fn greeting(facts: &ClientFacts) -> String {
+    match facts.contact_name.as_deref().map(str::trim).filter(|name| !name.is_empty()) {
+        Some(name) => format!("Hey {}", crate::outbound::compose::first_name(Some(name))),
+        None => "Hey [Name]".to_string(),
+    }
 }
 
 /// "$1,200" for a whole-dollar price.
@@ -104,7 +115,7 @@ fn whole_dollars(cents: i64) -> String {
 
 /// The SOP's "Renewal Email Template", with the prices filled in and the recap left for the
 /// agent to fill (`[Metric]` lines, as in the SOP).
-fn renewal_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
+fn renewal_script(client: &str, greeting: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
     let price = tier.monthly_price_cents();
     let mut options = vec![format!("**Continue as-is:** {}/month", whole_dollars(price))];
     if let Some((next, name, benefits)) = next_tier(tier) {
@@ -115,7 +126,7 @@ fn renewal_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -
     options.push(format!("**Annual prepay:** {} (save 15%)", whole_dollars(price * 12 * 85 / 100)));
     let options: Vec<String> = options.iter().enumerate().map(|(i, option)| format!("{}. {option}", i + 1)).collect();
     format!(
-        "Subject: {client} - Renewal Coming Up\n\nHey [Name],\n\nYour {} plan renews on {} - just wanted to give you a heads up!\n\nQuick recap of the last [period]:\n- ✅ [Metric]: [Performance]\n- ✅ [Metric]: [Performance]\n- ✅ [Time/cost saved]: [Amount]\n\nOptions for renewal:\n{}\n\nLet me know which works best, and I'll send over the updated agreement.\n\nThanks for being an awesome client!\n\n- {agent_name}\n\nP.S. - If there's anything we should improve, I'm all ears.",
+        "Subject: {client} - Renewal Coming Up\n\n{greeting},\n\nYour {} plan renews on {} - just wanted to give you a heads up!\n\nQuick recap of the last [period]:\n- ✅ [Metric]: [Performance]\n- ✅ [Metric]: [Performance]\n- ✅ [Time/cost saved]: [Amount]\n\nOptions for renewal:\n{}\n\nLet me know which works best, and I'll send over the updated agreement.\n\nThanks for being an awesome client!\n\n- {agent_name}\n\nP.S. - If there's anything we should improve, I'm all ears.",
         tier.as_str().to_uppercase(),
         date.format("%B %-d, %Y"),
         options.join("\n"),
@@ -125,9 +136,9 @@ fn renewal_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -
 /// A check-in before a cancelled monthly contract ends (SOP: "Check in on satisfaction,
 /// address any concerns, confirm intent to continue"); the SOP has no template for it, and the
 /// renewal email would tell a leaving client that the plan renews.
-fn contract_end_script(client: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
+fn contract_end_script(client: &str, greeting: &str, tier: Tier, date: NaiveDate, agent_name: &str) -> String {
     format!(
-        "Subject: {client} - Checking in before {date_text}\n\nHey [Name],\n\nYour {} support runs through {date_text}, and I wanted to check in before then.\n\nHow has support been working for you? If anything has fallen short, I'd like to hear it and put it right.\n\nIf you'd like to keep things running after {date_text}, just say so and I'll send over the agreement.\n\nThanks,\n\n- {agent_name}",
+        "Subject: {client} - Checking in before {date_text}\n\n{greeting},\n\nYour {} support runs through {date_text}, and I wanted to check in before then.\n\nHow has support been working for you? If anything has fallen short, I'd like to hear it and put it right.\n\nIf you'd like to keep things running after {date_text}, just say so and I'll send over the agreement.\n\nThanks,\n\n- {agent_name}",
         tier.as_str().to_uppercase(),
         date_text = date.format("%B %-d, %Y"),
     )
@@ -147,6 +158,7 @@ mod tests {
             annual_renewal: NaiveDate::from_ymd_opt(2027, 1, 15),
             monthly_contract_end: None,
             today: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            contact_name: None,
         }
     }
 
@@ -161,14 +173,30 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_greet_the_contact_by_name_when_the_config_has_one() {
+        let named = ClientFacts { contact_name: Some("Peter Gibbons".into()), ..facts() };
+        let renewal = signals_for(&named, "Travis").into_iter().find(|s| s.kind == "annual_renewal").unwrap();
+        assert!(renewal.script.contains("\n\nHey Peter,\n\n"), "{}", renewal.script);
+        let unnamed = signals_for(&facts(), "Travis").into_iter().find(|s| s.kind == "annual_renewal").unwrap();
+        assert!(unnamed.script.contains("\n\nHey [Name],\n\n"), "the SOP's blank to fill: {}", unnamed.script);
+    }
+
+    #[test]
     fn the_renewal_email_names_every_price_and_numbers_its_options() {
-        let growth = renewal_script("Acme", Tier::Growth, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), "Travis");
+        let growth =
+            renewal_script("Acme", "Hey [Name]", Tier::Growth, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), "Travis");
         assert!(growth.contains("Your GROWTH plan renews on January 15, 2027"), "{growth}");
         assert!(growth.contains("Quick recap of the last [period]:"), "{growth}");
         assert!(growth.contains("1. **Continue as-is:** $1,200/month"), "{growth}");
         assert!(growth.contains("2. **Upgrade to ENTERPRISE:** $2,500/month (get "), "{growth}");
         assert!(growth.contains("3. **Annual prepay:** $12,240 (save 15%)"), "{growth}");
-        let enterprise = renewal_script("Globex", Tier::Enterprise, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), "T");
+        let enterprise = renewal_script(
+            "Globex",
+            "Hey [Name]",
+            Tier::Enterprise,
+            NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(),
+            "T",
+        );
         assert!(
             enterprise.contains("1. **Continue as-is:** $2,500/month\n2. **Annual prepay:** $25,500"),
             "{enterprise}"

@@ -16,6 +16,9 @@ async fn the_daily_summary_is_sent_once_a_day() {
     .await;
     lab.wait_for_support_mail(1).await;
     // 08:00 in New York, after the default 07:30.
+    // The desk first ran the evening before: a new desk's first summary is the first
+    // one due after it started.
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-06T23:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T15:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T22:00:00Z"]);
@@ -78,6 +81,9 @@ async fn answering_the_summary_with_take_opens_the_ticket_of_client_mail_held_as
     )
     .await;
     lab.wait_for_support_mail(1).await;
+    // The desk first ran the evening before: a new desk's first summary is the first
+    // one due after it started.
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-06T23:00:00Z"]);
     desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:00:00Z"]);
     // The same run also drafts Acme's monthly report for Travis: pick the summary by subject.
     let summary = lab.wait_for_mail_with_subject(AGENT, "Daily summary").await;
@@ -120,4 +126,21 @@ async fn answering_the_summary_with_take_opens_the_ticket_of_client_mail_held_as
     let tickets = desk.tickets_json("open");
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0]["requester"], "jane@acme.test");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_desks_first_summary_is_the_first_due_after_it_started() {
+    let lab = MailLab::start();
+    let desk = TestDesk::with_daily_summary(&lab);
+    // First started at 08:00 New York time, after the 07:30 summary: none for that morning.
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-07T13:00:00Z"]);
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-07T20:00:00Z"]);
+    desk.drain(&lab).await;
+    let summaries = |mails: Vec<Vec<u8>>| {
+        mails.iter().filter(|m| header(m, "Subject").unwrap_or_default().starts_with("Daily summary")).count()
+    };
+    assert_eq!(summaries(lab.mails_received_by(AGENT).await), 0, "no summary for a day before the desk existed");
+    desk.helpdesk(&["run", "--once", "--now", "2030-01-08T13:00:00Z"]);
+    desk.drain(&lab).await;
+    assert_eq!(summaries(lab.mails_received_by(AGENT).await), 1, "the next morning's");
 }
