@@ -92,6 +92,47 @@ impl MessageId {
     }
 }
 
+/// The alphabet of the desk's own Message-IDs: RFC 4648 base32 in lower case (letters and
+/// the digits 2-7, no padding), which packs 5 bits in a character that is safe in any
+/// Message-ID and survives a client that changes the case of nothing.
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// `bytes` in lower-case base32 without padding (8 bytes take 13 characters, 10 take 16).
+pub fn base32(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            text.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        text.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    text
+}
+
+/// The bytes of `text` written by `base32`; `None` for any other text (another character, an
+/// upper-case one, a length or last character `base32` never writes): one text per value.
+pub fn from_base32(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let value = BASE32.iter().position(|&letter| letter == c)?;
+        buffer = (buffer << 5) | value as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((buffer >> bits) as u8);
+        }
+        buffer &= (1 << bits) - 1;
+    }
+    (bits < 5 && buffer == 0).then_some(bytes)
+}
+
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -251,6 +292,24 @@ mod tests {
         assert_eq!(MessageId::parse("<abc@x>").unwrap().as_str(), "abc@x");
         assert_eq!(MessageId::parse("abc@x").unwrap().bracketed(), "<abc@x>");
         assert!(MessageId::parse("<>").is_none());
+    }
+
+    #[test]
+    fn base32_reads_back_only_what_it_writes() {
+        assert_eq!(base32(b""), "");
+        assert_eq!(base32(b"f"), "my");
+        assert_eq!(base32(b"foobar"), "mzxw6ytboi", "RFC 4648's test vector, lower case, unpadded");
+        assert_eq!(base32(&[0xff; 10]), "7".repeat(16));
+        assert_eq!(base32(&[0; 8]).len(), 13);
+        for bytes in [&b"foobar"[..], &[0xff; 10], &[0x80; 8], &[1, 2, 3]] {
+            assert_eq!(from_base32(&base32(bytes)).as_deref(), Some(bytes));
+        }
+        // A character outside the alphabet, upper case, a last character with bits set that
+        // `base32` leaves clear, or a length it never writes (one character is 5 bits).
+        for bad in ["mzxw6ytbo1", "MZXW6YTBOI", "mz", "m"] {
+            assert_eq!(from_base32(bad), None, "{bad}");
+        }
+        assert_eq!(from_base32("my"), Some(b"f".to_vec()));
     }
 
     #[test]

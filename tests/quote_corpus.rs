@@ -8,6 +8,11 @@
 //! - mailgun/talon (Apache-2.0, tests/data/talon/LICENSE), expectations in `expected.json`:
 //!   `without_quotes` on the first text part of `standard_replies/*.eml`, and `new_part_of_html`
 //!   on `html_replies/*.html` (compared with all whitespace removed).
+//! - crisp-oss/email-reply-parser (MIT, tests/data/crisp_email_reply_parser/LICENSE), expectations
+//!   transcribed from its test.js: `new_part` of 43 replies must be the text above the history
+//!   (reply headers without a verb, "wrote" without a colon, mobile signatures in several
+//!   languages with unquoted history below), and 12 more keep their own expected text (9 of
+//!   them sentences that only look like history, kept whole).
 //!
 //! Run with `cargo test --test quote_corpus -- --nocapture` to see the pass rates.
 
@@ -248,4 +253,119 @@ fn html_stripping_never_panics_on_broken_input() {
         let _ = new_part(input);
         let _ = without_quotes(input);
     }
+}
+
+/// The text most of crisp-oss/email-reply-parser's fixtures open with (its test.js
+/// `COMMON_FIRST_FRAGMENT`): the expected new part of each fixture in `CRISP_COMMON_NEW_PART`.
+const CRISP_COMMON_FIRST_FRAGMENT: &str =
+    "Fusce bibendum, quam hendrerit sagittis tempor, dui turpis tempus erat, pharetra sodales ante sem sit amet metus.
+Nulla malesuada, orci non vulputate lobortis, massa felis pharetra ex, convallis consectetur ex libero eget ante.
+Nam vel turpis posuere, rhoncus ligula in, venenatis orci. Duis interdum venenatis ex a rutrum.
+Duis ut libero eu lectus consequat consequat ut vel lorem. Vestibulum convallis lectus urna,
+et mollis ligula rutrum quis. Fusce sed odio id arcu varius aliquet nec nec nibh.";
+
+/// The fixtures whose upstream test expects `CRISP_COMMON_FIRST_FRAGMENT` as the first
+/// fragment, each with what cuts it.
+const CRISP_COMMON_NEW_PART: &[(&str, &str)] = &[
+    ("email_7", "Il giovedì ..., Name <address> / ha scritto:"),
+    ("email_8", "Op 12 december 2016 19:05 schreef Name < / address>:"),
+    ("email_9", "==== then Message du : (a separator line)"),
+    ("email_10", "De : / Envoyé le : header block"),
+    ("email_11", "an indented De : / Envoyé le : header block"),
+    ("email_12", "Van: / Verzonden: header block"),
+    ("email_13", "Da: / Inviato: header block"),
+    ("email_14", "W dniu 2017-01-09 11:59:39 użytkownik Name <address> napisał:"),
+    ("email_15", "Sent from my Wiko RIDGE FAB 4G, unquoted history below"),
+    ("email_16", "Dnia ... napisał(a):"),
+    ("email_17", "W dniu ... napisał:"),
+    ("email_18", "From: / Date: header block"),
+    ("email_22", "30.09.2017, 18.30, \"Name\" <address>: (no verb, a dotted time)"),
+    ("email_23", "2017-11-24 16:32 GMT+01:00 Name <address>:"),
+    ("email_25", "11:00 AM, November 17, 2021, \"Name\" <address>: (no verb, the time first)"),
+    ("email_26", "Wednesday, 17 November 2021, 3:32 PM +0300 from address <address>:"),
+    ("email_portuguese", "Em ... às 16:32:35, Name ( / address) escreveu:"),
+    ("email_german", "Am 13.12.2017 21:11 schrieb \"Name <address>:"),
+    ("email_german_2", "Von: / Gesendet: header block"),
+    ("email_german_3", "Gesendet von Outlook für Android<link>, unquoted history below"),
+    ("email_german_outlook", "-----Ursprüngliche Nachricht-----"),
+    ("email_norwegian_gmail", "tir. 18. apr. 2017 kl. 13:09 skrev Name <address / >:"),
+    ("email_finnish", "pe 20. lokakuuta 2017 klo 17.50 Name / <address> kirjoitti:"),
+    ("email_italian", "In data ... \"Name\" <address> ha scritto:"),
+    ("email_russian", "ср, 30 апр. 2025 г. в 15:19, Name <address>:"),
+    ("email_24", "On Wed, 14 Nov 2018 08:14:43 -0200 Name <address> wrote (no colon)"),
+    ("email_outlook_split_line_from", "From: Name / <address> header block"),
+    ("email_gmail_split_line_from", "On ... Name < / address> wrote:"),
+    ("email_ios_outlook_fr", "Envoyé à partir de Outlook pour iOS<link>, then a header block"),
+    ("email_ios_outlook", "Get Outlook for iOS<link>, then a header block"),
+    ("email_msn", "________________________________ then From:"),
+    ("email_fr_multiline", "Le lun. 15 nov. 2021 à 19:42, Name <address> / a écrit :"),
+    ("email_en_multiline_2", "On Tue, 16 Nov 2021, 12:34 pm Name <address> / wrote:"),
+    ("email_original_message", "-----original message-----"),
+    ("email_original_message_2", "----- Original Message -----"),
+    ("email_danish_dash_separator", "-------- Oprindelig besked -------- then Fra: / Dato: / Til: / Emne:"),
+    ("email_french_dash_separator", "-------- Message d'origine --------"),
+    ("email_tricky_5_mixed_languages", "Le ... a écrit : over nested quotes in three languages"),
+    ("email_tricky_10_special_chars_in_name", "On ..., O'Brien, Patrick (Patrick) <p.o'brien@...> wrote:"),
+    ("email_tricky_12_no_space_after_header", "an attribution right below the text, no blank line"),
+    ("email_tricky_14_long_quote_header", "an attribution wrapped over three lines"),
+    ("email_tricky_15_original_message_variations", "-----Original Message----- then From:"),
+    ("email_french_2", "a quoted \"> Le ... a écrit :\" (upstream checks its visible text)"),
+];
+
+/// Fixtures that only look like history: upstream expects one fragment, or the sentence named
+/// here in the first one. The desk's new part is the whole text.
+const CRISP_WHOLE_TEXT_IS_NEW: &[(&str, &str)] = &[
+    ("email_5", "bullet lists after \"One:\" and \"Two:\""),
+    ("email_not_a_signature_2", "lines that begin with \"-- \" in a list"),
+    ("email_tricky_1_on_false_positive", "\"On the surface, ...\", \"On the other hand, ...\""),
+    ("email_tricky_2_url_with_wrote", "a link with \"on-date-someone-wrote\" and the word \"wrote:\""),
+    ("email_tricky_3_code_block", "\"Sent from my\" and \"--\" inside a fenced code block"),
+    ("email_tricky_4_from_in_body", "\"from: john@example.com\" in sentences"),
+    ("email_tricky_6_regards_in_sentence", "\"regards\" in sentences"),
+    ("email_tricky_8_sent_from_in_content", "\"sent from my iPhone app\" in sentences"),
+    ("email_tricky_13_timestamp_variations", "\"15.01.2024 14:30\", \"Jan 15, 2024 at 14:30\" as content"),
+];
+
+/// Fixtures with their own expected new part in upstream's test.
+const CRISP_OWN_NEW_PART: &[(&str, &str)] = &[
+    ("email_sent_from", "Hi it can happen to any texts you type, as long as you type in between words or paragraphs."),
+    ("email_zoho", "What is the best way to clear a Riak bucket of all key, values after\nrunning a test?"),
+    (
+        "email_tricky_20_html_entities",
+        "The data should be &gt; 100 and &lt; 200.\n\nWe need to ensure that &amp; symbols are handled correctly.",
+    ),
+];
+
+/// crisp-oss/email-reply-parser (MIT, tests/data/crisp_email_reply_parser/LICENSE): replies of
+/// Outlook (desktop, iOS, Android, in several languages), Gmail, Yandex / Mail.ru style headers
+/// without a verb, Nordic, Finnish, Polish, Russian and Portuguese attributions, and sentences
+/// that only look like them. Expectations transcribed from upstream's test/test.js.
+#[test]
+fn crisp_email_reply_parser_corpus() {
+    let dir = data("crisp_email_reply_parser");
+    let mut failures: Vec<String> = Vec::new();
+    let cases = CRISP_COMMON_NEW_PART
+        .iter()
+        .map(|(name, _)| (*name, CRISP_COMMON_FIRST_FRAGMENT.to_string()))
+        .chain(CRISP_WHOLE_TEXT_IS_NEW.iter().map(|(name, _)| (*name, String::new())))
+        .chain(CRISP_OWN_NEW_PART.iter().map(|(name, expected)| (*name, expected.to_string())));
+    let mut total = 0;
+    for (name, expected) in cases {
+        total += 1;
+        let input = read(&dir.join(format!("{name}.txt")));
+        let expected = if expected.is_empty() { input.trim().to_string() } else { expected };
+        let actual = new_part(&input);
+        if actual.trim() != expected {
+            failures.push(format!("{name}\n--- expected\n{expected}\n--- actual\n{actual}\n"));
+        }
+    }
+    println!(
+        "crisp email-reply-parser: {}/{total} new parts exact ({} cut below the common text, {} whole texts kept, {} \
+         of their own)",
+        total - failures.len(),
+        CRISP_COMMON_NEW_PART.len(),
+        CRISP_WHOLE_TEXT_IS_NEW.len(),
+        CRISP_OWN_NEW_PART.len(),
+    );
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
 }

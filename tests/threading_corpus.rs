@@ -6,6 +6,9 @@
 //! it never threads by subject alone (a client's unrelated mail with the same subject is a new
 //! ticket), a mail that replies to a stored mail always joins that mail's ticket (reference
 //! loops do not split it), and the same bytes delivered twice are one mail.
+//!
+//! One more case is the desk's own: a reply whose In-Reply-To and References CPython's `email`
+//! package folded into RFC 2047 encoded words (its output, written inline).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -137,4 +140,30 @@ async fn where_the_desk_differs_from_rfc_5256_on_purpose() {
     // (thread6's two mails have no Message-ID and the same bytes: the same holds.)
     assert_eq!(tickets_for("thread2.mbox", 2).await.len(), 1);
     assert_eq!(tickets_for("thread6.mbox", 2).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reply_whose_threading_headers_python_folded_into_encoded_words_joins_its_ticket() {
+    // Python's `email` package (CPython 3.11, policy.SMTP) writes an In-Reply-To or References
+    // longer than a line as RFC 2047 words (python/cpython#79986); these two headers are its
+    // output for an Outlook-length Message-ID.
+    let dir = tempfile::tempdir().unwrap();
+    let desk = desk(dir.path()).await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).unwrap();
+    let first = "From: user@domain.test\r\nSubject: printer offline\r\n\
+                 Message-ID: <DM6PR11MB41230F9C2A1B3D4E5F60718293A4B5C6D7E8F@DM6PR11MB4123.namprd11.prod.outlook.com>\r\n\
+                 \r\nThe printer is offline.\r\n";
+    let reply = "From: user@domain.test\r\nSubject: Re: printer offline\r\nMessage-ID: <reply-2@domain.test>\r\n\
+                 In-Reply-To: =?utf-8?q?=3CDM6PR11MB41230F9C2A1B3D4E5F60718293A4B5C6D7E8F=40D?=\r\n \
+                 =?utf-8?q?M6PR11MB4123=2Enamprd11=2Eprod=2Eoutlook=2Ecom=3E?=\r\n\
+                 References: =?utf-8?q?=3CDM6PR11MB41230F9C2A1B3D4E5F60718293A4B5C6D7E8F=40DM?=\r\n \
+                 =?utf-8?q?6PR11MB4123=2Enamprd11=2Eprod=2Eoutlook=2Ecom=3E?=\r\n\
+                 Content-Type: text/plain; charset=\"utf-8\"\r\n\r\nStill offline after the restart.\r\n";
+    for raw in [first, reply] {
+        record_mail(&desk, &RawMail::new(raw.as_bytes().to_vec(), now), now).await.unwrap();
+    }
+    let tickets: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT ticket_id FROM messages ORDER BY id").fetch_all(&desk.db).await.unwrap();
+    assert_eq!(tickets.len(), 2);
+    assert!(tickets[0].is_some() && tickets[0] == tickets[1], "{tickets:?}");
 }

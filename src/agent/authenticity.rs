@@ -2,9 +2,14 @@
 //! commands from such a mail run only when one of these holds (documented in README.md):
 //!
 //! 1. It replies to a mail the desk sent to that agent about that ticket: its In-Reply-To or
-//!    References carries a Message-ID of the form `helpdesk.t<ticket>.a<nonce>.<signature>@`,
-//!    where the signature is an HMAC (the desk's secret key) over ticket, nonce and agent
-//!    address. Only the agent ever received such an id; it cannot be made without the key.
+//!    References carries a Message-ID of the form `hd.t<ticket>.<nonce>.<signature>@`, where
+//!    the signature is an HMAC (the desk's secret key) over ticket, nonce and agent address.
+//!    Only the agent ever received such an id; it cannot be made without the key. The nonce
+//!    (64 bits: the issue time in Unix seconds, then 32 random bits) and the signature (80
+//!    bits) are lower-case base32, so that `In-Reply-To: <id>` stays on one 78-column line
+//!    with a 20-character domain even for ticket 999999. Ids of the older, longer form
+//!    `helpdesk.t<ticket>.a<hex nonce>.<20 hex>@` still verify (agents' mailboxes hold them);
+//!    only the short form is written.
 //! 2. Its topmost `Authentication-Results` header was added by a server the config trusts
 //!    (`agent.trusted_authserv_ids`) and says `dmarc=pass`, or `dkim=pass` for the agent's
 //!    domain.
@@ -14,10 +19,18 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::domain::{EmailAddress, MessageId, TicketId};
+use crate::domain::{base32, from_base32, EmailAddress, MessageId, TicketId};
 use crate::inbound::parse::InboundMail;
 
-const SIGNATURE_HEX_CHARS: usize = 20;
+/// The signature is the first 80 bits of the HMAC, in both forms.
+const SIGNATURE_BYTES: usize = 10;
+/// The older form wrote it as 20 hex digits; the short one writes 16 base32 characters.
+const LEGACY_SIGNATURE_HEX_CHARS: usize = 20;
+const SIGNATURE_BASE32_CHARS: usize = 16;
+/// The short form's nonce: 8 bytes (4 of seconds, 4 random) in 13 base32 characters.
+const NONCE_BASE32_CHARS: usize = 13;
+/// The older form's nonce: 8 hex digits of seconds and 16 of random (before that, 32 random).
+const LEGACY_TIMED_NONCE_HEX_CHARS: usize = 24;
 
 /// Daily summaries sign "ticket 0": no ticket has that number, and reports sign negatives.
 const SUMMARY_SCOPE: TicketId = TicketId(0);
@@ -38,14 +51,20 @@ impl AgentMessageIds {
         AgentMessageIds { key: key.to_vec() }
     }
 
-    fn mac(&self, ticket: TicketId, nonce: &str, agent: &EmailAddress) -> Hmac<Sha256> {
+    /// The HMAC over an id's fields; each form signs under its own label, so that no field
+    /// of one form can be read as the other's.
+    fn mac(&self, form: SignedIdForm, ticket: TicketId, nonce: &str, agent: &EmailAddress) -> Hmac<Sha256> {
+        let label = match form {
+            SignedIdForm::Legacy => "agent-mail",
+            SignedIdForm::Short => "agent-mail-2",
+        };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("agent-mail:{}:{nonce}:{}", ticket.0, agent.as_str()).as_bytes());
+        mac.update(format!("{label}:{}:{nonce}:{}", ticket.0, agent.as_str()).as_bytes());
         mac
     }
 
     /// A Message-ID for mail the desk sends to `agent` about `ticket`. Its nonce begins with
-    /// the time it was made (8 hex digits of Unix seconds, then 64 random bits), under the
+    /// the time it was made (32 bits of Unix seconds, then 32 random bits), under the
     /// signature, so that its age can be told without the database.
     pub fn signed_message_id(&self, ticket: TicketId, agent: &EmailAddress, domain: &str) -> MessageId {
         self.signed_message_id_at(ticket, agent, domain, chrono::Utc::now())
@@ -58,11 +77,14 @@ impl AgentMessageIds {
         domain: &str,
         issued: chrono::DateTime<chrono::Utc>,
     ) -> MessageId {
-        let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"));
-        let nonce = format!("{:08x}{random:016x}", issued.timestamp().clamp(0, u32::MAX.into()));
-        let tag = self.mac(ticket, &nonce, agent).finalize().into_bytes();
-        let signature: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        MessageId::parse(&format!("helpdesk.t{}.a{nonce}.{}@{domain}", ticket.0, &signature[..SIGNATURE_HEX_CHARS]))
+        let seconds = u32::try_from(issued.timestamp().clamp(0, u32::MAX.into())).expect("clamped to u32");
+        let mut nonce_bytes = [0u8; 8];
+        nonce_bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        nonce_bytes[4..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..4]);
+        let nonce = base32(&nonce_bytes);
+        let tag = self.mac(SignedIdForm::Short, ticket, &nonce, agent).finalize().into_bytes();
+        let signature = base32(&tag[..SIGNATURE_BYTES]);
+        MessageId::parse(&format!("hd.t{}.{nonce}.{signature}@{domain}", ticket.0))
             .expect("a generated Message-ID is valid")
     }
 
@@ -93,11 +115,17 @@ impl AgentMessageIds {
     /// When a signed id was made, read from its nonce; `None` for ids made before nonces
     /// carried the time (a 32-digit nonce), and for anything else.
     pub fn issued_at(id: &MessageId) -> Option<chrono::DateTime<chrono::Utc>> {
-        let nonce = SignedIdParts::of(id)?.nonce;
-        if nonce.len() != 24 {
-            return None;
-        }
-        let seconds = i64::from_str_radix(nonce.get(..8)?, 16).ok()?;
+        let parts = SignedIdParts::of(id)?;
+        let seconds = match parts.form {
+            SignedIdForm::Short => {
+                let bytes = from_base32(parts.nonce)?;
+                i64::from(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+            }
+            SignedIdForm::Legacy if parts.nonce.len() == LEGACY_TIMED_NONCE_HEX_CHARS => {
+                i64::from_str_radix(parts.nonce.get(..8)?, 16).ok()?
+            }
+            SignedIdForm::Legacy => return None,
+        };
         chrono::DateTime::from_timestamp(seconds, 0)
     }
 
@@ -113,15 +141,30 @@ impl AgentMessageIds {
             return false;
         }
         let signature = parts.signature;
-        let bytes: Option<Vec<u8>> =
-            (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok()).collect();
-        bytes.is_some_and(|bytes| self.mac(ticket, parts.nonce, agent).verify_truncated_left(&bytes).is_ok())
+        let bytes: Option<Vec<u8>> = match parts.form {
+            SignedIdForm::Short => from_base32(signature),
+            SignedIdForm::Legacy => {
+                (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok()).collect()
+            }
+        };
+        bytes
+            .filter(|bytes| bytes.len() == SIGNATURE_BYTES)
+            .is_some_and(|bytes| self.mac(parts.form, ticket, parts.nonce, agent).verify_truncated_left(&bytes).is_ok())
     }
 }
 
-/// The fields of a signed id `helpdesk.t<ticket>.a<nonce>.<signature>@domain`, unchecked: the
-/// one place that reads the format.
+/// The two forms of a signed id: the one written today, and the older one still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignedIdForm {
+    /// `hd.t<ticket>.<13 base32 nonce>.<16 base32 signature>@domain`
+    Short,
+    /// `helpdesk.t<ticket>.a<hex nonce>.<20 hex signature>@domain`
+    Legacy,
+}
+
+/// The fields of a signed id, in either form, unchecked: the one place that reads the format.
 struct SignedIdParts<'a> {
+    form: SignedIdForm,
     ticket: &'a str,
     nonce: &'a str,
     signature: &'a str,
@@ -131,9 +174,18 @@ impl<'a> SignedIdParts<'a> {
     fn of(id: &'a MessageId) -> Option<SignedIdParts<'a>> {
         let (local, _domain) = id.as_str().rsplit_once('@')?;
         let parts: Vec<&str> = local.split('.').collect();
-        let ["helpdesk", ticket, nonce, signature] = parts.as_slice() else { return None };
-        (signature.len() == SIGNATURE_HEX_CHARS).then_some(())?;
-        Some(SignedIdParts { ticket: ticket.strip_prefix('t')?, nonce: nonce.strip_prefix('a')?, signature })
+        let (form, ticket, nonce, signature) = match parts.as_slice() {
+            ["hd", ticket, nonce, signature]
+                if nonce.len() == NONCE_BASE32_CHARS && signature.len() == SIGNATURE_BASE32_CHARS =>
+            {
+                (SignedIdForm::Short, ticket, *nonce, signature)
+            }
+            ["helpdesk", ticket, nonce, signature] if signature.len() == LEGACY_SIGNATURE_HEX_CHARS => {
+                (SignedIdForm::Legacy, ticket, nonce.strip_prefix('a')?, signature)
+            }
+            _ => return None,
+        };
+        Some(SignedIdParts { form, ticket: ticket.strip_prefix('t')?, nonce, signature })
     }
 }
 
@@ -314,8 +366,80 @@ mod tests {
         assert!(!ids.verify(&id, TicketId(8), &agent()));
         assert!(!ids.verify(&id, TicketId(7), &EmailAddress::parse("eve@example.test").unwrap()));
         assert!(!AgentMessageIds::new(b"other").verify(&id, TicketId(7), &agent()));
-        let forged = MessageId::parse(&id.as_str().replace(".a", ".b")).unwrap();
-        assert!(!ids.verify(&forged, TicketId(7), &agent()));
+        // Any one character changed in the nonce or the signature breaks it.
+        let (local, domain) = id.as_str().split_once('@').unwrap();
+        for position in [6, 12, 18, 20, 27, local.len() - 1] {
+            let mut forged: Vec<u8> = local.bytes().collect();
+            forged[position] = if forged[position] == b'a' { b'b' } else { b'a' };
+            let forged = MessageId::parse(&format!("{}@{domain}", String::from_utf8(forged).unwrap())).unwrap();
+            assert!(AgentMessageIds::looks_signed(&forged), "{forged}");
+            assert!(!ids.verify(&forged, TicketId(7), &agent()), "{forged}");
+        }
+    }
+
+    #[test]
+    fn in_reply_to_a_signed_id_fits_on_one_line() {
+        let ids = AgentMessageIds::new(b"key");
+        let domain = "support.example.test";
+        assert_eq!(domain.len(), 20);
+        let agent = EmailAddress::parse("travis.longname@agents.example.test").unwrap();
+        for id in [
+            ids.signed_message_id(TicketId(999_999), &agent, domain),
+            ids.signed_report_id(999_999, &agent, domain),
+            ids.signed_summary_id(&agent, domain),
+            crate::outbound::compose::new_message_id(Some(TicketId(999_999)), domain),
+            crate::outbound::compose::new_message_id(None, domain),
+        ] {
+            let line = format!("In-Reply-To: {}", id.bracketed());
+            assert!(line.len() <= 78, "{} columns: {line}", line.len());
+        }
+        let id = ids.signed_message_id(TicketId(999_999), &agent, domain);
+        assert_eq!(id.as_str().split('@').next().unwrap().len(), 41, "{id}");
+        assert!(ids.verify(&id, TicketId(999_999), &agent));
+        assert_eq!(
+            ids.report_answered(&reply_to(&ids.signed_report_id(999_999, &agent, domain)), &agent, &[]),
+            Some(999_999)
+        );
+    }
+
+    fn reply_to(id: &MessageId) -> InboundMail {
+        parse_mail(
+            format!("From: travis@example.test\r\nIn-Reply-To: {}\r\n\r\nok\r\n", id.bracketed()).as_bytes(),
+            1 << 20,
+        )
+    }
+
+    #[test]
+    fn ids_of_the_older_long_form_still_verify() {
+        // Written by the desk before ids were shortened (HMAC-SHA256 with the key "key"): one
+        // with the time in its nonce (2026-01-01), one from before nonces carried it (report 3).
+        let ids = AgentMessageIds::new(b"key");
+        let timed =
+            MessageId::parse("helpdesk.t7.a6955b9000123456789abcdef.6e80382ff37bf5ff9563@example.test").unwrap();
+        assert!(AgentMessageIds::looks_signed(&timed));
+        assert!(ids.verify(&timed, TicketId(7), &agent()));
+        assert!(!ids.verify(&timed, TicketId(8), &agent()));
+        assert!(!AgentMessageIds::new(b"other").verify(&timed, TicketId(7), &agent()));
+        assert_eq!(AgentMessageIds::issued_at(&timed), chrono::DateTime::from_timestamp(1_767_225_600, 0));
+        assert_eq!(
+            authenticate_agent_mail(&reply_to(&timed), TicketId(7), &agent(), &agent(), &ids, &[], &[]),
+            Authenticity::SignedReference
+        );
+        let report =
+            MessageId::parse("helpdesk.t-3.a0123456789abcdef0123456789abcdef.4469ff7bb2fa40d7a47c@example.test")
+                .unwrap();
+        assert_eq!(ids.report_answered(&reply_to(&report), &agent(), &[]), Some(3));
+        assert_eq!(AgentMessageIds::issued_at(&report), None);
+        // The old fields in the new form's frame (or the reverse) prove nothing.
+        let reframed = MessageId::parse("hd.t7.6955b9000123456789abcdef.6e80382ff37bf5ff9563@example.test").unwrap();
+        assert!(!ids.verify(&reframed, TicketId(7), &agent()));
+        let short = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        let [_, _, nonce, signature] = short.as_str().split('@').next().unwrap().split('.').collect::<Vec<_>>()[..]
+        else {
+            panic!("{short}")
+        };
+        let long = MessageId::parse(&format!("helpdesk.t7.a{nonce}.{signature}@example.test")).unwrap();
+        assert!(!ids.verify(&long, TicketId(7), &agent()));
     }
 
     #[test]
@@ -326,8 +450,11 @@ mod tests {
         assert_eq!(AgentMessageIds::issued_at(&id), Some(issued));
         // A changed time breaks the signature.
         let nonce = id.as_str().split('.').nth(2).unwrap().to_string();
-        let younger = id.as_str().replacen(&nonce[..9], &format!("a{:08x}", issued.timestamp() + 86_400), 1);
-        assert!(!ids.verify(&MessageId::parse(&younger).unwrap(), TicketId(7), &agent()));
+        let mut bytes = from_base32(&nonce).unwrap();
+        bytes[..4].copy_from_slice(&(u32::try_from(issued.timestamp()).unwrap() + 86_400).to_be_bytes());
+        let younger = MessageId::parse(&id.as_str().replacen(&nonce, &base32(&bytes), 1)).unwrap();
+        assert_eq!(AgentMessageIds::issued_at(&younger), Some(issued + chrono::Duration::days(1)));
+        assert!(!ids.verify(&younger, TicketId(7), &agent()));
         let legacy =
             MessageId::parse("helpdesk.t7.a0123456789abcdef0123456789abcdef.0123456789abcdef0123@x.test").unwrap();
         assert_eq!(AgentMessageIds::issued_at(&legacy), None);

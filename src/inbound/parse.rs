@@ -3,7 +3,8 @@
 //! is kept rather than dropped.
 
 use chrono::{DateTime, TimeZone, Utc};
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::parsers::MessageStream;
+use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -341,8 +342,8 @@ fn from_message(message: &Message<'_>) -> InboundMail {
 
     InboundMail {
         message_id: message.message_id().and_then(MessageId::parse),
-        in_reply_to: message_ids(message.in_reply_to()),
-        references: message_ids(message.references()),
+        in_reply_to: thread_ids(message, HeaderName::InReplyTo, message.in_reply_to()),
+        references: thread_ids(message, HeaderName::References, message.references()),
         from,
         from_name,
         reply_to,
@@ -373,12 +374,47 @@ fn usable_address(raw: &str) -> Option<EmailAddress> {
 /// reads the nearest ones, and a header of thousands costs nothing more than one of a hundred.
 const MAX_REFERENCED_IDS: usize = 100;
 
+/// The Message-IDs of an In-Reply-To or References header (`parsed` is mail-parser's reading
+/// of it). Some senders write the header as RFC 2047 encoded words: Python's `email` package
+/// folds a Message-ID too long for one line into `=?utf-8?q?=3Cid=40host=3E?=` words (and
+/// PHPMailer and old K-9 did the like), which mail-parser's id reader leaves encoded or drops.
+/// Such a header is decoded first (mail-parser's own decoder, adjacent words joined without the
+/// space between them), then its `<id>`s are read.
+fn thread_ids(message: &Message<'_>, name: HeaderName<'_>, parsed: &HeaderValue<'_>) -> Vec<MessageId> {
+    match message.header_raw(name).filter(|raw| raw.contains("=?")) {
+        Some(raw) => keep_first_and_newest(ids_in_text(&decode_encoded_words(raw))),
+        None => message_ids(parsed),
+    }
+}
+
+/// `raw` (a header value) with its RFC 2047 encoded words decoded and its folding unfolded.
+fn decode_encoded_words(raw: &str) -> String {
+    // The reader stops at a line break not followed by white space, and reads nothing without one.
+    let line = format!("{}\n", raw.trim_end());
+    match MessageStream::new(line.as_bytes()).parse_unstructured() {
+        HeaderValue::Text(text) => text.into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The ids of a decoded header: each `<...>`, or the words when there are no brackets.
+fn ids_in_text(text: &str) -> Vec<MessageId> {
+    if !text.contains('<') {
+        return text.split_whitespace().filter_map(MessageId::parse).collect();
+    }
+    text.split('<').skip(1).filter_map(|rest| rest.split_once('>')).filter_map(|(id, _)| MessageId::parse(id)).collect()
+}
+
 fn message_ids(value: &HeaderValue<'_>) -> Vec<MessageId> {
-    let mut ids: Vec<MessageId> = match value {
+    let ids: Vec<MessageId> = match value {
         HeaderValue::Text(text) => text.split_whitespace().filter_map(MessageId::parse).collect(),
         HeaderValue::TextList(list) => list.iter().filter_map(|id| MessageId::parse(id)).collect(),
         _ => Vec::new(),
     };
+    keep_first_and_newest(ids)
+}
+
+fn keep_first_and_newest(mut ids: Vec<MessageId>) -> Vec<MessageId> {
     if ids.len() > MAX_REFERENCED_IDS {
         let newest = ids.split_off(ids.len() - (MAX_REFERENCED_IDS - 1));
         ids.truncate(1);
@@ -454,6 +490,48 @@ mod tests {
         assert_eq!(mail.recipients.len(), 2);
         assert_eq!(mail.text.trim(), "Hello");
         assert_eq!(mail.date.unwrap().to_rfc3339(), "2026-11-30T14:00:00+00:00");
+    }
+
+    /// Written by CPython 3.11's `email` package (`policy.SMTP`), which folds a Message-ID
+    /// longer than a line into `utf-8` Q encoded words (python/cpython#79986).
+    const PYTHON_FOLDED_REPLY: &[u8] = b"From: Jane Roe <jane@acme.test>\r\nMessage-ID: <reply-1@acme.test>\r\nIn-Reply-To: =?utf-8?q?=3Chelpdesk=2Et42=2Ea6930a0c0f1e2d3c4b5a6978=2E012345?=\r\n =?utf-8?q?6789abcdef0123=40support=2Eexample-company=2Etest=3E?=\r\nReferences: <CAF=root+4711@mail.acme.test> =?utf-8?q?=3Chelpdesk=2Et42=2Ea69?=\r\n =?utf-8?q?30a0c0f1e2d3c4b5a6978=2E0123456789abcdef0123=40support=2Eexample-?=\r\n =?utf-8?q?company=2Etest=3E?=\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\nThanks, it works now.\r\n";
+
+    fn ids(ids: &[MessageId]) -> Vec<&str> {
+        ids.iter().map(MessageId::as_str).collect()
+    }
+
+    #[test]
+    fn threading_headers_in_encoded_words_are_decoded() {
+        let parent = "helpdesk.t42.a6930a0c0f1e2d3c4b5a6978.0123456789abcdef0123@support.example-company.test";
+        let mail = parse_mail(PYTHON_FOLDED_REPLY, 1 << 20);
+        assert_eq!(ids(&mail.in_reply_to), [parent]);
+        assert_eq!(ids(&mail.references), ["CAF=root+4711@mail.acme.test", parent]);
+        assert_eq!(ids(&mail.referenced_ids()), [parent, "CAF=root+4711@mail.acme.test"]);
+
+        // PHPMailer's and old K-9's form: brackets and `@` left raw inside the words, `_` for
+        // the space between ids (PHPMailer/PHPMailer#1876), and a B-encoded word.
+        let raw = "From: a@acme.test\r\nReferences: =?us-ascii?Q?<001001d58d84$e6201780$b2604680$=3D=3Dx.com@mx.d?=\r\n =?us-ascii?Q?e>_<f3126fd9b@mx.de>?= <plain@mx.de>\r\nIn-Reply-To: =?utf-8?b?PGExYjJAbWFpbC5hY21lLnRlc3Q+?=\r\n\r\nhi\r\n";
+        let mail = parse_mail(raw.as_bytes(), 1 << 20);
+        assert_eq!(
+            ids(&mail.references),
+            ["001001d58d84$e6201780$b2604680$==x.com@mx.de", "f3126fd9b@mx.de", "plain@mx.de"]
+        );
+        assert_eq!(ids(&mail.in_reply_to), ["a1b2@mail.acme.test"]);
+
+        // An id that merely contains "=?" is read as written.
+        let raw = b"From: a@acme.test\r\nIn-Reply-To: <odd=?id@acme.test>\r\n\r\nhi\r\n";
+        assert_eq!(ids(&parse_mail(raw, 1 << 20).in_reply_to), ["odd=?id@acme.test"]);
+    }
+
+    #[test]
+    fn a_huge_encoded_references_header_keeps_the_first_and_newest_ids() {
+        let words: Vec<String> = (0..150).map(|n| format!("=?utf-8?q?=3Cid{n}=40acme=2Etest=3E?=")).collect();
+        let raw = format!("From: a@acme.test\r\nReferences: {}\r\n\r\nhi\r\n", words.join("\r\n "));
+        let mail = parse_mail(raw.as_bytes(), 1 << 20);
+        assert_eq!(mail.references.len(), MAX_REFERENCED_IDS);
+        assert_eq!(mail.references[0].as_str(), "id0@acme.test");
+        assert_eq!(mail.references[1].as_str(), "id51@acme.test");
+        assert_eq!(mail.references.last().unwrap().as_str(), "id149@acme.test");
     }
 
     #[test]

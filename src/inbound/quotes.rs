@@ -3,16 +3,24 @@
 //! agent's tags are read only from it, so nothing in an older, quoted mail can act again.
 //!
 //! Pure and line-based. Each line is one of: blank, quoted (`>`, or supercite `Name>`), a
-//! signature start (`-- `, a separator line, "Sent from my iPhone"), the start of quoted
-//! history ("On ... wrote:" in many languages and line wrappings, "-----Original Message-----",
-//! a forwarded-message marker, an Outlook `From:/Sent:/To:/Subject:` block), or text.
+//! signature start (`-- `, a separator line, "Sent from my iPhone" and its translations, after
+//! which nothing is new, not even unquoted history), the start of quoted history ("On ...
+//! wrote:" in many languages and line wrappings, or "wrote" without the colon where a paragraph
+//! ends; a date, a time and `Name <address>:` without any verb; "-----Original Message-----", a
+//! forwarded-message marker, an Outlook `From:/Sent:/To:/Subject:` block), or text.
+//!
+//! A cut too late lets quoted history act (an old `#time` in it would run again); a cut too
+//! early loses the client's words. Each rule asks for several signs at once (a date and a
+//! time and an address closing the line; "sent from" and "my" or a device), so that a sentence
+//! with a time and a colon stays text.
 //!
 //! - `new_part`: cut at the signature; drop every `>` line; at the first history start that
 //!   follows some text, stop, unless the history is an inline reply (quotes interleaved with
 //!   new text, or a long answer below the quote), in which case only the marker goes. A history
 //!   start before any text (a bare forward, a bottom-posted reply) is skipped and what follows
 //!   it is the new part. Tested against discourse/email_reply_trimmer's corpus
-//!   (`tests/quote_corpus.rs`); unlike that project, `>` lines never stay.
+//!   and crisp-oss/email-reply-parser's (`tests/quote_corpus.rs`); unlike those projects, `>`
+//!   lines never stay.
 //! - `without_quotes`: the same without the signature cut (mailgun/talon's `extract_from_plain`).
 //! - `new_part_of_html`: drops the quoted blocks of an HTML-only mail at the HTML level first
 //!   (`blockquote`, Gmail, Outlook, Thunderbird, Hotmail...), converts to text, then `new_part`.
@@ -54,9 +62,9 @@ static DATE_OR_ADDRESS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d{1,2}[:.]\d{2}|(?:19|20)\d{2}|@").expect("valid regex"));
 
 /// A line that opens with a date: "26.06.2014, 14:41", "2013/7/20", "23 mar 2017",
-/// "20 окт. 2016", "Thu, 26 Jun 2014", "понедельник, 6 октября".
-const DATE_START: &str =
-    r"(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\s+\p{L}+\.?\s+\d{2,4}|\p{L}+,\s*\d{1,2}\.?\s+\p{L})";
+/// "20 окт. 2016", "Thu, 26 Jun 2014", "понедельник, 6 октября", and the Nordic weekday
+/// with a dotted day: "tir. 18. apr. 2017", "pe 20. lokakuuta 2017".
+const DATE_START: &str = r"(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\s+\p{L}+\.?\s+\d{2,4}|\p{L}+,\s*\d{1,2}\.?\s+\p{L}|\p{L}{2,9}\.?\s+\d{1,2}\.\s+\p{L})";
 
 /// How an attribution opens: "On Mon, 1 Feb", "Am 03.02.2016", "Le 4 janv.", "23 mar 2017",
 /// "понедельник, 6 октября", "在 2016年", "---- On Tue, 22 Dec".
@@ -76,10 +84,33 @@ static ANGLE_ADDRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<[^<>\s]+@
 static ISO_DATE_FIRST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b").expect("valid regex"));
 
-static GMT_OR_ANGLE_ADDRESS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"GMT[+-]\d|<[^<>\s]+@[^<>\s]+>").expect("valid regex"));
+/// After an ISO date: a GMT offset, or the sender's address closing the line (a log line with
+/// an address inside, "2026-01-05 10:00:01 mail to <jane@acme.test> bounced", is text).
+static GMT_OR_ADDRESS_AT_END: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"GMT[+-]\d|<[^<>\s]+@[^<>\s]+>\s*[:：]?\s*$").expect("valid regex"));
 
-static TIME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d{1,2}:\d{2}").expect("valid regex"));
+/// A time of day as a word of its own: "14:41", "18.30", "3:32 PM", "08:14:43", "11:00\u{202f}AM"
+/// (never the "30.09" of a date "30.09.2017").
+static TIME_OF_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[\s,(])\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s?[ap]\.?\s?m\.?)?(?:[\s,)]|$)")
+        .expect("valid regex")
+});
+
+/// A line that opens with a time, then a comma: "11:00 AM, November 17, 2021, ...".
+static TIME_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^\d{1,2}[:.]\d{2}(?:\s?[ap]\.?\s?m\.?)?\s*,").expect("valid regex"));
+
+static YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:19|20)\d{2}\b").expect("valid regex"));
+
+/// The end of an address wrapped onto a line of its own: "<jane@acme.test>:", "jane@acme.test>:".
+static ADDRESS_TAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^<?[^<>\s]*@[^<>\s]+>\s*[:：]\s*$").expect("valid regex"));
+
+/// The verb closes the line without a colon, right after the sender's address (or quoted
+/// name): "... Jane Roe <jane@acme.test> wrote", "... jane@acme.test wrote".
+static ADDRESS_THEN_VERB_ENDS_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r#"(?i)(?:@[^\s<>"]+>?|")\s*{WROTE}\s*(?:\(a\))?\s*$"#)).expect("valid regex")
+});
 
 /// Ends with an address and a colon: `... "Alexander L" <abc@example.com>:`.
 static ENDS_WITH_ADDRESS_COLON: LazyLock<Regex> =
@@ -99,7 +130,7 @@ static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
           | message\s+transféré | ursprüngliche\s+nachricht | weitergeleitete\s+nachricht
           | originalnachricht | oorspronkelijk\s+bericht | doorgestuurd\s+bericht
           | messaggio\s+originale | messaggio\s+inoltrato | mensagem\s+original
-          | mensagem\s+encaminhada | oprindelig\s+meddelelse | videresendt\s+meddelelse
+          | mensagem\s+encaminhada | oprindelig\s+meddelelse | oprindelig\s+besked | videresendt\s+meddelelse
           | ursprungligt\s+meddelande | originalmeddelande | vidarebefordrat\s+meddelande
           | opprinnelig\s+melding | videresendt\s+melding | alkuperäinen\s+viesti | välitetty\s+viesti
           | wiadomość\s+oryginalna | oryginalna\s+wiadomość | przekazana\s+wiadomość
@@ -121,7 +152,7 @@ static HEADER_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)^\s*[*_]{0,2}\s*(?:
             (?P<from>from|von|de|da|van|från|fra|od|от|від|expéditeur|remitente|mittente|lähettäjä|feladó|发件人|寄件者|差出人)
-          | (?P<sent>sent|date|datum|gesendet|envoyé|enviado|enviada|fecha|data|inviato|verzonden|skickat|sendt
+          | (?P<sent>sent|date|datum|dato|gesendet|envoyé|enviado|enviada|fecha|data|inviato|verzonden|skickat|sendt
               |wysłano|wysłane|отправлено|дата|надіслано|发送时间|日期|送信日時|lähetetty|päivämäärä|odesláno|elküldve)
           | (?P<to>to|an|à|a|para|aan|till|til|do|кому|收件人|宛先|vastaanottaja|komu|címzett)
           | (?P<cc>cc|bcc|kopie|копия|抄送|kopio)
@@ -135,15 +166,28 @@ static HEADER_FIELD: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Phone and mailer footers: "Sent from my iPhone", "Envoyé depuis mon iPhone", "Von meinem
 /// Mobilgerät gesendet", "Get Outlook for iOS", "<<sent by galaxy>>", "從我的 iPhone 傳送"...
+/// In other languages than English, "sent from" must be followed by "my" or a device or
+/// mailer ("Gesendet von Outlook für Android", "Enviado do meu iPhone", "Inviato da iPhone",
+/// "Verzonden vanaf mijn iPhone"), so that a sentence such as "Enviado desde la oficina
+/// central." stays text.
 static FOOTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)^\s*[(<\[]*\s*(?:
             sent\s+(?:from|with|via|using|by)\s+(?:my|a|an|mobile|\[?mail|mailbox|windows|yahoo|outlook|gmail|aol
               |airmail|samsung|android|iphone|ipad|blackberry|proton|protonmail|zoho|spark|bluemail|newton|typeapp
               |edison|galaxy|huawei|xiaomi|nokia|sparrow|superhuman|fastmail|tutanota)\b.{0,100}
-          | (?:envoyé|enviado|enviada|inviato|verzonden|sendt|skickat|wysłane|отправлено|надіслано)\s+
-              (?:de|depuis|desde|da|dal|dal\s+mio|met|fra|från|z|с|з)\s+.{1,60}
-          | (?:get|download)\s+\[?outlook\s+for\b.{0,100}
+          | (?:envoyé|envoye|enviado|enviada|inviato|inviata|verzonden|verstuurd|sendt|skickat|gesendet|lähetetty
+              |wysłane|wysłano|odesláno|отправлено|надіслано)\s+
+              (?:de|du|depuis|à\s+partir\s+de|a\s+partir\s+de|desde|do|da|dal|dall'|met|vanaf|via|von|vom|mit(?:\s+der)?
+                |über|fra|från|med|z|ze|с|з|из)\s+
+              (?:(?:my|mon|ma|mi|meu|minha|mio|mia|il\s+mio|mijn|min|mitt|meinem|meiner|moim|mojego|mého|моего|мого)\s+.{1,60}
+                |\[?(?:iphone|ipad|ipod|android|outlook|samsung|galaxy|huawei|xiaomi|redmi|honor|oneplus|pixel|nokia
+                  |motorola|xperia|blackberry|windows|yahoo|gmail|aol|mail|mobil\w*|handy|smartphone|tablet\w*
+                  |proton\w*|spark|bluemail|k-9|fairemail|airmail|typeapp|edison|web\.de|gmx|t-online|libero|orange
+                  |мобильной|мобільної)\b.{0,60})
+          | (?:get|download|télécharger|telecharger|obtenir|obtener|descargar|scarica|ottieni|obter(?:\s+o)?|baixe(?:\s+o)?
+              |holen\s+sie\s+sich|hämta|hent|pobierz)\s+\[?outlook\s+(?:for|pour|para|per|für|voor|för|til|dla)\b.{0,100}
+          | outlook\s+(?:für|voor)\s+(?:android|ios)\s+(?:herunterladen|downloaden)\b.{0,100}
           | from\s+my\s+(?:iphone|ipad|ipod|android|mobile|phone|cell|smartphone|tablet|blackberry|samsung|galaxy
               |windows)\b.{0,30}
           | \w+\s+from\s+mobile
@@ -295,7 +339,9 @@ fn history_start(lines: &[&str], code: &[bool], fields: &[Option<&str>], index: 
     if ORIGINAL_MESSAGE.is_match(line) {
         return Some(1);
     }
-    attribution_at(lines, code, index).or_else(|| header_block_at(lines, code, fields, index))
+    attribution_at(lines, code, index)
+        .or_else(|| dated_address_attribution_at(lines, code, index))
+        .or_else(|| header_block_at(lines, code, fields, index))
 }
 
 /// "On ... wrote:" and its relatives, possibly wrapped over a few lines.
@@ -335,15 +381,59 @@ fn attribution_at(lines: &[&str], code: &[bool], index: usize) -> Option<usize> 
         if joined.matches('<').count() > joined.matches('>').count() {
             continue;
         }
-        if is_attribution(&joined, first, opener, iso) {
+        if is_attribution(&joined, opener, iso) {
+            return Some(span);
+        }
+        // "On ... Jane Roe <jane@acme.test> wrote", without the colon: only with the address
+        // (or a quoted name) right before the verb, and where a paragraph ends (a blank or
+        // quoted line, or the end, follows), so that "At 10:30, the job failed and wrote" and
+        // a wrapped sentence "On 5 May, Jane <jane@acme.test> wrote / that ..." stay text.
+        if dated && is_attribution_without_colon(&joined) && ends_paragraph(lines, index + span) {
             return Some(span);
         }
     }
     None
 }
 
-fn is_attribution(joined: &str, first: &str, opener: bool, iso: bool) -> bool {
-    if iso && GMT_OR_ANGLE_ADDRESS.is_match(joined) {
+fn is_attribution_without_colon(joined: &str) -> bool {
+    DATE_OR_ADDRESS.is_match(joined)
+        && joined.contains([',', '@', '"', '<'])
+        && ADDRESS_THEN_VERB_ENDS_LINE.is_match(joined)
+}
+
+/// Whether the line at `index` starts no new text: blank, quoted, or past the end.
+fn ends_paragraph(lines: &[&str], index: usize) -> bool {
+    lines.get(index).is_none_or(|line| line.trim().is_empty() || is_quote(line))
+}
+
+/// The attribution of clients that write no verb, only when and who: a date and a time (either
+/// first), then the sender's name and address, then a colon:
+/// `30.09.2017, 18.30, "John - Doe" <john@doe.test>:` (Yandex and Mail.ru style),
+/// `11:00 AM, November 17, 2021, "John - Acme" <john@acme.test>:`, possibly wrapped once at the
+/// address (`"John - Doe"` / `<john@doe.test>:`, or `... <` / `john@doe.test>:`). A line
+/// that ends in anything but `<address>:` is text, whatever times and colons it holds.
+fn dated_address_attribution_at(lines: &[&str], code: &[bool], index: usize) -> Option<usize> {
+    let first = lines[index].trim();
+    let date_first = DATE_FIRST.is_match(first);
+    if !date_first && !TIME_FIRST.is_match(first) {
+        return None;
+    }
+    let is_one = |joined: &str| {
+        joined.chars().count() <= MAX_ATTRIBUTION_CHARS
+            && TIME_OF_DAY.is_match(joined)
+            && (date_first || YEAR.is_match(joined))
+            && ENDS_WITH_ADDRESS_COLON.is_match(joined)
+    };
+    if is_one(first) {
+        return Some(1);
+    }
+    let second = lines.get(index + 1).filter(|_| !code[index + 1])?.trim();
+    let wrapped_at_address = first.ends_with('<') || second.starts_with('<') || ADDRESS_TAIL.is_match(second);
+    (wrapped_at_address && is_one(&format!("{first} {second}"))).then_some(2)
+}
+
+fn is_attribution(joined: &str, opener: bool, iso: bool) -> bool {
+    if iso && GMT_OR_ADDRESS_AT_END.is_match(joined) {
         return true;
     }
     // A date or an address, and the comma, quote or bracket around the sender's name: a
@@ -355,11 +445,7 @@ fn is_attribution(joined: &str, first: &str, opener: bool, iso: bool) -> bool {
         return true;
     }
     // "Am 03.02.2016 3:35 nachm. schrieb Max <max@example.com>:"
-    if ATTRIBUTION_VERB.is_match(joined) && ENDS_LIKE_ATTRIBUTION.is_match(joined) && joined.contains('@') {
-        return true;
-    }
-    // "26.06.2014, 14:41, "Alexander L" <abc@example.com>:"
-    DATE_FIRST.is_match(first) && TIME.is_match(joined) && ENDS_WITH_ADDRESS_COLON.is_match(joined)
+    ATTRIBUTION_VERB.is_match(joined) && ENDS_LIKE_ATTRIBUTION.is_match(joined) && joined.contains('@')
 }
 
 /// A block of reply header fields with a sender and at least one more kind of field. Lines
@@ -611,6 +697,100 @@ mod tests {
         ];
         for text in html {
             assert_eq!(new_part_of_html(text), "Done.", "input:\n{text}");
+        }
+    }
+
+    #[test]
+    fn reply_headers_without_a_verb_are_history() {
+        // The client's words stay whole (a cut too early loses them) and the history with its
+        // tag goes (a cut too late lets the tag run).
+        for header in [
+            "30.09.2017, 18.30, \"John - Doe\" <john@doe.test>:",
+            "26.06.2014, 14:41, \"Alexander L\" <abc@example.com>:",
+            "11:00 AM, November 17, 2021, \"John - Acme\" <john@mail.acme.test>:",
+            "3:32 PM, 17 November 2021, Jane Roe <jane@acme.test>:",
+            "30.09.2017, 18.30, \"John - Doe\"\n<john@doe.test>:",
+            "11:00 AM, November 17, 2021, \"John - Acme\" <\njohn@mail.acme.test>:",
+            "11:00\u{202f}AM, November 17, 2021, \"John - Acme\"\njohn@mail.acme.test>:",
+            "Wednesday, 17 November 2021, 3:32 PM +0300 from jane@acme.test <jane@acme.test>:",
+        ] {
+            check(
+                &format!("Fixed, thanks.\nSee you at 10:30.\n\n{header}\n\n#time 5h\nJane"),
+                "Fixed, thanks.\nSee you at 10:30.",
+            );
+            check(&format!("Fixed, thanks.\n{header}\n> #time 5h"), "Fixed, thanks.");
+        }
+    }
+
+    #[test]
+    fn wrote_without_a_colon_ends_the_new_part_where_a_paragraph_ends() {
+        check("Done.\n\nOn Mon, Nov 30, 2026 at 10:00 AM Jane Roe <jane@acme.test> wrote\n\n#time 5h", "Done.");
+        check("Done.\n\nOn Mon, Nov 30, 2026 at 10:00 AM Jane Roe <jane@acme.test> wrote\n> #time 5h", "Done.");
+        check("Done.\n\nOn Wed, 14 Nov 2018 08:14:43 -0200 John Doe <john@doe.test> wrote", "Done.");
+        check("Done.\n\nOn 5 May 2026, at 10:00, \"Jane Roe\" wrote\n\n#time 5h", "Done.");
+        check("Done.\n\nOn Mon, Nov 30, 2026 at 10:00 AM Jane Roe <jane@acme.test>\nwrote\n\n#time 5h", "Done.");
+        // A sentence wrapped after "wrote" goes on below: it is the client's text.
+        for text in [
+            "On 5 May, our CFO wrote\nthat the invoice was wrong.",
+            "On Monday at 10:00, Jane <jane@acme.test> wrote\nthat the export fails.",
+            "At 10:30, the backup script failed and wrote\n\nERROR: disk full",
+            "On 5 May, our CFO wrote\n\nthat the invoice was wrong.",
+        ] {
+            check(text, text);
+        }
+    }
+
+    #[test]
+    fn a_mobile_signature_in_any_language_ends_the_new_part_and_the_history_below_it() {
+        for footer in [
+            "Sent from my iPhone",
+            "Gesendet von Outlook für Android<https://aka.ms/AAb9ysg>",
+            "Gesendet von meinem iPhone",
+            "Gesendet mit der WEB.DE Mail App",
+            "Von meinem iPhone gesendet",
+            "Envoyé de mon iPhone",
+            "Envoyé à partir de Outlook pour iOS<https://aka.ms/o0ukef>",
+            "Enviado desde mi iPhone",
+            "Enviado do meu iPhone",
+            "Inviato da iPhone",
+            "Inviato dal mio Samsung Galaxy",
+            "Verzonden vanaf mijn iPhone",
+            "Verstuurd vanaf mijn iPad",
+            "Skickat från min iPhone",
+            "Sendt fra min iPhone",
+            "Wysłane z iPhone'a",
+            "Отправлено с iPhone",
+            "Get Outlook for Android",
+            "Get Outlook for iOS<https://aka.ms/o0ukef>",
+            "Télécharger Outlook pour Android",
+            "Obtener Outlook para iOS",
+        ] {
+            // Unquoted history below the signature, as Outlook mobile writes it.
+            let text = format!(
+                "It works again.\n\n{footer}\n________________________________\nFrom: Support\n#time 5h\n\nHi there!"
+            );
+            check(&text, "It works again.");
+            check(&format!("It works again.\n{footer}\nHi there! #time 5h"), "It works again.");
+        }
+    }
+
+    #[test]
+    fn sentences_with_a_time_a_date_or_sent_from_stay_text() {
+        for text in [
+            "11:00 AM, November 17, 2021, is when the outage began:\nthe queue stopped.",
+            "30.09.2017, 18.30: the backup failed with this error:\ndisk full",
+            "18.30, 30.09.2017, the nightly job logged:\nok",
+            "15.01.2024 14:30 we called Jane and she said:\nwait",
+            "15.01.2024 14:30 we mailed <jane@acme.test> and\nshe answered at 15:00.",
+            "11:00 AM, November 17, 2021, Jane Roe <jane@acme.test> called us.",
+            "2026-01-05 10:00:01 mail to <jane@acme.test> bounced\nplease check",
+            "Meeting at 10:30, 5 May 2026, room 4:\nbring the logs",
+            "Enviado desde la oficina central.\nGracias",
+            "Gesendet von unserem Server am Montag.\nDanke",
+            "Inviato da Mario ieri sera.\nGrazie",
+            "The notification was sent from my iPhone app to all users.",
+        ] {
+            check(text, text);
         }
     }
 

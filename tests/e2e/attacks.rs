@@ -130,7 +130,7 @@ async fn a_signed_id_that_reached_a_client_authenticates_nothing() {
         .find(|raw| body(raw).contains("On it, Jane."))
         .expect("Jane got his mail");
     let leaked = header(&jane_copy, "In-Reply-To").unwrap();
-    assert!(leaked.contains("helpdesk.t1."), "{leaked}");
+    assert!(leaked.contains("hd.t1."), "{leaked}");
 
     // Jane (or whoever reads her mail) forges the agent with it.
     let forged = format!(
