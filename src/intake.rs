@@ -1249,6 +1249,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_reply_that_resolves_and_uses_the_hours_up_sends_the_resolved_email_first() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let ticket = new_ticket(&desk, "jane@acme.test", "Sync down", now).await;
+        agent_reply(&desk, ticket, "The sync runs again.\n#time 10h\nRESOLVED", now).await;
+        let kinds: Vec<String> = sqlx::query_scalar(
+            "SELECT kind FROM outbox WHERE ticket_id = ? AND kind IN ('resolved', 'hours_depleted') ORDER BY id",
+        )
+        .bind(ticket.0)
+        .fetch_all(&desk.db)
+        .await
+        .unwrap();
+        assert_eq!(kinds, vec!["resolved", "hours_depleted"], "SOP order");
+        let depleted = &outbox_text(&desk, "hours_depleted", ticket).await[0].1;
+        assert!(depleted.contains("For further requests this period, I have"), "{depleted}");
+        assert!(!depleted.contains("Sync down"), "not about the request just resolved: {depleted}");
+    }
+
+    #[tokio::test]
     async fn with_hours_used_up_the_agent_is_told_and_estimate_sends_the_depleted_email_before_the_work() {
         let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
         let now = Utc::now();

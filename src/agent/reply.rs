@@ -121,9 +121,11 @@ pub async fn record_agent_mail(
         }
         None => ticket,
     };
-    let minutes_logged = log_time(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
-    if let Some(estimate) = commands.estimate {
-        offer_hour_options(desk, tx, ticket, estimate, now).await?;
+    // The hour-bank email a resolving reply causes goes out after its resolved email (SOP
+    // order), and speaks of further requests; otherwise before the relay.
+    let mut minutes_logged = 0;
+    if !commands.resolved {
+        minutes_logged = log_time_and_estimate(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
     }
     if let Some(severity) = commands.severity.filter(|severity| *severity != ticket.severity) {
         let client = ticket.client.as_deref().and_then(|name| config.client(name));
@@ -165,6 +167,9 @@ pub async fn record_agent_mail(
     }
     if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
         store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
+    }
+    if commands.resolved {
+        minutes_logged = log_time_and_estimate(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
     }
     store::touch_ticket(tx, ticket.id, false, now).await?;
     if let Some(into) = commands.merge_into {
@@ -260,6 +265,23 @@ async fn agents_own_words(
     Ok(agent_words(&mail.new_part(), &sent))
 }
 
+/// The reply's `#time` entries, then its `#estimate` (which needs the hours they used).
+async fn log_time_and_estimate(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketStatus,
+    commands: &AgentCommands,
+    message_row: i64,
+    arrived_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u32> {
+    let minutes = log_time(desk, tx, ticket, commands, message_row, arrived_at, now).await?;
+    if let Some(estimate) = commands.estimate {
+        offer_hour_options(desk, tx, ticket, estimate, now).await?;
+    }
+    Ok(minutes)
+}
+
 async fn log_time(
     desk: &Desk,
     tx: &mut Tx<'_>,
@@ -314,6 +336,7 @@ async fn log_time(
             request: &ticket.subject,
             requester,
             estimate_minutes: commands.estimate,
+            request_resolved: commands.resolved,
         };
         after_time_logged(desk, tx, client, &before, request, now).await?;
     }
@@ -347,6 +370,7 @@ async fn offer_hour_options(
                 request: &ticket.subject,
                 requester,
                 estimate_minutes: Some(estimate),
+                request_resolved: false,
             };
             offer_options_for_request(desk, tx, client, context, now).await?
         }

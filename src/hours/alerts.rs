@@ -22,6 +22,9 @@ pub struct BankAlertContext<'a> {
     pub requester: Option<(EmailAddress, Option<String>)>,
     /// The agent's estimate for the request (`#estimate`), quoted at the overage rate.
     pub estimate_minutes: Option<u32>,
+    /// The request was resolved by the reply that used the hours up: the depleted email then
+    /// speaks of further requests this period (and goes out after the resolved email).
+    pub request_resolved: bool,
 }
 
 /// Whether `client` has used up its hours for the period of `date`, with the bank when so.
@@ -150,7 +153,11 @@ async fn queue_bank_alert(
         "overage_rate": dollars(config.hours.rates.overage_cents_per_hour).trim_end_matches(".00"),
         "month": bank.period_start.format("%B").to_string(),
         "refresh_date": bank.period_end.format("%B %-d").to_string(),
-        "request": format!("\"{}\"", context.request),
+        "request": if context.request_resolved {
+            "further requests this period".to_string()
+        } else {
+            format!("\"{}\"", context.request)
+        },
         "estimate": context.estimate_minutes.map(|minutes| json!({
             "hours": hours_text(i64::from(minutes)).trim_end_matches('h'),
             "unit": if minutes == 60 { "hour" } else { "hours" },

@@ -215,7 +215,13 @@ pub async fn add_time(
     };
     let id = insert_entry(&mut tx, &entry, now).await?;
     let last_queued = crate::outbound::outbox::last_id(&mut tx).await?;
-    let context = BankAlertContext { ticket: None, request: task, requester: None, estimate_minutes: None };
+    let context = BankAlertContext {
+        ticket: None,
+        request: task,
+        requester: None,
+        estimate_minutes: None,
+        request_resolved: false,
+    };
     after_time_logged(desk, &mut tx, client, &before, context, now).await?;
     let queued = crate::outbound::outbox::queued_after(&mut tx, last_queued).await?;
     tx.commit().await?;
@@ -332,7 +338,13 @@ pub async fn edit_time(
     update_entry(&mut tx, id, &EntryChange { minutes, task, kind }).await?;
     let after = entry(&mut tx, id).await?.context("the entry just edited is gone")?;
     if let (Some(client), Some(bank_before)) = (client, bank_before) {
-        let context = BankAlertContext { ticket: None, request: &after.task, requester: None, estimate_minutes: None };
+        let context = BankAlertContext {
+            ticket: None,
+            request: &after.task,
+            requester: None,
+            estimate_minutes: None,
+            request_resolved: false,
+        };
         after_time_logged(desk, &mut tx, client, &bank_before, context, now).await?;
     }
     let sent = alerts_already_sent(desk, &mut tx, &after).await?;
