@@ -343,7 +343,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&tickets)?);
             } else {
-                println!("{}", tickets_table(&tickets));
+                println!("{}", tickets_table(&desk.config, &tickets));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -455,7 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else if held.is_empty() {
                 println!("No mail held aside in the last {days} days.");
             } else {
-                println!("{}", held_table(&held));
+                println!("{}", held_table(&desk.config, &held));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -534,55 +534,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 value["message_list"] = serde_json::to_value(&messages)?;
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!("Ticket #{} [{}] {}", ticket.id, one_line(&ticket.status), one_line(&ticket.subject));
-                println!("Client:    {}", one_line(ticket.client.as_deref().unwrap_or("(unknown sender)")));
-                println!("Requester: {}", one_line(&ticket.requester));
-                println!("Severity:  {} ({})", one_line(&ticket.severity), one_line(&ticket.severity_reason));
-                println!("Opened:    {}", one_line(&ticket.opened_at));
-                if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
-                    println!(
-                        "Response due:   {}{}",
-                        one_line(response),
-                        ticket
-                            .first_response_at
-                            .as_ref()
-                            .map(|at| format!(" (answered {})", one_line(at)))
-                            .unwrap_or_default()
-                    );
-                    println!(
-                        "Resolution due: {}{}",
-                        one_line(resolution),
-                        ticket
-                            .resolved_at
-                            .as_ref()
-                            .map(|at| format!(" (resolved {})", one_line(at)))
-                            .unwrap_or_default()
-                    );
-                    println!("SLA:       {}", ticket.sla.unwrap_or("-"));
-                }
-                if let Some(related) = ticket.related_ticket {
-                    println!("Follows:   #{related}");
-                }
-                if let Some(attention) = &ticket.attention {
-                    println!("Needs you: {}", one_line(attention));
-                }
-                for message in messages {
-                    println!(
-                        "\n--- {} {} ({}) at {}",
-                        one_line(&message.author_kind),
-                        one_line(&message.sender),
-                        one_line(&message.thread_reason),
-                        one_line(&message.arrived_at)
-                    );
-                    println!("Subject: {}", one_line(&message.subject));
-                    if let Some(reason) = &message.automated_reason {
-                        println!("Automated: {}", one_line(reason));
-                    }
-                    if let Some(problem) = &message.parse_problem {
-                        println!("Problem: {}", one_line(problem));
-                    }
-                    println!("\n{}", multi_line(message.body_text.trim_end()));
-                }
+                print_ticket(&desk, &ticket, &messages).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -645,6 +597,116 @@ async fn client_report(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A time from the database as the agent reads it (his timezone, with the zone's name).
+fn agent_time(config: &Config, stored: &str) -> String {
+    match crate::storage::time_from_db(stored) {
+        Ok(time) => config.agent_local_time(time),
+        Err(_) => one_line(stored),
+    }
+}
+
+/// `ticket show` as text: the ticket, its clocks, time, participants, and each message with
+/// what it was (the client's, the agent's reply or internal note, automated) and its files;
+/// interleaved with the mail the desk sent the client.
+async fn print_ticket(desk: &Desk, ticket: &TicketSummary, messages: &[store::MessageSummary]) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let time = |stored: &str| agent_time(config, stored);
+    println!("Ticket #{} [{}] {}", ticket.id, one_line(&ticket.status), one_line(&ticket.subject));
+    println!("Client:    {}", one_line(ticket.client.as_deref().unwrap_or("(unknown sender)")));
+    println!("Requester: {}", one_line(&ticket.requester));
+    let mut tx = desk.db.begin().await?;
+    let participants = store::participants(&mut tx, TicketId(ticket.id)).await?;
+    let sent_to_client = crate::outbound::outbox::client_mail_of_ticket(&mut tx, TicketId(ticket.id)).await?;
+    tx.rollback().await?;
+    if !participants.is_empty() {
+        println!("Cc:        {}", one_line(&crate::agent::notify::address_list(&participants)));
+    }
+    println!("Severity:  {} ({})", one_line(&ticket.severity), one_line(&ticket.severity_reason));
+    println!("Opened:    {}", time(&ticket.opened_at));
+    if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
+        let answered = ticket.first_response_at.as_deref().map(|at| format!(" (answered {})", time(at)));
+        println!("Response due:   {}{}", time(response), answered.unwrap_or_default());
+        let resolved = ticket.resolved_at.as_deref().map(|at| format!(" (resolved {})", time(at)));
+        println!("Resolution due: {}{}", time(resolution), resolved.unwrap_or_default());
+        println!("SLA:       {}", ticket.sla.unwrap_or("-"));
+    }
+    if let Some(since) = &ticket.waiting_since {
+        println!("Waiting:   on the client since {}", time(since));
+    }
+    println!("Time:      {} logged", crate::hours::bank::hours_text(ticket.minutes_logged));
+    if let Some(related) = ticket.related_ticket {
+        println!("Follows:   #{related}");
+    }
+    if let Some(attention) = &ticket.attention {
+        println!("Needs you: {}", one_line(attention));
+    }
+    let mut sent = sent_to_client.iter().peekable();
+    for message in messages {
+        while let Some(mail) = sent.next_if(|mail| mail.created_at.as_str() < message.arrived_at.as_str()) {
+            print_sent_to_client(config, mail);
+        }
+        print_message(config, ticket, message);
+    }
+    for mail in sent {
+        print_sent_to_client(config, mail);
+    }
+    Ok(())
+}
+
+fn print_message(config: &Config, ticket: &TicketSummary, message: &store::MessageSummary) {
+    let what = match message.author_kind.as_str() {
+        "agent" if is_internal_note(&message.body_text, &ticket.subject, &message.subject) => "agent, internal note",
+        "agent" => "agent",
+        "client" | "unknown" => "from the client's side",
+        other => other,
+    };
+    println!(
+        "\n--- {} ({}) at {}\n    {}",
+        one_line(&message.sender),
+        what,
+        agent_time(config, &message.arrived_at),
+        one_line(&message.thread_reason)
+    );
+    println!("Subject: {}", one_line(&message.subject));
+    if let Some(reason) = &message.automated_reason {
+        println!("Automated: {}", one_line(reason));
+    }
+    if let Some(problem) = &message.parse_problem {
+        println!("Problem: {}", one_line(problem));
+    }
+    let files = message.attachments.as_array().map(Vec::as_slice).unwrap_or_default();
+    for (index, file) in files.iter().enumerate() {
+        println!(
+            "Attachment {}: {} ({}, {} bytes): helpdesk ticket attachment {} {} {}",
+            index + 1,
+            one_line(file["name"].as_str().unwrap_or("(unnamed)")),
+            one_line(file["content_type"].as_str().unwrap_or("")),
+            file["size"].as_u64().unwrap_or(0),
+            ticket.id,
+            message.id,
+            index + 1
+        );
+    }
+    println!("\n{}", multi_line(message.body_text.trim_end()));
+}
+
+/// Whether an agent's stored mail was a `#note` (its new part carries the tag).
+fn is_internal_note(body: &str, ticket_subject: &str, subject: &str) -> bool {
+    let new_part = crate::inbound::quotes::new_part(body);
+    crate::agent::tags::read_tags(subject, ticket_subject, &new_part).note
+}
+
+fn print_sent_to_client(config: &Config, mail: &crate::outbound::outbox::SentMail) {
+    println!(
+        "\n=== sent to {} ({}) at {}, {}: {}",
+        one_line(&mail.recipients),
+        one_line(&mail.kind),
+        agent_time(config, &mail.created_at),
+        one_line(&mail.status),
+        one_line(&mail.subject)
+    );
 }
 
 /// `ticket close | reopen | move | merge`, in one transaction.
@@ -787,21 +849,24 @@ async fn open_desk(config_path: &std::path::Path) -> anyhow::Result<Desk> {
     Desk::open(config).await
 }
 
-pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
+/// The ticket list, its times in the agent's timezone (named in the header).
+pub fn tickets_table(config: &Config, tickets: &[TicketSummary]) -> Table {
+    let zone = config.agent.timezone.name();
+    let short_time = |stored: &str| local_short_time(config, stored);
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header([
-        "#",
-        "Client",
-        "Requester",
-        "Subject",
-        "Status",
-        "Sev",
-        "Opened (UTC)",
-        "Msgs",
-        "Response due",
-        "Resolution due",
-        "SLA",
+        "#".to_string(),
+        "Client".into(),
+        "Requester".into(),
+        "Subject".into(),
+        "Status".into(),
+        "Sev".into(),
+        format!("Opened ({zone})"),
+        "Msgs".into(),
+        "Response due".into(),
+        "Resolution due".into(),
+        "SLA".into(),
     ]);
     for ticket in tickets {
         let subject: String = one_line(&ticket.subject).chars().take(48).collect();
@@ -822,14 +887,23 @@ pub fn tickets_table(tickets: &[TicketSummary]) -> Table {
     table
 }
 
-pub fn held_table(messages: &[store::MessageSummary]) -> Table {
+/// "2026-12-01 09:30" in the agent's timezone.
+fn local_short_time(config: &Config, stored: &str) -> String {
+    match crate::storage::time_from_db(stored) {
+        Ok(time) => time.with_timezone(&config.agent.timezone).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => one_line(stored),
+    }
+}
+
+pub fn held_table(config: &Config, messages: &[store::MessageSummary]) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["Msg", "Arrived (UTC)", "From", "Subject", "Held because"]);
+    let arrived = format!("Arrived ({})", config.agent.timezone.name());
+    table.set_header(["Msg", arrived.as_str(), "From", "Subject", "Held because"]);
     for message in messages {
         table.add_row([
             message.id.to_string(),
-            short_time(&message.arrived_at),
+            local_short_time(config, &message.arrived_at),
             one_line(&message.sender).chars().take(40).collect(),
             one_line(&message.subject).chars().take(48).collect(),
             one_line(&held_reason(message)).chars().take(60).collect::<String>(),
@@ -845,8 +919,4 @@ fn held_reason(message: &store::MessageSummary) -> String {
         (None, Some(problem)) if message.desk_failed_on() => problem.clone(),
         _ => message.thread_reason.clone(),
     }
-}
-
-fn short_time(rfc3339: &str) -> String {
-    one_line(rfc3339.get(..16).unwrap_or(rfc3339)).replace('T', " ")
 }

@@ -124,7 +124,7 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
         .into_iter()
         .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
         .collect();
-    println!("{}", crate::cli::tickets_table(&tickets));
+    println!("{}", crate::cli::tickets_table(&desk.config, &tickets));
     let held = store::count_held_messages(&desk.db).await?;
     println!(
         "\n{} mails taken in, {} held aside as automated (no ticket, no reply); {} outgoing mails written to {}",

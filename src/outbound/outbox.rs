@@ -97,6 +97,29 @@ pub async fn count_for_ticket_since(
         .await?)
 }
 
+/// One mail the desk queued for a ticket's client side, as `ticket show` lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SentMail {
+    pub kind: String,
+    pub recipients: String,
+    pub subject: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// The mail queued for the client side of a ticket (acknowledgement, relays, resolved email,
+/// hour-bank emails), oldest first.
+pub async fn client_mail_of_ticket(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<SentMail>> {
+    Ok(sqlx::query_as(
+        "SELECT kind, recipients, subject, status, created_at FROM outbox
+         WHERE ticket_id = ? AND kind IN ('acknowledgement', 'agent_reply', 'resolved', 'hours_update', 'hours_depleted')
+         ORDER BY id",
+    )
+    .bind(ticket.0)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// The id of the newest outbox row (0 when there is none).
 pub async fn last_id(tx: &mut Tx<'_>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await?)

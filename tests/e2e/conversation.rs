@@ -196,6 +196,21 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     assert_eq!(desk.tickets_json("all")[0]["status"], "open");
     let reopened = wait_for_mail_saying(&lab, AGENT, "REOPENED").await;
     assert!(body(&reopened).contains("> Sorry, it is still broken."), "{}", body(&reopened));
+
+    // `ticket show` tells the story: files, time, participants, what the client received,
+    // in the agent's timezone.
+    let show = String::from_utf8_lossy(&desk.helpdesk(&["ticket", "show", "1"]).stdout).to_string();
+    for expected in [
+        &format!("Cc:        {BOB}, {SAM}"),
+        "Time:      0.75h logged",
+        "Attachment 1: sync-timeout.png (image/png, 3008 bytes): helpdesk ticket attachment 1 ",
+        "(from the client's side) at ",
+        "=== sent to jane@acme.test,bob@acme.test,sam@stranger.test (agent_reply) at ",
+        "(resolved) at ",
+    ] {
+        assert!(show.contains(expected), "{expected:?} missing:\n{show}");
+    }
+    assert!(show.contains(" EST") && !show.contains("Z\n"), "times in the agent's zone:\n{show}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -324,13 +339,24 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     let entry: (Option<String>, String) =
         sqlx::query_as("SELECT client, task FROM time_entries").fetch_one(&db).await.unwrap();
     assert_eq!(entry, (Some("Initech".to_string()), "Looked into the zap".to_string()));
+    let note = reply_to(
+        &notification,
+        "Travis <travis@example.test>",
+        &reply_address,
+        "",
+        "#note Pat is Initech's new admin.",
+        "m0@example.test",
+    );
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &note, 3).await;
+    let show = String::from_utf8_lossy(&desk.helpdesk(&["ticket", "show", "1"]).stdout).to_string();
+    assert!(show.contains("(agent, internal note)") && show.contains("(agent) at "), "{show}");
 
     // Jane writes the same request twice; Travis merges the second into the first.
     for (id, subject) in [("j1", "Export broken"), ("j2", "Export broken again")] {
         let mail = format!("From: Jane Roe <{JANE}>\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <{id}@acme.test>\n\nThe nightly export is empty.\n");
         lab.send(JANE, SUPPORT, &mail).await;
     }
-    lab.wait_for_support_mail(4).await;
+    lab.wait_for_support_mail(5).await;
     desk.run_once();
     desk.drain(&lab).await;
     let second = lab.wait_for_mail_with_subject(AGENT, "[#3]").await;
@@ -344,7 +370,7 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
         "#merge 2\nSame as #2.",
         "m2@example.test",
     );
-    deliver_and_run(&lab, &desk, AGENT, &second_reply, &merge, 5).await;
+    deliver_and_run(&lab, &desk, AGENT, &second_reply, &merge, 6).await;
     assert_eq!(desk.ticket_json(3)["status"], "closed");
     assert_eq!(thread_reason(&desk, "j2@acme.test").await.0, 2, "#3's messages moved to #2");
     assert_eq!(lab.mails_received_by(JANE).await.len(), to_jane_before, "the client is told nothing of a merge");
@@ -357,7 +383,7 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
         "From: Jane Roe <{JANE}>\nTo: {}\nSubject: Export\nMessage-ID: <j3@acme.test>\n\nAny news?\n",
         header(&ack, "Reply-To").unwrap(),
     );
-    deliver_and_run(&lab, &desk, JANE, SUPPORT, &follow_up, 6).await;
+    deliver_and_run(&lab, &desk, JANE, SUPPORT, &follow_up, 7).await;
     let (ticket, reason) = thread_reason(&desk, "j3@acme.test").await;
     assert_eq!(ticket, 2, "{reason}");
     assert!(reason.contains("#3 was merged into #2"), "{reason}");
