@@ -124,6 +124,14 @@ pub async fn build_summary(
             "subject": row.get::<String, _>("subject")}));
     }
     let (held_count, held_to_check) = held_since(desk, &since_text).await?;
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let automated_on_tickets: Vec<Value> = store::automated_on_tickets_since(db, since)
+        .await?
+        .into_iter()
+        .map(|(ticket, sender, subject, why)| {
+            json!({"ticket": ticket, "sender": one_line(&sender), "subject": one_line(&subject), "why": one_line(&why)})
+        })
+        .collect();
     let failed: Vec<Value> = sqlx::query("SELECT ticket_id, kind, recipients, last_error FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT 20")
         .fetch_all(db)
         .await?
@@ -240,6 +248,7 @@ pub async fn build_summary(
         "attention": attention,
         "held_count": held_count,
         "held_to_check": held_to_check,
+        "automated_on_tickets": automated_on_tickets,
         "failed": failed,
         "hours": hours,
         "signals": signals,

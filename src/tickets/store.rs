@@ -668,6 +668,23 @@ pub async fn ticket_with_messages(
     Ok(Some((summary_from_row(&row), messages)))
 }
 
+/// Automated mail (an out-of-office, a bounce of a relay) recorded on a ticket since `since`:
+/// (ticket, sender, subject, why it is automated), at most 20, oldest first. The agent is not
+/// sent these one by one; the daily summary names them.
+pub async fn automated_on_tickets_since(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(i64, String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT ticket_id, sender, subject, automated_reason FROM messages
+         WHERE ticket_id IS NOT NULL AND automated_reason IS NOT NULL AND recorded_at >= ?
+         ORDER BY id LIMIT 20",
+    )
+    .bind(time_to_db(since))
+    .fetch_all(db)
+    .await?)
+}
+
 /// Mail held aside without a ticket: automated mail that threads nowhere, agent mail about no
 /// ticket, answers to report drafts, and mail the desk failed on.
 pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
