@@ -197,6 +197,12 @@ fn reports_fit_the_tier_and_html_is_only_the_document() {
     let html = helpdesk(dir.path(), &["--now", now, "report", "quarterly", "--client", "Initech", "--html"]);
     let document = String::from_utf8_lossy(&html.stdout);
     assert!(document.trim_start().to_ascii_lowercase().starts_with("<!doctype html>"), "{document}");
+    let quarterly = helpdesk(dir.path(), &["--now", now, "report", "quarterly", "--client", "Initech"]);
+    let text = String::from_utf8_lossy(&quarterly.stdout);
+    assert!(
+        text.contains(" left.\n\nLet me know if you have questions!\n\n- Travis"),
+        "a blank line before the closing: {text}"
+    );
     let daily = helpdesk(dir.path(), &["--now", now, "report", "daily", "--html"]);
     assert!(String::from_utf8_lossy(&daily.stdout).trim_start().to_ascii_lowercase().starts_with("<!doctype html>"));
 
