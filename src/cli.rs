@@ -739,8 +739,14 @@ async fn ticket_action(
                 anyhow::bail!("no client named {client:?} in the config");
             };
             actions::move_to_client(&mut tx, &desk.config, TicketId(id), client).await?;
+            let mails = crate::outbound::outbox::client_mail_of_ticket(&mut tx, TicketId(id)).await?;
+            let offer = if mails.iter().any(|mail| mail.kind == "acknowledgement") {
+                ""
+            } else {
+                " The requester got no acknowledgement: answer the ticket's notification and your reply reaches them."
+            };
             format!(
-                "Ticket #{id} now belongs to {} ({}); its SLA clocks follow that tier.",
+                "Ticket #{id} now belongs to {} ({}); its SLA clocks follow that tier.{offer}",
                 client.name,
                 client.tier.as_str()
             )

@@ -390,7 +390,13 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     wait_for_mail_saying(&lab, AGENT, "wrote again on ticket #2").await;
     assert_eq!(desk.ticket_json(3)["status"], "closed", "the merged ticket stays closed");
 
-    // From the command line: close without a word to the client, reopen, filter by client.
+    // From the command line: move (Pat's ticket never had an acknowledgement: the command
+    // says how to reach Pat), close without a word to the client, reopen, filter by client.
+    let moved = desk.helpdesk(&["ticket", "move", "1", "--client", "Globex"]);
+    let printed = String::from_utf8_lossy(&moved.stdout);
+    assert!(printed.contains("Ticket #1 now belongs to Globex (enterprise)"), "{printed}");
+    assert!(printed.contains("The requester got no acknowledgement"), "{printed}");
+    assert_eq!(desk.ticket_json(1)["client"], "Globex");
     let closed = desk.helpdesk(&["ticket", "close", "2", "--silent"]);
     assert!(closed.status.success(), "{}", String::from_utf8_lossy(&closed.stderr));
     assert_eq!(desk.ticket_json(2)["status"], "closed");
