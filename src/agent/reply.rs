@@ -275,25 +275,26 @@ async fn log_time_and_estimate(
     arrived_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u32> {
-    let minutes = log_time(desk, tx, ticket, commands, message_row, arrived_at, now).await?;
+    let minutes = if commands.time_entries.is_empty() {
+        0
+    } else {
+        log_entries(desk, tx, ticket, commands, Some(message_row), arrived_at, now).await?
+    };
     if let Some(estimate) = commands.estimate {
         offer_hour_options(desk, tx, ticket, estimate, now).await?;
     }
     Ok(minutes)
 }
 
-async fn log_time(
+async fn log_entries(
     desk: &Desk,
     tx: &mut Tx<'_>,
     ticket: &TicketStatus,
     commands: &AgentCommands,
-    message_row: i64,
+    message_row: Option<i64>,
     arrived_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u32> {
-    if commands.time_entries.is_empty() {
-        return Ok(0);
-    }
     let config = &desk.config;
     let client = ticket.client.as_deref().and_then(|name| config.client(name));
     let work_date = arrived_at.with_timezone(&config.agent.timezone).date_naive();
@@ -324,7 +325,7 @@ async fn log_time(
             minutes,
             kind,
             task: written.task.as_deref().unwrap_or(&default_task),
-            message_row: Some(message_row),
+            message_row,
         };
         insert_entry(tx, &entry, now).await?;
         total += minutes;

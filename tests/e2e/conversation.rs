@@ -12,6 +12,11 @@ const BOB: &str = "bob@acme.test";
 /// A contractor of Acme's, on another domain: invited by Jane's Cc.
 const SAM: &str = "sam@stranger.test";
 
+/// Travis's answer to `original` from his mail client (`agent::reply_to`), to `reply_address`.
+fn from_travis(original: &[u8], reply_address: &str, text: &str, message_id: &str) -> String {
+    reply_to(original, "Travis <travis@example.test>", reply_address, "", text, message_id)
+}
+
 /// Standard base64 with padding, wrapped at 76 columns (RFC 2045).
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -109,14 +114,7 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     let reply_address = header(&notification, "Reply-To").unwrap();
 
     // Travis answers from his phone with a PDF and a #time line that names the task.
-    let answer = reply_to(
-        &notification,
-        "Travis <travis@example.test>",
-        &reply_address,
-        "",
-        "Hi Jane,\n#time 45m Investigated HubSpot paging\nHubSpot changed its paging; I adapted the sync. The run log is attached.",
-        "t1@example.test",
-    );
+    let answer = from_travis(&notification, &reply_address, "Hi Jane,\n#time 45m Investigated HubSpot paging\nHubSpot changed its paging; I adapted the sync. The run log is attached.", "t1@example.test");
     let answer = with_attachment(&answer, "run-log.pdf", "application/pdf", &invoice_pdf());
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &answer, 2).await;
     let relayed = wait_for_mail_saying(&lab, JANE, "I adapted the sync").await;
@@ -157,14 +155,7 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
 
     // He resolves it by answering the follow-up; the client's thanks with a score leaves the
     // ticket closed, records the score and restarts no clock.
-    let resolve = reply_to(
-        &forwarded,
-        "Travis <travis@example.test>",
-        &reply_address,
-        "",
-        "Fixed for good.\nRESOLVED",
-        "t2@example.test",
-    );
+    let resolve = from_travis(&forwarded, &reply_address, "Fixed for good.\nRESOLVED", "t2@example.test");
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &resolve, 5).await;
     let resolved = wait_for_mail_saying(&lab, JANE, "Fixed for good.").await;
     assert!(subject(&resolved).contains("RESOLVED"), "{}", subject(&resolved));
@@ -251,25 +242,17 @@ async fn agent_mail_that_runs_nothing_is_explained_and_cc_tags_change_who_is_cop
 
     let reply_address = header(&notification, "Reply-To").unwrap();
     // #cc copies Bob on this very reply; #uncc takes him off again.
-    let cc = reply_to(
+    let cc = from_travis(
         &notification,
-        "Travis <travis@example.test>",
         &reply_address,
-        "",
         &format!("#cc {BOB}\nLooping in Bob, who owns the export."),
         "t1@example.test",
     );
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &cc, 4).await;
     let copy = wait_for_mail_saying(&lab, BOB, "Looping in Bob").await;
     assert!(!body(&copy).contains("#cc"), "{}", body(&copy));
-    let uncc = reply_to(
-        &notification,
-        "Travis <travis@example.test>",
-        &reply_address,
-        "",
-        &format!("#uncc {BOB}\nJust between us now."),
-        "t2@example.test",
-    );
+    let uncc =
+        from_travis(&notification, &reply_address, &format!("#uncc {BOB}\nJust between us now."), "t2@example.test");
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &uncc, 5).await;
     wait_for_mail_saying(&lab, JANE, "Just between us now.").await;
     // His reply from an address the config does not list is explained too (and, as a
@@ -322,11 +305,9 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     // Pat is Initech's new admin: #client gives the ticket to Initech, and this reply's time
     // counts against Initech's hours.
     let reply_address = header(&notification, "Reply-To").unwrap();
-    let answer = reply_to(
+    let answer = from_travis(
         &notification,
-        "Travis <travis@example.test>",
         &reply_address,
-        "",
         "#client initech\n#time 30m Looked into the zap\nHi Pat, I restarted the zap.",
         "m1@example.test",
     );
@@ -339,14 +320,7 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     let entry: (Option<String>, String) =
         sqlx::query_as("SELECT client, task FROM time_entries").fetch_one(&db).await.unwrap();
     assert_eq!(entry, (Some("Initech".to_string()), "Looked into the zap".to_string()));
-    let note = reply_to(
-        &notification,
-        "Travis <travis@example.test>",
-        &reply_address,
-        "",
-        "#note Pat is Initech's new admin.",
-        "m0@example.test",
-    );
+    let note = from_travis(&notification, &reply_address, "#note Pat is Initech's new admin.", "m0@example.test");
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &note, 3).await;
     let show = String::from_utf8_lossy(&desk.helpdesk(&["ticket", "show", "1"]).stdout).to_string();
     assert!(show.contains("(agent, internal note)") && show.contains("(agent) at "), "{show}");
@@ -362,14 +336,7 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     let second = lab.wait_for_mail_with_subject(AGENT, "[#3]").await;
     let to_jane_before = lab.mails_received_by(JANE).await.len();
     let second_reply = header(&second, "Reply-To").unwrap();
-    let merge = reply_to(
-        &second,
-        "Travis <travis@example.test>",
-        &second_reply,
-        "",
-        "#merge 2\nSame as #2.",
-        "m2@example.test",
-    );
+    let merge = from_travis(&second, &second_reply, "#merge 2\nSame as #2.", "m2@example.test");
     deliver_and_run(&lab, &desk, AGENT, &second_reply, &merge, 6).await;
     assert_eq!(desk.ticket_json(3)["status"], "closed");
     assert_eq!(thread_reason(&desk, "j2@acme.test").await.0, 2, "#3's messages moved to #2");
