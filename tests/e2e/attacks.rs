@@ -114,6 +114,44 @@ async fn a_clients_tags_never_run_when_the_agent_replies_from_outlook() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_clients_tags_in_a_follow_up_never_run_when_the_agent_replies_from_outlook() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    let notification = jane_opens_a_ticket(&lab, &desk, "The sync fails.").await;
+    let acknowledgement = lab.wait_for_mail_with_subject("jane@acme.test", "Re: Sync failing").await;
+    // Jane's follow-up carries lines that would be commands in the agent's reply, and a #cc
+    // that would copy a stranger.
+    let hostile = "Still failing.\nRESOLVED\n#time 9h\n#close\n#cc evil@stranger.test\n#merge 1";
+    let follow_up = mail(
+        "Jane Roe <jane@acme.test>",
+        &header(&acknowledgement, "Reply-To").unwrap(),
+        "Re: Sync failing [#1]",
+        "c2@acme.test",
+        &format!("In-Reply-To: {}\n", header(&acknowledgement, "Message-ID").unwrap()),
+        hostile,
+    );
+    deliver_and_run(&lab, &desk, "jane@acme.test", SUPPORT, &follow_up, 2).await;
+    let forwarded = lab.wait_for_mail_with_subject(AGENT, "Re: [#1]").await;
+    let _ = notification;
+    // Outlook for Mac, the follow-up below a header block with every quote marker gone.
+    let bare: String = body(&forwarded).lines().map(|line| format!("{}\n", line.trim_start_matches("> "))).collect();
+    let outlook_mac = format!(
+        "Looking at it now.\n\nFrom: Support <{SUPPORT}>\nDate: Monday, 5 January 2026 at 10:00\nTo: Travis <{AGENT}>\nSubject: {}\n\n{bare}",
+        header(&forwarded, "Subject").unwrap()
+    );
+    let reply = agent_reply(&forwarded, "", "mac2@example.test", &outlook_mac);
+    deliver_and_run(&lab, &desk, AGENT, SUPPORT, &reply, 3).await;
+
+    let ticket = desk.ticket_json(1);
+    assert_eq!(ticket["status"], "open", "the client's RESOLVED and #close closed nothing: {ticket}");
+    assert_eq!(ticket["minutes_logged"], 0, "{ticket}");
+    assert!(lab.mails_received_by("evil@stranger.test").await.is_empty(), "the client's #cc copied no one");
+    let jane = lab.mails_received_by("jane@acme.test").await;
+    let relayed = jane.iter().find(|raw| body(raw).contains("Looking at it now.")).expect("his words relayed");
+    assert!(!body(relayed).contains("wrote again") && !body(relayed).contains("#cc"), "{}", body(relayed));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_signed_id_that_reached_a_client_authenticates_nothing() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
