@@ -499,10 +499,11 @@ async fn record_new_mail(
                 let reason = format!("{reason}; the sender is neither the requester nor of the ticket's client");
                 let message =
                     NewMessage { ticket: Some(ticket), thread_reason: &reason, author_kind: "stranger", ..base };
-                store::insert_message(tx, &message, now).await?;
+                let row = store::insert_message(tx, &message, now).await?;
                 let attention =
                     format!("{sender_text}, who is neither the requester nor of the ticket's client, wrote on it");
                 store::set_attention(tx, ticket, &attention).await?;
+                announce_follow_up(desk, tx, mail, &status, row, FollowUp::Stranger, now).await?;
                 tracing::warn!(
                     ticket = ticket.0,
                     from = sender_text,

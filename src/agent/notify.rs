@@ -28,6 +28,9 @@ pub enum FollowUp {
     Reopened,
     /// On a closed ticket, only thanks and/or a score: it stays closed.
     Courtesy(Courtesy),
+    /// From someone who is neither the requester, nor of the ticket's client, nor a
+    /// participant: stored, reopens nothing.
+    Stranger,
 }
 
 /// The template data of `agent_follow_up.*`.
@@ -41,6 +44,7 @@ struct FollowUpData<'a> {
     sender: &'a str,
     reopened: bool,
     courtesy: bool,
+    stranger: bool,
     score: Option<u8>,
     cc: String,
     first_response_due: Option<String>,
@@ -49,6 +53,16 @@ struct FollowUpData<'a> {
     attached: String,
     not_attached: Vec<String>,
     body: String,
+}
+
+/// A due time as the agent reads it, marked when it has passed.
+fn due_text(config: &crate::config::Config, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let text = config.agent_local_time(due);
+    if due < now {
+        format!("{text} (OVERDUE)")
+    } else {
+        text
+    }
 }
 
 /// The attachments that travel with the agent's mail, in the client's order, while their
@@ -174,14 +188,15 @@ pub async fn announce_follow_up(
         sender: mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
         reopened: follow_up == FollowUp::Reopened,
         courtesy: matches!(follow_up, FollowUp::Courtesy(_)),
+        stranger: follow_up == FollowUp::Stranger,
         score: match follow_up {
             FollowUp::Courtesy(courtesy) => courtesy.score,
             _ => None,
         },
         cc: address_list(&copied_people(desk, mail)),
-        first_response_due: due.map(|due| config.agent_local_time(due.first_response)),
+        first_response_due: due.map(|due| due_text(config, due.first_response, now)),
         first_response_sent: ticket.first_response_at.is_some(),
-        resolution_due: due.map(|due| config.agent_local_time(due.resolution)),
+        resolution_due: due.map(|due| due_text(config, due.resolution, now)),
         attached: describe_attachments(attached.iter().copied()),
         not_attached: not_attached_lines(ticket.id, message_row, &not_attached),
         body: crate::intake::quoted_for_agent(words),

@@ -267,6 +267,14 @@ async fn a_stranger_on_a_thread_reopens_nothing_and_scores_nothing() {
     assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM satisfaction_scores").await, 0, "no score for Acme");
     assert!(ticket["attention"].as_str().unwrap_or_default().contains("x@evil.test"), "{ticket}");
     assert_eq!(lab.mails_received_by("x@evil.test").await.len(), 0, "nothing goes to the stranger");
+    // The agent hears of it at once, warned.
+    let warned =
+        lab.mails_received_by(AGENT).await.into_iter().find(|raw| body(raw).starts_with("CAREFUL: x@evil.test"));
+    assert!(
+        warned.is_some(),
+        "the agent is told of the stranger's mail: {:?}",
+        subjects(&lab.mails_received_by(AGENT).await)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
