@@ -185,12 +185,12 @@ pub fn closing_courtesy(new_part: &str, names: &[&str]) -> Option<Courtesy> {
     static SCORE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)(?:^|[^\w/.])(\d{1,2})\s*(?:/\s*10|out\s+of\s+10)?(?:$|[^\w/.])").expect("valid regex")
     });
-    let text = new_part.trim();
+    let name_words: Vec<String> =
+        names.iter().flat_map(|name| WORD.find_iter(name).map(|word| word.as_str().to_lowercase())).collect();
+    let text = without_signature_block(new_part.trim(), &name_words).trim();
     if text.is_empty() || text.chars().count() > 300 || text.contains('?') {
         return None;
     }
-    let name_words: Vec<String> =
-        names.iter().flat_map(|name| WORD.find_iter(name).map(|word| word.as_str().to_lowercase())).collect();
     let mut thanked = false;
     for word in WORD.find_iter(text).map(|word| word.as_str().to_lowercase()) {
         let word = word.trim_matches('\'');
@@ -209,6 +209,37 @@ pub fn closing_courtesy(new_part: &str, names: &[&str]) -> Option<Courtesy> {
     }
     let score = scores.first().copied();
     (thanked || score.is_some()).then_some(Courtesy { score })
+}
+
+/// `text` without a closing signature block: from a line that begins with a word of the
+/// sender's name ("Peter Gibbons", "- Peter") or is "--", to the end, when that block is at
+/// most six lines and none of them says something (a question mark, or a word such as
+/// "still", "not", "broken", "but"). Outlook and company signatures ("Peter Gibbons / Initech |
+/// TPS Reports | +1 555 0199") are not marked with "-- ".
+fn without_signature_block<'t>(text: &'t str, name_words: &[String]) -> &'t str {
+    static SAYS_SOMETHING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\?|\b(still|not|no|broken|fail\w*|error\w*|issue\w*|problem\w*|again|but|however|aber|noch|nicht|mais|toujours|pas|pero|sigue|todavía)\b")
+            .expect("valid regex")
+    });
+    let starts_block = |line: &str| {
+        let trimmed = line.trim();
+        let named = trimmed.trim_start_matches(['-', '–', '—', ' ']);
+        let first = named.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_lowercase();
+        trimmed == "--" || (!first.is_empty() && name_words.contains(&first))
+    };
+    let mut offset = 0;
+    for (index, line) in text.lines().enumerate() {
+        if index > 0 && starts_block(line) {
+            let block = &text[offset..];
+            let block_lines: Vec<&str> = block.lines().collect();
+            if block_lines.len() <= 6 && !block_lines.iter().any(|line| SAYS_SOMETHING.is_match(line)) {
+                return &text[..offset];
+            }
+            return text;
+        }
+        offset += line.len() + 1;
+    }
+    text
 }
 
 fn is_number(word: &str) -> bool {
@@ -264,6 +295,8 @@ mod tests {
         ("ありがとうございます", None),
         ("Much appreciated 🙏", None),
         ("Thanks, 10", Some(10)),
+        ("Thanks! 10/10\n\nPeter Gibbons\nInitech | TPS Reports Division | +1 555 0199", Some(10)),
+        ("Thank you!\n--\nBill Smith | Acme Corp\nwww.acme.test", None),
     ];
 
     /// Replies that say something more: each must reopen.
@@ -283,13 +316,15 @@ mod tests {
         "Great",
         "",
         "Thanks Travis, still broken",
+        "Thanks\nBill\nIt is still broken on mobile",
+        "Thanks!\n\nPeter Gibbons\nPS: the export failed again",
     ];
 
     #[test]
     fn courtesies_in_several_languages_are_recognised_with_their_score() {
         for (reply, score) in COURTESIES {
             assert_eq!(
-                closing_courtesy(reply, &["Bill Smith", "Travis"]),
+                closing_courtesy(reply, &["Bill Smith", "Peter Gibbons", "Travis"]),
                 Some(Courtesy { score: *score }),
                 "{reply:?}"
             );
@@ -299,7 +334,7 @@ mod tests {
     #[test]
     fn any_substance_reopens() {
         for reply in SUBSTANCE {
-            assert_eq!(closing_courtesy(reply, &["Bill Smith", "Travis"]), None, "{reply:?}");
+            assert_eq!(closing_courtesy(reply, &["Bill Smith", "Peter Gibbons", "Travis"]), None, "{reply:?}");
         }
     }
 
