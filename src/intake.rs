@@ -566,6 +566,20 @@ async fn record_new_mail(
                 }
             }
             if from_client_side && !status.open {
+                // A reopened ticket gets a fresh resolution clock from the client's mail: the
+                // old deadline (met when it was resolved) would read as a breach at once.
+                let client = status.client.as_deref().and_then(|name| config.client(name));
+                if let Some(client) = client {
+                    let due = sla::due_times(
+                        &config.sla,
+                        client.tier,
+                        status.severity,
+                        raw.arrived_at,
+                        &config.business_hours,
+                        client.meeting.as_ref(),
+                    );
+                    store::restart_resolution_clock(tx, ticket, due.resolution).await?;
+                }
                 tracing::info!(ticket = ticket.0, "client wrote to a closed ticket within the reopen window: reopened");
             }
             store::touch_ticket(tx, ticket, from_client_side, now).await?;
@@ -1223,6 +1237,33 @@ mod tests {
         rows.into_iter()
             .map(|(subject, raw)| (subject, crate::inbound::parse::parse_mail(&raw, 1 << 20).text))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn a_reopened_ticket_gets_a_fresh_resolution_clock() {
+        let desk = Desk::open(crate::testing::sample_config()).await.unwrap();
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        let ticket = new_ticket(&desk, "jane@acme.test", "Sync stopped", at("2026-11-02T15:00:00Z")).await;
+        agent_reply(&desk, ticket, "Fixed.\nRESOLVED", at("2026-11-02T16:00:00Z")).await;
+        let acknowledgement: String =
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'acknowledgement' AND ticket_id = ?")
+                .bind(ticket.0)
+                .fetch_one(&desk.db)
+                .await
+                .unwrap();
+        let later = at("2026-11-09T15:00:00Z");
+        let again = format!(
+            "From: jane@acme.test\r\nSubject: Re: Sync stopped\r\nMessage-ID: <again@acme.test>\r\nIn-Reply-To: <{acknowledgement}>\r\n\r\nIt stopped again.\r\n"
+        );
+        record_mail(&desk, &RawMail::new(again.into_bytes(), later), later).await.unwrap();
+        let (status, due): (String, String) =
+            sqlx::query_as("SELECT status, resolution_due_at FROM tickets WHERE id = ?")
+                .bind(ticket.0)
+                .fetch_one(&desk.db)
+                .await
+                .unwrap();
+        assert_eq!(status, "open");
+        assert!(crate::storage::time_from_db(&due).unwrap() > later, "the clock runs from the reopening: {due}");
     }
 
     #[tokio::test]

@@ -223,6 +223,16 @@ pub async fn close_ticket(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) 
     Ok(())
 }
 
+/// A new resolution deadline (a reopened ticket's fresh clock).
+pub async fn restart_resolution_clock(tx: &mut Tx<'_>, ticket: TicketId, due: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tickets SET resolution_due_at = ? WHERE id = ?")
+        .bind(time_to_db(due))
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The ticket another was merged into, if it was.
 pub async fn merged_into(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketId>> {
     let target: Option<Option<i64>> = sqlx::query_scalar("SELECT merged_into FROM tickets WHERE id = ?")
