@@ -636,8 +636,10 @@ async fn print_ticket(desk: &Desk, ticket: &TicketSummary, messages: &[store::Me
         println!("Waiting:   on the client since {}", time(since));
     }
     println!("Time:      {} logged", crate::hours::bank::hours_text(ticket.minutes_logged));
-    if let Some(related) = ticket.related_ticket {
-        println!("Follows:   #{related}");
+    match (ticket.merged_into, ticket.related_ticket) {
+        (Some(into), _) => println!("Merged:    into #{into} (its mail lands there; no SLA here)"),
+        (None, Some(related)) => println!("Follows:   #{related}"),
+        (None, None) => {}
     }
     if let Some(attention) = &ticket.attention {
         println!("Needs you: {}", one_line(attention));

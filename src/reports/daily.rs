@@ -290,7 +290,7 @@ pub async fn metrics_for(
     let end = local_midnight(config.agent.timezone, period.end);
     let rows = sqlx::query(
         "SELECT origin, first_response_due_at, first_response_at, resolution_due_at, closed_at FROM tickets
-         WHERE client IS NOT NULL AND opened_at >= ? AND opened_at < ?",
+         WHERE client IS NOT NULL AND merged_into IS NULL AND opened_at >= ? AND opened_at < ?",
     )
     .bind(time_to_db(start))
     .bind(time_to_db(end))

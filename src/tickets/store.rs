@@ -518,6 +518,8 @@ pub struct TicketSummary {
     /// `ok`, `at_risk`, `breached` or `met`; null when no SLA applies (no client).
     pub sla: Option<&'static str>,
     pub related_ticket: Option<i64>,
+    /// The ticket this one was merged into: its SLA no longer applies (it has none).
+    pub merged_into: Option<i64>,
     /// Set while the ticket waits on the client (`#waiting`).
     pub waiting_since: Option<String>,
     pub updated_at: String,
@@ -536,9 +538,12 @@ impl TicketSummary {
             Some(since) if sla.pause_while_waiting => since.min(now),
             _ => now,
         };
-        let (Some(opened), Some(response_due), Some(resolution_due)) =
-            (time_from_db(&self.opened_at).ok(), parse(&self.first_response_due), parse(&self.resolution_due))
-        else {
+        let (Some(opened), Some(response_due), Some(resolution_due), None) = (
+            time_from_db(&self.opened_at).ok(),
+            parse(&self.first_response_due),
+            parse(&self.resolution_due),
+            self.merged_into,
+        ) else {
             return self;
         };
         let response = clock_state(opened, response_due, parse(&self.first_response_at), now, warn_when_left);
@@ -603,7 +608,7 @@ pub enum StatusFilter {
 
 const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status, t.severity, t.severity_reason,
     t.attention, t.opened_at, t.first_response_due_at, t.resolution_due_at, t.first_response_at, t.closed_at,
-    t.related_ticket_id, t.waiting_since, t.updated_at,
+    t.related_ticket_id, t.merged_into, t.waiting_since, t.updated_at,
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages,
     (SELECT COALESCE(SUM(e.minutes), 0) FROM time_entries e WHERE e.ticket_id = t.id) AS minutes_logged";
 
@@ -624,6 +629,7 @@ fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
         resolved_at: row.get("closed_at"),
         sla: None,
         related_ticket: row.get("related_ticket_id"),
+        merged_into: row.get("merged_into"),
         waiting_since: row.get("waiting_since"),
         updated_at: row.get("updated_at"),
         messages: row.get("messages"),

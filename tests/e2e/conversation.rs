@@ -338,7 +338,11 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     let second_reply = header(&second, "Reply-To").unwrap();
     let merge = from_travis(&second, &second_reply, "#merge 2\nSame as #2.", "m2@example.test");
     deliver_and_run(&lab, &desk, AGENT, &second_reply, &merge, 6).await;
-    assert_eq!(desk.ticket_json(3)["status"], "closed");
+    let merged = desk.ticket_json(3);
+    assert_eq!((merged["status"].as_str(), merged["merged_into"].as_i64()), (Some("closed"), Some(2)), "{merged}");
+    assert!(merged["sla"].is_null(), "a merged ticket has no SLA of its own (not a breach): {merged}");
+    let show = String::from_utf8_lossy(&desk.helpdesk(&["ticket", "show", "3"]).stdout).to_string();
+    assert!(show.contains("Merged:    into #2"), "{show}");
     assert_eq!(thread_reason(&desk, "j2@acme.test").await.0, 2, "#3's messages moved to #2");
     assert_eq!(lab.mails_received_by(JANE).await.len(), to_jane_before, "the client is told nothing of a merge");
 
