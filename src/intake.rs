@@ -1334,6 +1334,11 @@ mod tests {
             "{}",
             offers[0].1
         );
+        assert!(
+            offers[0].1.contains("\n\nWhich would you prefer?"),
+            "a blank line before the question: {}",
+            offers[0].1
+        );
         assert!(outbox_text(&desk, "agent_reply", second).await.is_empty(), "an estimate alone relays nothing");
 
         // Time that uses the hours up and an estimate in one reply: one depleted email.

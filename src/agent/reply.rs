@@ -410,7 +410,11 @@ async fn queue_to_client(
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
     let participants = store::participants(tx, ticket.id).await?;
-    let (text, prevention) = if kind == "resolved" { resolved_sections(text) } else { (text.to_string(), None) };
+    let (text, prevention) = if kind == "resolved" {
+        resolved_sections(&without_sign_off(text, &config.agent.name))
+    } else {
+        (text.to_string(), None)
+    };
     let data = json!({
         "ticket": ticket.id.0,
         "subject": ticket.subject,
@@ -520,6 +524,57 @@ async fn queue_feedback_of_kind(
     Ok(())
 }
 
+/// Whether `text` begins with a verb in the past tense ("added", "set up", "wrote").
+fn starts_with_past_tense(text: &str) -> bool {
+    const IRREGULAR: &[&str] = &[
+        "set", "put", "made", "built", "wrote", "sent", "ran", "took", "gave", "left", "kept", "found", "got", "did",
+        "rewrote", "rebuilt", "split", "cut", "shut",
+    ];
+    let first = text.split_whitespace().next().unwrap_or("").to_lowercase();
+    (first.len() > 3 && first.ends_with("ed")) || IRREGULAR.contains(&first.as_str())
+}
+
+/// The first line without a greeting that opens it: "Hi Li, sorry for the wait." reads "Sorry
+/// for the wait." (the template greets the client already).
+fn without_leading_greeting(line: &str) -> String {
+    static OPENING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*(hi|hello|hey|dear|bonjour|hallo|hola|ciao)\s+[^,.!?\s][^,.!?]{0,29}[,!]\s*(\S)")
+            .expect("valid regex")
+    });
+    match OPENING.captures(line) {
+        Some(captures) => {
+            let start = captures.get(2).map_or(0, |rest| rest.start());
+            let rest = &line[start..];
+            let mut chars = rest.chars();
+            chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        }
+        None => line.to_string(),
+    }
+}
+
+/// His text without the sign-off his mail client added (the resolved email signs with his
+/// name already): from a closing line ("Thanks,", "Best,", "Cheers,", his name) to the end,
+/// when that is at most four lines.
+fn without_sign_off(text: &str, agent_name: &str) -> String {
+    static CLOSING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^\s*(-\s*)?(thanks|thank you|best|best regards|regards|cheers|kind regards)\s*[,!.]?\s*$",
+        )
+        .expect("valid regex")
+    });
+    let first_name = agent_name.split_whitespace().next().unwrap_or(agent_name).to_lowercase();
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let closes = |line: &&str| {
+        let bare = line.trim().trim_start_matches(['-', '–', '—', ' ']).to_lowercase();
+        CLOSING.is_match(line) || (!first_name.is_empty() && (bare == first_name || bare == agent_name.to_lowercase()))
+    };
+    let start = lines.len().saturating_sub(4);
+    match lines.iter().enumerate().skip(start.max(1)).find(|(_, line)| closes(line)) {
+        Some((index, _)) => lines[..index].join("\n"),
+        None => text.to_string(),
+    }
+}
+
 /// The agent's words shaped into the SOP's "Issue Resolved" email: his "What was wrong:",
 /// "What I fixed:" and "Testing:" lines get the SOP's check marks, and his prevention line
 /// becomes the P.S.: "Prevention: added an alert" reads "To prevent this in the future, I
@@ -540,15 +595,19 @@ pub fn resolved_sections(text: &str) -> (String, Option<String>) {
     if text_lines.peek().is_some_and(|first| is_greeting(first)) {
         text_lines.next();
     }
-    for line in text_lines {
+    // "Hi Li, sorry for the wait." keeps its sentence, not its greeting.
+    let first = text_lines.next().map(without_leading_greeting);
+    for line in first.iter().map(String::as_str).chain(text_lines) {
         let found = PREVENTION.captures(line).filter(|c| prevention.is_none() && !c[2].is_empty());
         if let Some(captures) = found {
             let rest = captures[2].trim_end_matches('.');
             let sentence = if captures[1].to_ascii_lowercase().starts_with("prevention") {
                 match rest.strip_prefix("I ") {
                     Some(action) => format!("To prevent this in the future, I {action}."),
+                    // "added an alert": what he did. "the footer now takes the year": what is so.
+                    None if starts_with_past_tense(rest) => format!("To prevent this in the future, I {rest}."),
                     None if rest.starts_with(|c: char| c.is_lowercase()) => {
-                        format!("To prevent this in the future, I {rest}.")
+                        format!("To prevent this in the future, {rest}.")
                     }
                     None => format!("{rest}."),
                 }
@@ -569,6 +628,31 @@ pub fn resolved_sections(text: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::resolved_sections;
+
+    #[test]
+    fn the_resolved_email_reads_well_whatever_he_wrote() {
+        use super::without_sign_off;
+        let prevention = |line: &str| resolved_sections(&format!("Done.\n{line}")).1.unwrap();
+        assert_eq!(
+            prevention("Prevention: the footer now takes the year from the invoice date"),
+            "To prevent this in the future, the footer now takes the year from the invoice date."
+        );
+        assert_eq!(
+            prevention("Prevention: set up a daily check"),
+            "To prevent this in the future, I set up a daily check."
+        );
+        let (text, _) = resolved_sections("Hi Li, sorry for the wait.\nThe import runs again.");
+        assert_eq!(text, "Sorry for the wait.\nThe import runs again.");
+        let (french, _) = resolved_sections("Bonjour Marie, tout marche.");
+        assert_eq!(french, "Tout marche.");
+        assert_eq!(
+            without_sign_off("Replayed the three leads.\n\nTravis\nTravis Automation | +1 555 0100", "Travis"),
+            "Replayed the three leads.\n"
+        );
+        assert_eq!(without_sign_off("Fixed it.\nThanks,\nTravis", "Travis"), "Fixed it.");
+        let kept = "Travis here: fixed it.\nThe sync runs.";
+        assert_eq!(without_sign_off(kept, "Travis"), kept, "a sentence is not a sign-off");
+    }
 
     #[test]
     fn the_agents_own_greeting_is_not_repeated_under_the_templates() {
