@@ -133,12 +133,15 @@ async fn queue_notice(
         "overdue": human_duration(now - due),
         "left": human_duration(due - now),
     });
-    let draft = desk.notice_to_agent(
-        if kind == "breach" { "sla_breach" } else { "sla_warning" },
-        Some(ticket),
-        desk.templates.render_line("sla_alert.subject", &data)?,
-        desk.templates.render("sla_alert.txt", &data)?,
-    );
+    let draft = desk
+        .threaded_notice_to_agent(
+            &mut tx,
+            if kind == "breach" { "sla_breach" } else { "sla_warning" },
+            ticket,
+            desk.templates.render_line("sla_alert.subject", &data)?,
+            desk.templates.render("sla_alert.txt", &data)?,
+        )
+        .await?;
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;
     tracing::warn!(ticket = ticket.0, clock = clock.as_str(), kind, due = %due, "SLA notice queued for the agent");

@@ -38,6 +38,25 @@ impl Desk {
     /// A mail from the desk to the agent. About a ticket, it carries the ticket's signed reply
     /// address and a Message-ID signed for the agent, so that his answer is authenticated and
     /// threads onto the ticket.
+    /// `notice_to_agent` threaded under the desk's earlier mail to him about the ticket (its
+    /// first and latest), so his mail client files alerts, feedback and follow-ups with it.
+    pub async fn threaded_notice_to_agent(
+        &self,
+        tx: &mut crate::storage::Tx<'_>,
+        kind: &'static str,
+        ticket: TicketId,
+        subject: String,
+        body: String,
+    ) -> anyhow::Result<Draft> {
+        let agent = self.config.agent.addresses[0].as_str();
+        let references = crate::outbound::outbox::first_and_last_to_about(tx, ticket, agent).await?;
+        Ok(Draft {
+            in_reply_to: references.last().cloned(),
+            references,
+            ..self.notice_to_agent(kind, Some(ticket), subject, body)
+        })
+    }
+
     pub fn notice_to_agent(
         &self,
         kind: &'static str,

@@ -202,20 +202,17 @@ pub async fn announce_follow_up(
         body: crate::intake::quoted_for_agent(words),
     };
     let data = serde_json::to_value(&data)?;
-    let mut references = outbox::first_and_last_to_about(tx, ticket.id, config.agent.addresses[0].as_str()).await?;
-    let in_reply_to = references.last().cloned();
-    references.extend(mail.message_id.iter().cloned());
-    let draft = crate::outbound::compose::Draft {
-        in_reply_to,
-        references,
-        attachments: attached.into_iter().map(as_file).collect(),
-        ..desk.notice_to_agent(
+    let mut draft = desk
+        .threaded_notice_to_agent(
+            tx,
             FOLLOW_UP_KIND,
-            Some(ticket.id),
+            ticket.id,
             desk.templates.render_line("agent_follow_up.subject", &data)?,
             desk.templates.render("agent_follow_up.txt", &data)?,
         )
-    };
+        .await?;
+    draft.references.extend(mail.message_id.iter().cloned());
+    draft.attachments = attached.into_iter().map(as_file).collect();
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     Ok(true)
 }

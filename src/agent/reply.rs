@@ -514,12 +514,15 @@ async fn queue_feedback_of_kind(
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let draft = desk.notice_to_agent(
-        kind,
-        Some(ticket),
-        desk.templates.render_line("agent_feedback.subject", data)?,
-        desk.templates.render("agent_feedback.txt", data)?,
-    );
+    let draft = desk
+        .threaded_notice_to_agent(
+            tx,
+            kind,
+            ticket,
+            desk.templates.render_line("agent_feedback.subject", data)?,
+            desk.templates.render("agent_feedback.txt", data)?,
+        )
+        .await?;
     outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;
     Ok(())
 }

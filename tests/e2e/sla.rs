@@ -51,6 +51,10 @@ async fn a_growth_p0_is_acknowledged_with_its_due_time_and_its_breach_is_announc
         .collect();
     assert_eq!(breaches.len(), 1, "{breaches:?}");
     assert!(breaches[0].contains("first response"), "{breaches:?}");
+    // The notice files under the ticket's thread in his mail client.
+    let notification = agent_mail.iter().find(|raw| !header(raw, "Subject").unwrap().contains("SLA")).unwrap();
+    let notice = agent_mail.iter().find(|raw| header(raw, "Subject").unwrap().contains("SLA BREACHED")).unwrap();
+    assert_eq!(header(notice, "In-Reply-To"), header(notification, "Message-ID"), "threaded under the notification");
     assert_eq!(tickets_at(&desk, later)[0]["sla"], "breached");
 
     // The next run, at the same moment or later, announces nothing again.
