@@ -690,7 +690,16 @@ async fn open_ticket(
                 |time: DateTime<Utc>| time.with_timezone(&timezone).format("%A, %B %-d at %-I:%M %p %Z").to_string();
             let update_due =
                 promise.update_by.map(client_time).unwrap_or_else(|| "the end of the next business day".into());
-            let looking_at = promise.looking_at.map(client_time);
+            let same_day = |time: DateTime<Utc>| {
+                time.with_timezone(&timezone).date_naive() == raw.arrived_at.with_timezone(&timezone).date_naive()
+            };
+            let looking_at = promise.looking_at.map(|time| {
+                if same_day(time) {
+                    time.with_timezone(&timezone).format("today at %-I:%M %p %Z").to_string()
+                } else {
+                    client_time(time)
+                }
+            });
             // The subject is echoed to the address in From: unless a trusted server proved the
             // mail is from there, it may be an attacker's text sent to the real person.
             let from_proven = sender_authenticated(mail, &config.agent.trusted_authserv_ids, requester.domain());
@@ -979,6 +988,22 @@ async fn open_proactive_ticket(
     .await?;
     let reason = format!("proactive: the agent wrote to {requester} ({}); {thread_reason}", client.name);
     store::insert_message(tx, &NewMessage { ticket: Some(ticket), thread_reason: &reason, ..base }, now).await?;
+    // He learns the ticket's number, and a forgery in his name (a "heads-up" with a phishing
+    // link, say) does not open a ticket he never hears of.
+    let from = mail.from.as_ref().expect("agent mail has a sender");
+    let data = json!({
+        "ticket": ticket.0, "client": client.name, "severity": triage.severity.as_str(), "subject": subject,
+        "requester": requester.as_str(), "support": config.support_address().as_str(),
+        "resolution_due": config.agent_local_time(due.resolution),
+        "proven": trusted_results_pass(mail, &config.agent.trusted_authserv_ids, from.domain()),
+    });
+    let notice = desk.notice_to_agent(
+        "proactive_opened",
+        Some(ticket),
+        desk.templates.render_line("proactive_opened.subject", &data)?,
+        desk.templates.render("proactive_opened.txt", &data)?,
+    );
+    outbox::enqueue(tx, &build_mail(&config.support_mailbox, notice, now)?, now).await?;
     tracing::info!(ticket = ticket.0, client = %client.name, "proactive ticket opened from the agent's mail");
     Ok(IntakeOutcome::NewTicket { ticket, acknowledged: false })
 }
@@ -1288,6 +1313,10 @@ mod tests {
         assert!(text.contains("looking into \"Feature request: Slack alerts\" now."), "{text}");
         assert!(text.contains("what would a good result look like for you"), "{text}");
         assert!(!text.contains("when did this start"), "{text}");
+        // Before opening on a working day: "first thing today".
+        let early = new_ticket(&desk, "bill@initech.test", "Export stuck", at("2026-12-01T13:45:00Z")).await;
+        let text = &outbox_text(&desk, "acknowledgement", early).await[0].1;
+        assert!(text.contains("I'll look into \"Export stuck\" first thing today at 9:00 AM EST"), "{text}");
     }
 
     #[tokio::test]

@@ -25,6 +25,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("agent_follow_up.txt", include_str!("../../templates/agent_follow_up.txt.hbs")),
     ("agent_ignored.subject", include_str!("../../templates/agent_ignored.subject.hbs")),
     ("agent_ignored.txt", include_str!("../../templates/agent_ignored.txt.hbs")),
+    ("proactive_opened.subject", include_str!("../../templates/proactive_opened.subject.hbs")),
+    ("proactive_opened.txt", include_str!("../../templates/proactive_opened.txt.hbs")),
     ("sla_alert.subject", include_str!("../../templates/sla_alert.subject.hbs")),
     ("sla_alert.txt", include_str!("../../templates/sla_alert.txt.hbs")),
     ("delivery_failure.subject", include_str!("../../templates/delivery_failure.subject.hbs")),

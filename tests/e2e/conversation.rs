@@ -386,3 +386,32 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     desk.drain(&lab).await;
     assert_eq!(lab.mails_received_by(JANE).await.len(), to_jane_before, "close --silent sent nothing");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heads_up_in_the_agents_name_opens_a_proactive_ticket_he_hears_of_and_can_close() {
+    let lab = MailLab::start();
+    let desk = TestDesk::new(&lab);
+    // The SOP's "Heads up" email: to the client, support@ in copy.
+    let heads_up = format!(
+        "From: Travis <{AGENT}>\nTo: Jane Roe <{JANE}>\nCc: {SUPPORT}\nSubject: Heads up - HubSpot API change on Friday\nMessage-ID: <h1@example.test>\n\nHi Jane, HubSpot changes its API on Friday; I will adapt the sync before then.\n"
+    );
+    lab.send(AGENT, JANE, &heads_up).await;
+    lab.send(AGENT, SUPPORT, &heads_up).await;
+    lab.wait_for_support_mail(1).await;
+    desk.run_once();
+    desk.drain(&lab).await;
+    let ticket = desk.ticket_json(1);
+    assert_eq!((ticket["client"].as_str(), ticket["status"].as_str()), (Some("Acme"), Some("open")), "{ticket}");
+    let notice = wait_for_mail_saying(&lab, AGENT, "opened proactive ticket #1").await;
+    // Nothing in the lab proves the sender: the notice says how to undo a forgery.
+    let words = body(&notice).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("If you did not write it, reply to this mail with #close."), "{words}");
+    let reply_address = header(&notice, "Reply-To").unwrap();
+    let close = from_travis(&notice, &reply_address, "#close", "c1@example.test");
+    deliver_and_run(&lab, &desk, AGENT, &reply_address, &close, 2).await;
+    assert_eq!(desk.ticket_json(1)["status"], "closed", "his #close on the notice closed it");
+    assert!(
+        lab.mails_received_by(JANE).await.iter().all(|raw| !body(raw).contains("resolved")),
+        "#close sends the client nothing"
+    );
+}
