@@ -750,7 +750,7 @@ async fn ticket_action(
             format!(
                 "Ticket #{id} now belongs to {} ({}); its SLA clocks follow that tier.{offer}",
                 client.name,
-                client.tier.as_str()
+                client.tier.as_str().to_uppercase()
             )
         }
         TicketCommand::Merge { id, into } => {

@@ -789,7 +789,7 @@ async fn open_ticket(
             "ticket": ticket.0,
             "subject": subject,
             "client": client.map(|client| client.name.clone()),
-            "tier": client.map(|client| client.tier.as_str()),
+            "tier": client.map(|client| client.tier.as_str().to_uppercase()),
             "requester": requester.as_str(),
             "severity": severity.as_str(),
             "severity_reason": severity_reason,

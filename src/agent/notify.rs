@@ -39,7 +39,8 @@ struct FollowUpData<'a> {
     ticket: i64,
     subject: &'a str,
     client: Option<&'a str>,
-    tier: Option<&'static str>,
+    /// In capitals, as the SOP writes tiers.
+    tier: Option<String>,
     severity: &'static str,
     sender: &'a str,
     reopened: bool,
@@ -183,7 +184,7 @@ pub async fn announce_follow_up(
         ticket: ticket.id.0,
         subject: &ticket.subject,
         client: ticket.client.as_deref(),
-        tier: client.map(|client| client.tier.as_str()),
+        tier: client.map(|client| client.tier.as_str().to_uppercase()),
         severity: ticket.severity.as_str(),
         sender: mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
         reopened: follow_up == FollowUp::Reopened,

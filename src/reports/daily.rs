@@ -119,9 +119,8 @@ pub async fn build_summary(
     .fetch_all(db)
     .await?
     {
-        attention.push(json!({"id": row.get::<Option<i64>, _>("ticket_id"),
-            "what": format!("unauthenticated mail in your name from {}", row.get::<String, _>("sender")),
-            "subject": row.get::<String, _>("subject")}));
+        let what = format!("unauthenticated mail in your name from {}", row.get::<String, _>("sender"));
+        push_or_count(&mut attention, row.get::<Option<i64>, _>("ticket_id"), what, row.get::<String, _>("subject"));
     }
     let (held_count, held_to_check) = held_since(desk, &since_text).await?;
     let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -153,7 +152,7 @@ pub async fn build_summary(
         used_total += s.included_used_minutes;
         available_total += s.available_minutes;
         hours.push(json!({"client": client.name, "tier": client.tier.as_str().to_uppercase(),
-            "used": hours_text(s.included_used_minutes), "available": hours_text(s.available_minutes),
+            "used": hours_text(s.used_minutes()), "available": hours_text(s.available_minutes),
             "percent": if s.available_minutes > 0 { s.used_minutes() * 100 / s.available_minutes } else { 0 },
             "remaining": hours_text(s.remaining_minutes),
             "overage": if s.overage_minutes > 0 { Some(hours_text(s.overage_minutes)) } else { None }}));
@@ -415,6 +414,20 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     Ok(true)
 }
 
+/// Adds a NEEDS YOU line, or counts it on the same line already there: several forgeries
+/// alike read "... (3 mails)".
+fn push_or_count(attention: &mut Vec<Value>, ticket: Option<i64>, what: String, subject: String) {
+    let same = |line: &&mut Value| line["id"] == json!(ticket) && line["subject"] == subject && line["base"] == what;
+    match attention.iter_mut().find(same) {
+        Some(line) => {
+            let count = line["count"].as_i64().unwrap_or(1) + 1;
+            line["count"] = json!(count);
+            line["what"] = json!(format!("{what} ({count} mails)"));
+        }
+        None => attention.push(json!({"id": ticket, "what": what, "base": what, "subject": subject})),
+    }
+}
+
 /// The scheduler's step: the summary due at `now`, once. A new desk's first summary is the
 /// first one due after it first ran (the run that created the database at 13:00 sends no
 /// summary for that morning, which was before the desk existed).
@@ -474,4 +487,25 @@ async fn held_since(desk: &Desk, since_text: &str) -> anyhow::Result<(usize, Vec
                              "subject": subject, "why": why}));
     }
     Ok((rows.len(), to_check))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgeries_alike_are_one_needs_you_line_with_their_count() {
+        let mut attention = Vec::new();
+        let what = || "unauthenticated mail in your name from travis@example.test".to_string();
+        for _ in 0..3 {
+            push_or_count(&mut attention, Some(1), what(), "Re: HubSpot".into());
+        }
+        push_or_count(&mut attention, Some(2), what(), "Re: HubSpot".into());
+        let lines: Vec<&str> = attention.iter().map(|line| line["what"].as_str().unwrap()).collect();
+        assert_eq!(
+            lines,
+            vec!["unauthenticated mail in your name from travis@example.test (3 mails)", what().as_str()],
+            "another ticket is another line"
+        );
+    }
 }

@@ -365,7 +365,7 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     // says how to reach Pat), close without a word to the client, reopen, filter by client.
     let moved = desk.helpdesk(&["ticket", "move", "1", "--client", "Globex"]);
     let printed = String::from_utf8_lossy(&moved.stdout);
-    assert!(printed.contains("Ticket #1 now belongs to Globex (enterprise)"), "{printed}");
+    assert!(printed.contains("Ticket #1 now belongs to Globex (ENTERPRISE)"), "{printed}");
     assert!(printed.contains("The requester got no acknowledgement"), "{printed}");
     assert_eq!(desk.ticket_json(1)["client"], "Globex");
     let closed = desk.helpdesk(&["ticket", "close", "2", "--silent"]);
