@@ -902,8 +902,10 @@ pub(crate) fn quoted_for_agent(text: &str) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let mut quoted: Vec<String> =
-        text[..end].lines().map(|line| if line.trim().is_empty() { ">".to_string() } else { format!("> {line}") }).collect();
+    let mut quoted: Vec<String> = text[..end]
+        .lines()
+        .map(|line| if line.trim().is_empty() { ">".to_string() } else { format!("> {line}") })
+        .collect();
     if end < text.len() {
         quoted.push(format!(
             "[... {} more bytes: the whole mail is on the ticket (helpdesk ticket show)]",
