@@ -551,7 +551,7 @@ async fn client_report(
     let desk = open_desk(config_path).await?;
     let now = clock.now();
     let kind = ReportKind::parse(kind).expect("the subcommand names a kind");
-    let Some(client) = desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(&args.client)) else {
+    let Some(client) = desk.config.client_named(&args.client) else {
         anyhow::bail!("no client named {:?} in the config", args.client);
     };
     // The SOP gives each tier its reports: another kind is refused when it would go to the
@@ -737,7 +737,7 @@ async fn ticket_action(
             format!("Reopened ticket #{id}.")
         }
         TicketCommand::Move { id, client } => {
-            let Some(client) = desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(&client)) else {
+            let Some(client) = desk.config.client_named(&client) else {
                 anyhow::bail!("no client named {client:?} in the config");
             };
             actions::move_to_client(&mut tx, &desk.config, TicketId(id), client).await?;

@@ -334,6 +334,11 @@ impl Config {
         self.clients.iter().find(|client| client.name == name)
     }
 
+    /// The client a person named, in any case (`check` refuses names that differ only in case).
+    pub fn client_named(&self, name: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|client| client.name.eq_ignore_ascii_case(name))
+    }
+
     pub fn support_address(&self) -> EmailAddress {
         EmailAddress::parse(self.support_mailbox.email.as_ref()).expect("validated at load")
     }

@@ -162,10 +162,10 @@ pub async fn announce_follow_up(
     message_row: i64,
     follow_up: FollowUp,
     now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let config = &desk.config;
     if !config.intake.notify_agent {
-        return Ok(false);
+        return Ok(());
     }
     let limit = i64::from(config.intake.agent_notifications_per_sender_per_hour);
     let recent = outbox::count_for_ticket_since(tx, ticket.id, FOLLOW_UP_KIND, now - Duration::hours(1)).await?;
@@ -173,7 +173,7 @@ pub async fn announce_follow_up(
         let attention = format!("more than {limit} mails within an hour on this ticket: not all were sent to you");
         store::set_attention(tx, ticket.id, &attention).await?;
         tracing::warn!(ticket = ticket.id.0, recent, "follow-up not announced: too many on this ticket this hour");
-        return Ok(false);
+        return Ok(());
     }
     let client = ticket.client.as_deref().and_then(|name| config.client(name));
     let due = store::due_times(tx, ticket.id).await?;
@@ -215,7 +215,7 @@ pub async fn announce_follow_up(
     draft.references.extend(mail.message_id.iter().cloned());
     draft.attachments = attached.into_iter().map(as_file).collect();
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Why a mail that looks like the agent's ran nothing.
@@ -223,13 +223,14 @@ pub async fn announce_follow_up(
 pub enum Ignored {
     /// From one of his addresses, about no ticket the desk can tell (a fresh mail to support@).
     AboutNoTicket,
-    /// From an address of his own domain that is not in `agent.addresses`.
+    /// A reply to one of the desk's signed mails to him, from an address that is not in
+    /// `agent.addresses` (only he gets those mails: most likely another of his addresses).
     AddressNotConfigured,
 }
 
 /// Tells the agent, once per mail, why his mail ran nothing and how to do it right. Never
-/// answered in turn (it is `Auto-Submitted` and goes to his first address), and counted with
-/// the unverified-mail feedback: at most `agent.unverified_feedback_per_hour` an hour.
+/// answered in turn (it is `Auto-Submitted` and goes to his first address); at most
+/// `agent.unverified_feedback_per_hour` such mails an hour (counted on their own).
 pub async fn explain_ignored_agent_mail(
     desk: &Desk,
     tx: &mut Tx<'_>,

@@ -197,7 +197,7 @@ async fn check_ticket_actions<'c>(
 ) -> anyhow::Result<Option<&'c crate::config::ClientConfig>> {
     let mut client = None;
     if let Some(name) = &commands.client {
-        match desk.config.clients.iter().find(|client| client.name.eq_ignore_ascii_case(name)) {
+        match desk.config.client_named(name) {
             Some(found) if ticket.client.as_deref() == Some(found.name.as_str()) => commands
                 .errors
                 .push(format!("#client {name}: ticket #{} belongs to {} already", ticket.id.0, found.name)),

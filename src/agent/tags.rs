@@ -100,12 +100,9 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
         if let Some(captures) = LINE_TAG.captures(line) {
             let value = captures[2].trim();
             match (captures[1].to_ascii_lowercase().as_str(), value) {
-                (_, "") => commands.errors.push(format!(
-                    "#{}: give a {}",
-                    &captures[1],
-                    if captures[1].eq_ignore_ascii_case("client") { "client's name" } else { "ticket number" }
-                )),
+                ("client", "") => commands.errors.push("#client: give a client's name".into()),
                 ("client", name) => commands.client = Some(name.to_string()),
+                (_, "") => commands.errors.push("#merge: give a ticket number".into()),
                 (_, number) => match number.trim_start_matches('#').parse::<i64>() {
                     Ok(target) => commands.merge_into = Some(target),
                     Err(_) => commands.errors.push(format!("#merge {number}: not a ticket number")),

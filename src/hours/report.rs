@@ -25,7 +25,7 @@ use crate::text::one_line;
 fn selected_clients<'c>(desk: &'c Desk, name: Option<&str>) -> anyhow::Result<Vec<&'c ClientConfig>> {
     match name {
         None => Ok(desk.config.clients.iter().collect()),
-        Some(name) => match desk.config.clients.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+        Some(name) => match desk.config.client_named(name) {
             Some(client) => Ok(vec![client]),
             None => bail!("no client named {name:?} in the config"),
         },
