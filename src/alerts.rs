@@ -117,8 +117,7 @@ async fn queue_notice(
         .execute(&mut *tx)
         .await?;
     }
-    let tz = config.agent.timezone;
-    let format = |time: DateTime<Utc>| time.with_timezone(&tz).format("%a %b %-d, %-I:%M %p %Z").to_string();
+    let format = |time: DateTime<Utc>| config.agent_local_time(time);
     let tier = config.client(client).map(|c| c.tier.as_str()).unwrap_or("-");
     let data = json!({
         "ticket": ticket.0,

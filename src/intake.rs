@@ -186,7 +186,7 @@ async fn keep_unprocessable(
         let message_row = store::insert_message(&mut tx, &message, now).await?;
         let config = &desk.config;
         let data = json!({
-            "arrived": raw.arrived_at.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string(),
+            "arrived": config.agent_local_time(raw.arrived_at),
             "bytes": raw.bytes.len(),
             "error": error,
             "message": message_row,
@@ -793,8 +793,8 @@ async fn open_ticket(
             "requester": requester.as_str(),
             "severity": severity.as_str(),
             "severity_reason": severity_reason,
-            "first_response_due": due.map(|due| due.first_response.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
-            "resolution_due": due.map(|due| due.resolution.with_timezone(&config.agent.timezone).format("%a %b %-d, %-I:%M %p %Z").to_string()),
+            "first_response_due": due.map(|due| config.agent_local_time(due.first_response)),
+            "resolution_due": due.map(|due| config.agent_local_time(due.resolution)),
             "attention": attention,
             "acknowledged": acknowledged,
             "attached": describe_attachments(attached.iter().copied()),

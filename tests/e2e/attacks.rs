@@ -117,7 +117,7 @@ async fn a_clients_tags_never_run_when_the_agent_replies_from_outlook() {
 async fn a_clients_tags_in_a_follow_up_never_run_when_the_agent_replies_from_outlook() {
     let lab = MailLab::start();
     let desk = TestDesk::new(&lab);
-    let notification = jane_opens_a_ticket(&lab, &desk, "The sync fails.").await;
+    jane_opens_a_ticket(&lab, &desk, "The sync fails.").await;
     let acknowledgement = lab.wait_for_mail_with_subject("jane@acme.test", "Re: Sync failing").await;
     // Jane's follow-up carries lines that would be commands in the agent's reply, and a #cc
     // that would copy a stranger.
@@ -132,7 +132,6 @@ async fn a_clients_tags_in_a_follow_up_never_run_when_the_agent_replies_from_out
     );
     deliver_and_run(&lab, &desk, "jane@acme.test", SUPPORT, &follow_up, 2).await;
     let forwarded = lab.wait_for_mail_with_subject(AGENT, "Re: [#1]").await;
-    let _ = notification;
     // Outlook for Mac, the follow-up below a header block with every quote marker gone.
     let bare: String = body(&forwarded).lines().map(|line| format!("{}\n", line.trim_start_matches("> "))).collect();
     let outlook_mac = format!(
