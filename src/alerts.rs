@@ -3,31 +3,26 @@
 //! ticket, clock and kind. Owns the `sla_notices` table; a notice row and its outbox row commit
 //! together, so restarts never repeat a notice and never lose one.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::desk::Desk;
-use crate::domain::TicketId;
 use crate::outbound::compose::build_mail;
-use crate::outbound::outbox;
+use crate::outbound::outbox::{self, OutboxKind};
 use crate::sla::{clock_state, ClockState};
-use crate::storage::{begin_write, time_from_db, time_to_db};
+use crate::storage::{begin_write, time_to_db, Tx};
+use crate::tickets::store::{self, ClockedTicket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clock {
-    Response,
-    Resolution,
+crate::stored_kind! {
+    /// The SLA clock a notice is about.
+    pub enum Clock {
+        Response = "response",
+        Resolution = "resolution",
+    }
 }
 
 impl Clock {
-    fn as_str(self) -> &'static str {
-        match self {
-            Clock::Response => "response",
-            Clock::Resolution => "resolution",
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             Clock::Response => "first response",
@@ -36,37 +31,41 @@ impl Clock {
     }
 }
 
+crate::stored_kind! {
+    /// What a notice says of its clock.
+    pub enum NoticeKind {
+        /// The configured fraction of the target is left.
+        Warning = "warning",
+        /// The due time has passed.
+        Breach = "breach",
+    }
+}
+
+/// One notice to queue: a clock of a ticket, and what it says.
+struct Notice<'a> {
+    ticket: &'a ClockedTicket,
+    clock: Clock,
+    kind: NoticeKind,
+    due: DateTime<Utc>,
+}
+
 /// Sends every warning and breach notice that is due at `now` and not sent yet. Returns how
 /// many were queued.
 pub async fn sla_alert_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let rows = sqlx::query(
-        "SELECT id, client, subject, severity, opened_at, first_response_due_at, resolution_due_at, first_response_at
-         FROM tickets WHERE status = 'open' AND client IS NOT NULL AND resolution_due_at IS NOT NULL
-           AND (waiting_since IS NULL OR ? = 0)",
-    )
-    .bind(desk.config.sla.pause_while_waiting)
-    .fetch_all(&desk.db)
-    .await?;
+    let sla = &desk.config.sla;
     let mut queued = 0;
-    for row in rows {
-        let ticket = TicketId(row.get("id"));
-        let opened = time_from_db(&row.get::<String, _>("opened_at"))?;
-        let mut clocks = vec![(Clock::Resolution, time_from_db(&row.get::<String, _>("resolution_due_at"))?)];
-        if row.get::<Option<String>, _>("first_response_at").is_none() {
-            if let Some(due) = row.get::<Option<String>, _>("first_response_due_at") {
-                clocks.insert(0, (Clock::Response, time_from_db(&due)?));
-            }
+    for ticket in store::tickets_on_the_clock(&desk.db, sla.pause_while_waiting).await? {
+        let mut clocks = vec![(Clock::Resolution, ticket.resolution_due)];
+        if let (None, Some(due)) = (ticket.first_response_at, ticket.first_response_due) {
+            clocks.insert(0, (Clock::Response, due));
         }
         for (clock, due) in clocks {
-            let kind = match clock_state(opened, due, None, now, desk.config.sla.warn_when_left) {
-                ClockState::Breached => "breach",
-                ClockState::AtRisk => "warning",
+            let kind = match clock_state(ticket.opened_at, due, None, now, sla.warn_when_left) {
+                ClockState::Breached => NoticeKind::Breach,
+                ClockState::AtRisk => NoticeKind::Warning,
                 ClockState::Ok | ClockState::Met => continue,
             };
-            let client: String = row.get("client");
-            let subject: String = row.get("subject");
-            let severity: String = row.get("severity");
-            if queue_notice(desk, ticket, clock, kind, due, opened, now, &client, &subject, &severity).await? {
+            if queue_notice(desk, &Notice { ticket: &ticket, clock, kind, due }, now).await? {
                 queued += 1;
             }
         }
@@ -74,76 +73,65 @@ pub async fn sla_alert_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<u
     Ok(queued)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn queue_notice(
-    desk: &Desk,
-    ticket: TicketId,
-    clock: Clock,
-    kind: &str,
-    due: DateTime<Utc>,
-    opened: DateTime<Utc>,
-    now: DateTime<Utc>,
-    client: &str,
-    subject: &str,
-    severity: &str,
-) -> anyhow::Result<bool> {
-    let config = &desk.config;
-    let mut tx = begin_write(&desk.db).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO sla_notices (ticket_id, clock, kind, due_at, sent_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (ticket_id, clock, kind) DO NOTHING",
-    )
-    .bind(ticket.0)
-    .bind(clock.as_str())
-    .bind(kind)
-    .bind(time_to_db(due))
-    .bind(time_to_db(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+/// Records the notice (and, for a breach, its moot warning); false when it was sent before.
+async fn record_notice(tx: &mut Tx<'_>, notice: &Notice<'_>, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let record = |kind: NoticeKind| {
+        sqlx::query(
+            "INSERT INTO sla_notices (ticket_id, clock, kind, due_at, sent_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (ticket_id, clock, kind) DO NOTHING",
+        )
+        .bind(notice.ticket.id.0)
+        .bind(notice.clock)
+        .bind(kind)
+        .bind(time_to_db(notice.due))
+        .bind(time_to_db(now))
+    };
+    let inserted = record(notice.kind).execute(&mut **tx).await.context("recording an SLA notice")?.rows_affected();
     if inserted == 0 {
         return Ok(false);
     }
     // A breach found first makes the warning moot: record it as sent too.
-    if kind == "breach" {
-        sqlx::query(
-            "INSERT INTO sla_notices (ticket_id, clock, kind, due_at, sent_at) VALUES (?, ?, 'warning', ?, ?)
-             ON CONFLICT (ticket_id, clock, kind) DO NOTHING",
-        )
-        .bind(ticket.0)
-        .bind(clock.as_str())
-        .bind(time_to_db(due))
-        .bind(time_to_db(now))
-        .execute(&mut *tx)
-        .await?;
+    if notice.kind == NoticeKind::Breach {
+        record(NoticeKind::Warning).execute(&mut **tx).await.context("recording a moot SLA warning")?;
+    }
+    Ok(true)
+}
+
+async fn queue_notice(desk: &Desk, notice: &Notice<'_>, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let config = &desk.config;
+    let ticket = notice.ticket;
+    let mut tx = begin_write(&desk.db).await?;
+    if !record_notice(&mut tx, notice, now).await? {
+        return Ok(false);
     }
     let format = |time: DateTime<Utc>| config.agent_local_time(time);
-    let tier = config.client(client).map(|c| c.tier.as_str()).unwrap_or("-");
+    let tier = config.client(&ticket.client).map(|c| c.tier.as_str()).unwrap_or("-");
+    let breached = notice.kind == NoticeKind::Breach;
     let data = json!({
-        "ticket": ticket.0,
-        "breached": kind == "breach",
-        "clock": clock.label(),
-        "client": client,
+        "ticket": ticket.id.0,
+        "breached": breached,
+        "clock": notice.clock.label(),
+        "client": ticket.client,
         "tier": tier,
-        "subject": subject,
-        "severity": severity,
-        "opened": format(opened),
-        "due": format(due),
-        "overdue": human_duration(now - due),
-        "left": human_duration(due - now),
+        "subject": ticket.subject,
+        "severity": ticket.severity.as_str(),
+        "opened": format(ticket.opened_at),
+        "due": format(notice.due),
+        "overdue": human_duration(now - notice.due),
+        "left": human_duration(notice.due - now),
     });
     let draft = desk
         .threaded_notice_to_agent(
             &mut tx,
-            if kind == "breach" { "sla_breach" } else { "sla_warning" },
-            ticket,
+            if breached { OutboxKind::SlaBreach } else { OutboxKind::SlaWarning },
+            ticket.id,
             desk.templates.render_line("sla_alert.subject", &data)?,
             desk.templates.render("sla_alert.txt", &data)?,
         )
         .await?;
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;
-    tracing::warn!(ticket = ticket.0, clock = clock.as_str(), kind, due = %due, "SLA notice queued for the agent");
+    tracing::warn!(ticket = ticket.id.0, clock = %notice.clock, kind = %notice.kind, due = %notice.due, "SLA notice queued for the agent");
     Ok(true)
 }
 

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::domain::TicketId;
+use crate::outbound::outbox::OutboxKind;
 use crate::text::{multi_line, one_line};
 use crate::tickets::store::{self, StatusFilter, TicketSummary};
 
@@ -704,7 +705,7 @@ fn print_sent_to_client(config: &Config, mail: &crate::outbound::outbox::SentMai
     println!(
         "\n=== sent to {} ({}) at {}, {}: {}",
         one_line(&mail.recipients),
-        one_line(&mail.kind),
+        mail.kind.as_str(),
         agent_time(config, &mail.created_at),
         one_line(&mail.status),
         one_line(&mail.subject)
@@ -725,7 +726,7 @@ async fn ticket_action(
             if silent {
                 format!("Closed ticket #{id}; the client was sent nothing.")
             } else {
-                let status = store::ticket_status(&mut tx, TicketId(id)).await?.context("the ticket is gone")?;
+                let status = store::ticket_record(&mut tx, TicketId(id)).await?.context("the ticket is gone")?;
                 let sent = crate::agent::reply::send_resolved_email(desk, &mut tx, &status, now).await?;
                 let told =
                     if sent { "the client gets the resolved email" } else { "no resolved email could be written" };
@@ -742,7 +743,7 @@ async fn ticket_action(
             };
             actions::move_to_client(&mut tx, &desk.config, TicketId(id), client).await?;
             let mails = crate::outbound::outbox::client_mail_of_ticket(&mut tx, TicketId(id)).await?;
-            let offer = if mails.iter().any(|mail| mail.kind == "acknowledgement") {
+            let offer = if mails.iter().any(|mail| mail.kind == OutboxKind::Acknowledgement) {
                 ""
             } else {
                 " The requester got no acknowledgement: answer the ticket's notification and your reply reaches them."

@@ -8,6 +8,7 @@ use crate::agent::authenticity::AgentMessageIds;
 use crate::config::Config;
 use crate::domain::TicketId;
 use crate::outbound::compose::{Draft, Templates};
+use crate::outbound::outbox::OutboxKind;
 use crate::storage::{self, Db};
 use crate::tickets::reply_address::ReplyAddressSigner;
 
@@ -43,7 +44,7 @@ impl Desk {
     pub async fn threaded_notice_to_agent(
         &self,
         tx: &mut crate::storage::Tx<'_>,
-        kind: &'static str,
+        kind: OutboxKind,
         ticket: TicketId,
         subject: String,
         body: String,
@@ -57,13 +58,7 @@ impl Desk {
         })
     }
 
-    pub fn notice_to_agent(
-        &self,
-        kind: &'static str,
-        ticket: Option<TicketId>,
-        subject: String,
-        body: String,
-    ) -> Draft {
+    pub fn notice_to_agent(&self, kind: OutboxKind, ticket: Option<TicketId>, subject: String, body: String) -> Draft {
         let config = &self.config;
         let agent = &config.agent.addresses[0];
         Draft {

@@ -54,7 +54,7 @@ impl EmailAddress {
     /// `EmailAddress` is) and without the `+detail` of the local part, so that
     /// `Client2+x@Globex.TEST` and `client2+y@globex.test` are both `client2@globex.test`.
     /// A local part that starts with `+` has no mailbox before it and is kept whole.
-    /// `migrations/0004_flood_keys.sql` backfills old rows with the same rule.
+    /// `migrations/sqlite/0004_flood_keys.sql` backfills old rows with the same rule.
     pub fn mailbox_key(&self) -> String {
         let local = self.local_part();
         let mailbox = match local.split_once('+') {
@@ -224,6 +224,11 @@ impl Severity {
         }
     }
 
+    /// The severity stored as `text`, exactly (`P0`..`P3`).
+    pub fn parse(text: &str) -> Option<Severity> {
+        [Severity::P0, Severity::P1, Severity::P2, Severity::P3].into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Severity::P0 => "Critical",
@@ -242,6 +247,8 @@ impl Severity {
         }
     }
 }
+
+crate::stored_as_text!(Severity);
 
 impl FromStr for Severity {
     type Err = String;

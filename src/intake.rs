@@ -31,12 +31,13 @@ use crate::inbound::parse::{
 };
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
-use crate::outbound::outbox;
+use crate::outbound::outbox::{self, OutboxKind};
 use crate::reports::client::answer_draft;
 use crate::sla;
 use crate::storage::{begin_write, database_problem, Tx};
 use crate::tickets::courtesy::closing_courtesy;
 use crate::tickets::identify::{identify_sender, Sender};
+use crate::tickets::kinds::{AuthorKind, TicketOrigin};
 use crate::tickets::store::{self, NewMessage, NewTicket};
 use crate::tickets::threading::{base_subject, decide_thread, subject_token, ThreadDecision, ThreadEvidence};
 use crate::triage::classify;
@@ -171,7 +172,7 @@ async fn keep_unprocessable(
             message_id: None,
             in_reply_to: None,
             references: &[],
-            author_kind: "unknown",
+            author_kind: AuthorKind::Unknown,
             sender: "(not read)",
             sender_name: None,
             subject: "",
@@ -192,7 +193,7 @@ async fn keep_unprocessable(
             "message": message_row,
         });
         let draft = desk.notice_to_agent(
-            "unprocessable",
+            OutboxKind::Unprocessable,
             None,
             desk.templates.render_line("unprocessable.subject", &data)?,
             desk.templates.render("unprocessable.txt", &data)?,
@@ -348,7 +349,7 @@ async fn answer_summary(desk: &Desk, tx: &mut Tx<'_>, ids: &[i64], now: DateTime
     }
     let data = json!({ "results": results });
     let draft = desk.notice_to_agent(
-        "held_taken_in",
+        OutboxKind::HeldTakenIn,
         None,
         desk.templates.render_line("held_taken_in.subject", &data)?,
         desk.templates.render("held_taken_in.txt", &data)?,
@@ -394,10 +395,10 @@ async fn record_new_mail(
     }
     let decision = decide_thread(&evidence, sender_client);
     let author_kind = match (&automated, sender) {
-        (Some(_), _) => "automated",
-        (None, Sender::Agent) => "agent",
-        (None, Sender::Client(_)) => "client",
-        (None, Sender::Unknown) => "unknown",
+        (Some(_), _) => AuthorKind::Automated,
+        (None, Sender::Agent) => AuthorKind::Agent,
+        (None, Sender::Client(_)) => AuthorKind::Client,
+        (None, Sender::Unknown) => AuthorKind::Unknown,
     };
     let sender_text = mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)");
     let attachments_json = serde_json::to_string(&mail.attachments)?;
@@ -463,7 +464,7 @@ async fn record_new_mail(
                 format!("{reason}; #{} was merged into #{}", threaded.0, ticket.0)
             };
             let status =
-                store::ticket_status(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
+                store::ticket_record(tx, ticket).await?.context("threaded onto a ticket that does not exist")?;
             // A client may only post to its own client's tickets, with any kind of mail: a
             // person's mail opens a ticket of its own, automated mail is held aside.
             if let (Some(sender_client), Some(owner)) = (sender_client, status.client.as_deref()) {
@@ -487,7 +488,7 @@ async fn record_new_mail(
                     return open_ticket(desk, tx, mail, raw, sender, &reason, message, None, now).await;
                 }
             }
-            let from_client_side = automated.is_none() && matches!(author_kind, "client" | "unknown");
+            let from_client_side = automated.is_none() && author_kind.is_client_side();
             // Someone who is neither the requester nor of the ticket's client (anyone who knows
             // an acknowledgement's Message-ID): stored and shown, but reopens nothing, ends no
             // waiting and sets no score.
@@ -497,8 +498,12 @@ async fn record_new_mail(
                 from_client_side && sender_client.is_none() && !is_requester(mail, &status.requester) && !invited;
             if stranger {
                 let reason = format!("{reason}; the sender is neither the requester nor of the ticket's client");
-                let message =
-                    NewMessage { ticket: Some(ticket), thread_reason: &reason, author_kind: "stranger", ..base };
+                let message = NewMessage {
+                    ticket: Some(ticket),
+                    thread_reason: &reason,
+                    author_kind: AuthorKind::Stranger,
+                    ..base
+                };
                 let row = store::insert_message(tx, &message, now).await?;
                 let attention =
                     format!("{sender_text}, who is neither the requester nor of the ticket's client, wrote on it");
@@ -583,7 +588,7 @@ async fn record_new_mail(
                 tracing::info!(ticket = ticket.0, "client wrote to a closed ticket within the reopen window: reopened");
             }
             store::touch_ticket(tx, ticket, from_client_side, now).await?;
-            tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, from = sender_text, author = author_kind, %reason, "added to ticket");
+            tracing::info!(ticket = ticket.0, message_id = ?mail.message_id, from = sender_text, author = %author_kind, %reason, "added to ticket");
             Ok(IntakeOutcome::AddedToTicket { ticket })
         }
         (ThreadDecision::New { reason }, Some(automated)) => {
@@ -605,7 +610,7 @@ async fn record_new_mail(
             // Nothing here proves it is his (no signed id of a ticket): only trusted results do.
             let from = mail.from.as_ref().expect("agent mail has a sender");
             let proven = trusted_results_pass(mail, &config.agent.trusted_authserv_ids, from.domain());
-            let author_kind = if proven { "agent" } else { "unverified_agent" };
+            let author_kind = if proven { AuthorKind::Agent } else { AuthorKind::UnverifiedAgent };
             store::insert_message(tx, &NewMessage { thread_reason: &hold_reason, author_kind, ..base }, now).await?;
             explain_ignored_agent_mail(desk, tx, mail, Ignored::AboutNoTicket, now).await?;
             tracing::info!(message_id = ?mail.message_id, "agent mail that threads to no ticket held aside");
@@ -661,7 +666,7 @@ async fn open_ticket(
             opened_at: raw.arrived_at,
             due,
             related_ticket,
-            origin: "client",
+            origin: TicketOrigin::Client,
             first_response_at: None,
         },
         now,
@@ -717,7 +722,7 @@ async fn open_ticket(
                 "client": client.map(|client| client.name.clone()),
             });
             let draft = Draft {
-                kind: "acknowledgement",
+                kind: OutboxKind::Acknowledgement,
                 ticket: Some(ticket),
                 to: vec![requester_mailbox],
                 cc: participants.iter().filter_map(|address| mailbox(address, None)).collect(),
@@ -756,7 +761,7 @@ async fn open_ticket(
             let data = json!({"requester": flooder, "count": count, "ticket": ticket.0, "subject": subject,
                               "limit": limit, "ack_limit": config.intake.acknowledgements_per_sender_per_hour});
             let notice = desk.notice_to_agent(
-                "flood_notice",
+                OutboxKind::FloodNotice,
                 Some(ticket),
                 desk.templates.render_line("flood_notice.subject", &data)?,
                 desk.templates.render("flood_notice.txt", &data)?,
@@ -807,7 +812,7 @@ async fn open_ticket(
             references: threading_references(mail),
             attachments: attached.into_iter().map(as_file).collect(),
             ..desk.notice_to_agent(
-                "agent_notification",
+                OutboxKind::AgentNotification,
                 Some(ticket),
                 desk.templates.render_line("agent_new_ticket.subject", &data)?,
                 desk.templates.render("agent_new_ticket.txt", &data)?,
@@ -982,7 +987,7 @@ async fn open_proactive_ticket(
             opened_at: raw.arrived_at,
             due: Some(due),
             related_ticket: None,
-            origin: "proactive",
+            origin: TicketOrigin::Proactive,
             first_response_at: Some(raw.arrived_at),
         },
         now,
@@ -1000,7 +1005,7 @@ async fn open_proactive_ticket(
         "proven": trusted_results_pass(mail, &config.agent.trusted_authserv_ids, from.domain()),
     });
     let notice = desk.notice_to_agent(
-        "proactive_opened",
+        OutboxKind::ProactiveOpened,
         Some(ticket),
         desk.templates.render_line("proactive_opened.subject", &data)?,
         desk.templates.render("proactive_opened.txt", &data)?,

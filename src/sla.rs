@@ -367,8 +367,9 @@ fn local_to_utc(local: NaiveDateTime, calendar: &BusinessHoursConfig) -> DateTim
     Utc.from_utc_datetime(&local)
 }
 
-/// Where one clock stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Where one clock stands (`tickets --json` shows it as `sla`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClockState {
     Met,
     Ok,

@@ -12,12 +12,13 @@ use crate::domain::{EmailAddress, TicketId};
 use crate::inbound::parse::{Attachment, InboundMail};
 use crate::outbound::compose::{build_mail, FileAttachment};
 use crate::outbound::outbox;
+use crate::outbound::outbox::OutboxKind;
 use crate::storage::Tx;
 use crate::tickets::courtesy::Courtesy;
-use crate::tickets::store::{self, TicketStatus};
+use crate::tickets::store::{self, TicketRecord};
 
 /// The outbox kind of these mails.
-pub const FOLLOW_UP_KIND: &str = "agent_follow_up";
+pub const FOLLOW_UP_KIND: OutboxKind = OutboxKind::AgentFollowUp;
 
 /// Why the client's mail is announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +159,7 @@ pub async fn announce_follow_up(
     desk: &Desk,
     tx: &mut Tx<'_>,
     mail: &InboundMail,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     message_row: i64,
     follow_up: FollowUp,
     now: DateTime<Utc>,
@@ -263,4 +264,4 @@ pub async fn explain_ignored_agent_mail(
 }
 
 /// The outbox kind of `explain_ignored_agent_mail`'s mails.
-pub const IGNORED_KIND: &str = "agent_ignored_feedback";
+pub const IGNORED_KIND: OutboxKind = OutboxKind::AgentIgnoredFeedback;

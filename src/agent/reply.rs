@@ -27,9 +27,11 @@ use crate::inbound::parse::InboundMail;
 use crate::inbound::RawMail;
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
+use crate::outbound::outbox::OutboxKind;
 use crate::sla;
 use crate::storage::Tx;
-use crate::tickets::store::{self, NewMessage, TicketStatus};
+use crate::tickets::kinds::AuthorKind;
+use crate::tickets::store::{self, NewMessage, TicketRecord};
 
 /// What an agent mail did, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +47,7 @@ pub async fn record_agent_mail(
     tx: &mut Tx<'_>,
     mail: &InboundMail,
     raw: &RawMail,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     message: NewMessage<'_>,
     refused: &[(MessageId, Refusal)],
     now: DateTime<Utc>,
@@ -72,7 +74,7 @@ pub async fn record_agent_mail(
         .find(|authenticity| *authenticity != Authenticity::Unverified)
         .unwrap_or(Authenticity::Unverified);
     if authenticity == Authenticity::Unverified {
-        store::insert_message(tx, &NewMessage { author_kind: "unverified_agent", ..message }, now).await?;
+        store::insert_message(tx, &NewMessage { author_kind: AuthorKind::UnverifiedAgent, ..message }, now).await?;
         let reasons: Vec<String> = refused
             .iter()
             .filter(|(id, _)| desk.agent_message_ids.verify(id, ticket.id, &config.agent.addresses[0]))
@@ -85,7 +87,7 @@ pub async fn record_agent_mail(
     }
     if mail.body_unread() {
         // Its text is the desk's placeholder, not the agent's words: nothing runs or goes out.
-        store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
+        store::insert_message(tx, &NewMessage { author_kind: AuthorKind::Agent, ..message }, now).await?;
         let problem = mail.problem.clone().unwrap_or_default();
         let errors = vec![format!(
             "the desk could not read this mail ({problem}); nothing was run and nothing was sent to the client"
@@ -103,7 +105,7 @@ pub async fn record_agent_mail(
         ));
     }
     let client_named = check_ticket_actions(desk, tx, ticket, &mut commands).await?;
-    let message_row = store::insert_message(tx, &NewMessage { author_kind: "agent", ..message }, now).await?;
+    let message_row = store::insert_message(tx, &NewMessage { author_kind: AuthorKind::Agent, ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
         let data = json!({"ticket": ticket.id.0, "unverified": false, "sender": agent.as_str(), "subject": mail.subject, "errors": commands.errors});
@@ -116,7 +118,7 @@ pub async fn record_agent_mail(
     let ticket = match client_named {
         Some(client) => {
             crate::tickets::actions::move_to_client(tx, config, ticket.id, client).await?;
-            moved = store::ticket_status(tx, ticket.id).await?.context("the ticket just moved is gone")?;
+            moved = store::ticket_record(tx, ticket.id).await?.context("the ticket just moved is gone")?;
             &moved
         }
         None => ticket,
@@ -155,15 +157,18 @@ pub async fn record_agent_mail(
     if commands.close && !commands.resolved {
         store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
         if !quiet && !commands.text.trim().is_empty() && !reached_client {
-            relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, &mail.attachments, now).await?;
+            relayed = queue_to_client(desk, tx, ticket, OutboxKind::AgentReply, &commands.text, &mail.attachments, now)
+                .await?;
         }
     } else if commands.resolved {
         store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
         if !quiet {
-            relayed = queue_to_client(desk, tx, ticket, "resolved", &commands.text, &mail.attachments, now).await?;
+            relayed =
+                queue_to_client(desk, tx, ticket, OutboxKind::Resolved, &commands.text, &mail.attachments, now).await?;
         }
     } else if !quiet && !commands.text.trim().is_empty() && !reached_client {
-        relayed = queue_to_client(desk, tx, ticket, "agent_reply", &commands.text, &mail.attachments, now).await?;
+        relayed =
+            queue_to_client(desk, tx, ticket, OutboxKind::AgentReply, &commands.text, &mail.attachments, now).await?;
     }
     if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
         store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
@@ -192,7 +197,7 @@ pub async fn record_agent_mail(
 async fn check_ticket_actions<'c>(
     desk: &'c Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     commands: &mut AgentCommands,
 ) -> anyhow::Result<Option<&'c crate::config::ClientConfig>> {
     let mut client = None;
@@ -206,7 +211,7 @@ async fn check_ticket_actions<'c>(
         }
     }
     if let Some(into) = commands.merge_into {
-        let target = store::ticket_status(tx, TicketId(into)).await?;
+        let target = store::ticket_record(tx, TicketId(into)).await?;
         let merged = store::merged_into(tx, TicketId(into)).await?;
         if into == ticket.id.0 || target.is_none() || merged.is_some() {
             commands.errors.push(format!("#merge {into}: no other ticket #{into} to merge this one into"));
@@ -221,7 +226,7 @@ async fn check_ticket_actions<'c>(
 async fn apply_cc_tags(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     commands: &AgentCommands,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -269,7 +274,7 @@ async fn agents_own_words(
 async fn log_time_and_estimate(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     commands: &AgentCommands,
     message_row: i64,
     arrived_at: DateTime<Utc>,
@@ -289,7 +294,7 @@ async fn log_time_and_estimate(
 async fn log_entries(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     commands: &AgentCommands,
     message_row: Option<i64>,
     arrived_at: DateTime<Utc>,
@@ -356,7 +361,7 @@ fn default_task(text: &str, subject: &str) -> String {
 async fn offer_hour_options(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     estimate: u32,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -391,8 +396,8 @@ async fn offer_hour_options(
 async fn queue_to_client(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
-    kind: &'static str,
+    ticket: &TicketRecord,
+    kind: OutboxKind,
     text: &str,
     files: &[crate::inbound::parse::Attachment],
     now: DateTime<Utc>,
@@ -410,7 +415,7 @@ async fn queue_to_client(
     };
     let (last_client_mail, references) = store::client_thread_ids(tx, ticket.id).await?;
     let participants = store::participants(tx, ticket.id).await?;
-    let (text, prevention) = if kind == "resolved" {
+    let (text, prevention) = if kind == OutboxKind::Resolved {
         resolved_sections(&without_sign_off(text, &config.agent.name))
     } else {
         (text.to_string(), None)
@@ -424,7 +429,7 @@ async fn queue_to_client(
         "prevention": prevention,
         "agent_name": config.agent.name,
     });
-    let template = if kind == "resolved" { "resolved" } else { "agent_reply" };
+    let template = if kind == OutboxKind::Resolved { "resolved" } else { "agent_reply" };
     let from = config.agent_via_support();
     let draft = Draft {
         kind,
@@ -451,17 +456,17 @@ async fn queue_to_client(
 pub async fn send_resolved_email(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    queue_to_client(desk, tx, ticket, "resolved", "", &[], now).await
+    queue_to_client(desk, tx, ticket, OutboxKind::Resolved, "", &[], now).await
 }
 
 /// Tells the agent his reply was applied except for `error`.
 async fn queue_partly_applied(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    ticket: &TicketStatus,
+    ticket: &TicketRecord,
     error: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -480,7 +485,7 @@ async fn queue_unverified_feedback(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let limit = i64::from(desk.config.agent.unverified_feedback_per_hour);
-    let recent = outbox::count_kind_since(tx, "unverified_feedback", now - chrono::Duration::hours(1)).await?;
+    let recent = outbox::count_kind_since(tx, OutboxKind::UnverifiedFeedback, now - chrono::Duration::hours(1)).await?;
     if recent >= limit {
         tracing::warn!(
             ticket = ticket.0,
@@ -493,7 +498,7 @@ async fn queue_unverified_feedback(
     if recent + 1 == limit {
         data["limit_reached"] = json!(limit);
     }
-    queue_feedback_of_kind(desk, tx, "unverified_feedback", ticket, &data, now).await
+    queue_feedback_of_kind(desk, tx, OutboxKind::UnverifiedFeedback, ticket, &data, now).await
 }
 
 async fn queue_feedback(
@@ -503,13 +508,13 @@ async fn queue_feedback(
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    queue_feedback_of_kind(desk, tx, "agent_feedback", ticket, data, now).await
+    queue_feedback_of_kind(desk, tx, OutboxKind::AgentFeedback, ticket, data, now).await
 }
 
 async fn queue_feedback_of_kind(
     desk: &Desk,
     tx: &mut Tx<'_>,
-    kind: &'static str,
+    kind: OutboxKind,
     ticket: TicketId,
     data: &serde_json::Value,
     now: DateTime<Utc>,

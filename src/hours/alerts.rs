@@ -13,6 +13,7 @@ use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::outbound::compose::{build_mail, first_name, Draft};
 use crate::outbound::outbox;
+use crate::outbound::outbox::OutboxKind;
 use crate::storage::Tx;
 
 /// What the time was for, and who asked.
@@ -168,7 +169,7 @@ async fn queue_bank_alert(
     });
     let template = if percent >= 100 { "hours_100" } else { "hours_75" };
     let draft = Draft {
-        kind: if percent >= 100 { "hours_depleted" } else { "hours_update" },
+        kind: if percent >= 100 { OutboxKind::HoursDepleted } else { OutboxKind::HoursUpdate },
         ticket: context.ticket,
         to: vec![lettre::message::Mailbox::new(name, to)],
         cc: vec![config.agent_mailbox()],

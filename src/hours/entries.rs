@@ -1,10 +1,11 @@
 //! The `time_entries` table: one row per `#time` tag (or CLI entry), already rounded.
 
+use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::EntryKind;
 use crate::domain::TicketId;
-use crate::storage::{time_to_db, Db, Tx};
+use crate::storage::{time_to_db, Conn, Db, Tx};
 
 pub struct NewTimeEntry<'a> {
     pub ticket: Option<TicketId>,
@@ -27,7 +28,7 @@ pub async fn insert_entry(tx: &mut Tx<'_>, entry: &NewTimeEntry<'_>, now: DateTi
     .bind(entry.work_date.format("%Y-%m-%d").to_string())
     .bind(entry.minutes_written as i64)
     .bind(entry.minutes as i64)
-    .bind(entry.kind.as_str())
+    .bind(entry.kind)
     .bind(entry.task)
     .bind(entry.message_row)
     .bind(time_to_db(now))
@@ -43,7 +44,7 @@ pub struct EntryRow {
     pub client: Option<String>,
     pub work_date: String,
     pub minutes: i64,
-    pub kind: String,
+    pub kind: EntryKind,
     pub task: String,
 }
 
@@ -94,9 +95,49 @@ pub async fn update_entry(tx: &mut Tx<'_>, id: i64, change: &EntryChange<'_>) ->
     .bind(change.minutes.map(|(written, _)| written as i64))
     .bind(change.minutes.map(|(_, rounded)| rounded as i64))
     .bind(change.task)
-    .bind(change.kind.map(EntryKind::as_str))
+    .bind(change.kind)
     .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Puts a merged ticket's time on the ticket it went into.
+pub async fn move_to_ticket(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
+    sqlx::query("UPDATE time_entries SET ticket_id = $1 WHERE ticket_id = $2")
+        .bind(into.0)
+        .bind(from.0)
+        .execute(&mut **tx)
+        .await
+        .context("moving a merged ticket's time")?;
+    Ok(())
+}
+
+/// One stored entry as the bank arithmetic reads it.
+pub struct StoredEntry {
+    pub date: NaiveDate,
+    pub ticket: Option<i64>,
+    pub task: String,
+    pub minutes: i64,
+    pub kind: EntryKind,
+}
+
+/// Every entry of `client` whose work date is before `end`, oldest first.
+pub async fn entries_before(conn: &mut Conn, client: &str, end: NaiveDate) -> anyhow::Result<Vec<StoredEntry>> {
+    let rows: Vec<(String, Option<i64>, String, i64, EntryKind)> = sqlx::query_as(
+        "SELECT work_date, ticket_id, task, minutes, kind FROM time_entries
+         WHERE client = $1 AND work_date < $2 ORDER BY work_date, id",
+    )
+    .bind(client)
+    .bind(end.format("%Y-%m-%d").to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .context("reading a client's time entries")?;
+    rows.into_iter()
+        .map(|(date, ticket, task, minutes, kind)| {
+            let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                .with_context(|| format!("bad work date {date:?} in time_entries"))?;
+            Ok(StoredEntry { date, ticket, task, minutes, kind })
+        })
+        .collect()
 }

@@ -2,14 +2,13 @@
 //! client's first period on (so rollover is exact), and gives the statement and tracking sheet
 //! of one period. Also owns `bank_alerts`, the record of the 75% and 100% emails.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
-
 use super::bank::{hours_text, opening_banks, period_containing, statement, BankRules, EntryLine, Period, Statement};
+use super::entries::{entries_before, StoredEntry};
 use super::EntryKind;
 use crate::config::{ClientConfig, Config};
-use crate::storage::time_to_db;
+use crate::storage::{time_to_db, Conn};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
 
 /// One row of the SOP's hour-tracking sheet.
 #[derive(Debug, Clone, Serialize)]
@@ -46,40 +45,23 @@ pub fn rules_for(config: &Config, client: &ClientConfig) -> BankRules {
     rules
 }
 
-struct StoredEntry {
-    date: NaiveDate,
-    ticket: Option<i64>,
-    task: String,
-    minutes: i64,
-    kind: EntryKind,
-}
-
-/// The bank, statement and sheet of `client` for `period`.
+/// The bank, statement and sheet of `client` for `period`, from its stored entries.
 pub async fn client_period(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     config: &Config,
     client: &ClientConfig,
     period: Period,
 ) -> anyhow::Result<ClientPeriod> {
+    let entries = entries_before(conn, &client.name, period.end).await?;
+    Ok(period_of(&entries, config, client, period))
+}
+
+/// The bank, statement and sheet of `client` for `period`, given all of its entries before
+/// the period's end (`entries_before`), oldest first. Pure: the bank is computed from the
+/// client's first period on, so rollover is exact.
+pub fn period_of(entries: &[StoredEntry], config: &Config, client: &ClientConfig, period: Period) -> ClientPeriod {
     let anchor = client.period_anchor_day;
-    let rows = sqlx::query(
-        "SELECT work_date, ticket_id, task, minutes, kind FROM time_entries
-         WHERE client = ? AND work_date < ? ORDER BY work_date, id",
-    )
-    .bind(&client.name)
-    .bind(period.end.format("%Y-%m-%d").to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        entries.push(StoredEntry {
-            date: NaiveDate::parse_from_str(&row.get::<String, _>("work_date"), "%Y-%m-%d")?,
-            ticket: row.get("ticket_id"),
-            task: row.get("task"),
-            minutes: row.get("minutes"),
-            kind: EntryKind::parse(&row.get::<String, _>("kind")).unwrap_or(EntryKind::Included),
-        });
-    }
+    let entries: Vec<&StoredEntry> = entries.iter().filter(|e| e.date < period.end).collect();
     // Consecutive periods from the first entry's (or the asked one) to the asked one.
     let mut periods =
         vec![entries.first().map(|e| period_containing(e.date, anchor)).unwrap_or(period).min_by_start(period)];
@@ -88,8 +70,9 @@ pub async fn client_period(
         periods.push(next);
     }
     let rules = rules_for(config, client);
-    let lines_of =
-        |p: &Period| -> Vec<&StoredEntry> { entries.iter().filter(|e| e.date >= p.start && e.date < p.end).collect() };
+    let lines_of = |p: &Period| -> Vec<&StoredEntry> {
+        entries.iter().copied().filter(|e| e.date >= p.start && e.date < p.end).collect()
+    };
     // Included use per period needs each period's own bank: compute them in order.
     let mut banks = Vec::new();
     let mut used = Vec::new();
@@ -131,7 +114,7 @@ pub async fn client_period(
             }
         })
         .collect();
-    Ok(ClientPeriod {
+    ClientPeriod {
         client: client.name.clone(),
         tier: client.tier.as_str().to_string(),
         period: period.name(),
@@ -141,7 +124,7 @@ pub async fn client_period(
         rollover_minutes: available - rules.included_minutes,
         statement: period_statement,
         sheet,
-    })
+    }
 }
 
 trait MinByStart {
@@ -160,7 +143,7 @@ impl MinByStart for Period {
 
 /// Records that the `percent` alert of a period was sent; false when it already was.
 pub async fn record_bank_alert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     client: &str,
     period: &Period,
     percent: u8,
@@ -182,12 +165,7 @@ pub async fn record_bank_alert(
 
 /// Whether the email of `percent` was recorded for the client's period: one indexed lookup,
 /// where computing the period's bank reads all of the client's entries.
-pub async fn bank_alert_recorded(
-    conn: &mut SqliteConnection,
-    client: &str,
-    period: &Period,
-    percent: u8,
-) -> anyhow::Result<bool> {
+pub async fn bank_alert_recorded(conn: &mut Conn, client: &str, period: &Period, percent: u8) -> anyhow::Result<bool> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM bank_alerts WHERE client = ? AND period_start = ? AND percent = ?")
             .bind(client)

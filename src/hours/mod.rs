@@ -13,33 +13,14 @@ pub fn round_up_to_quarter_hour(minutes: u32) -> u32 {
     minutes.div_ceil(15) * 15
 }
 
-/// What kind of time an entry is (SOP "Included in Monthly Hours" vs "Billable").
-/// Emergency time is after-hours or weekend P0 work for STARTER and GROWTH, billed at the
-/// emergency rate (ENTERPRISE includes it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryKind {
-    Included,
-    Billable,
-    Emergency,
-}
-
-impl EntryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Included => "included",
-            EntryKind::Billable => "billable",
-            EntryKind::Emergency => "emergency",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EntryKind> {
-        match text {
-            "included" => Some(EntryKind::Included),
-            "billable" => Some(EntryKind::Billable),
-            "emergency" => Some(EntryKind::Emergency),
-            _ => None,
-        }
+crate::stored_kind! {
+    /// What kind of time an entry is (SOP "Included in Monthly Hours" vs "Billable").
+    /// Emergency time is after-hours or weekend P0 work for STARTER and GROWTH, billed at the
+    /// emergency rate (ENTERPRISE includes it).
+    pub enum EntryKind {
+        Included = "included",
+        Billable = "billable",
+        Emergency = "emergency",
     }
 }
 

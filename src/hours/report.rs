@@ -276,7 +276,7 @@ pub async fn list_time(
             one_line(row.client.as_deref().unwrap_or("-")),
             row.ticket_id.map_or("-".into(), |ticket| format!("#{ticket}")),
             hours_text(row.minutes),
-            row.kind.clone(),
+            row.kind.to_string(),
             one_line(&row.task),
         ]);
     }

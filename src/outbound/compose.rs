@@ -13,6 +13,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
+use super::outbox::OutboxKind;
 use crate::domain::{display_name_on_one_line, EmailAddress, MessageId, TicketId};
 
 /// The built-in templates, compiled into the binary so it runs from any directory.
@@ -102,7 +103,7 @@ impl Templates {
 /// One mail ready for the outbox.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
-    pub kind: &'static str,
+    pub kind: OutboxKind,
     pub ticket: Option<TicketId>,
     pub envelope_from: EmailAddress,
     pub recipients: Vec<EmailAddress>,
@@ -114,7 +115,7 @@ pub struct OutgoingMail {
 /// What an outgoing mail says and where it goes.
 #[derive(Debug, Clone)]
 pub struct Draft {
-    pub kind: &'static str,
+    pub kind: OutboxKind,
     pub ticket: Option<TicketId>,
     pub to: Vec<Mailbox>,
     /// Copied (the agent, on mail to clients he must know about).
@@ -153,7 +154,7 @@ pub struct InlineImage {
 
 impl Draft {
     /// An empty draft of `kind`; fill in the rest with struct update syntax.
-    pub fn new(kind: &'static str) -> Draft {
+    pub fn new(kind: OutboxKind) -> Draft {
         Draft {
             kind,
             ticket: None,
@@ -312,7 +313,7 @@ mod tests {
     fn built_mail_carries_threading_and_loop_headers() {
         let from: Mailbox = "Support <support@example.test>".parse().unwrap();
         let draft = Draft {
-            kind: "acknowledgement",
+            kind: OutboxKind::Acknowledgement,
             ticket: Some(TicketId(7)),
             to: vec!["Jane <jane@acme.test>".parse().unwrap()],
             cc: Vec::new(),
@@ -351,7 +352,7 @@ mod tests {
             cc: vec![Mailbox::new(Some(hostile.into()), "ops@acme.test".parse().unwrap())],
             subject: hostile.into(),
             body: hostile.into(),
-            ..Draft::new("acknowledgement")
+            ..Draft::new(OutboxKind::Acknowledgement)
         };
         let mail = build_mail(&from, draft, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw).unwrap();

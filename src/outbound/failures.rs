@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::compose::build_mail;
-use super::outbox;
+use super::outbox::{self, OutboxKind};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
 use crate::storage::{begin_write, database_problem, time_to_db, Tx};
@@ -77,7 +77,7 @@ async fn report_failure(desk: &Desk, row: &SqliteRow, now: DateTime<Utc>) -> any
         "error": row.get::<Option<String>, _>("last_error").unwrap_or_default(),
     });
     let draft = desk.notice_to_agent(
-        "delivery_failure",
+        OutboxKind::DeliveryFailure,
         ticket,
         desk.templates.render_line("delivery_failure.subject", &data)?,
         desk.templates.render("delivery_failure.txt", &data)?,

@@ -2,12 +2,70 @@
 //! the mail), read by the sender step, and finished as `sent` or `failed`. Owns all SQL on
 //! `outbox`.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::compose::OutgoingMail;
 use crate::domain::{EmailAddress, MessageId, TicketId};
 use crate::storage::{time_to_db, Db, Tx};
+
+crate::stored_kind! {
+    /// What an outgoing mail is, to whom: the sender logs it, brakes and reports count by it.
+    pub enum OutboxKind {
+        /// To a client: the new ticket's acknowledgement with its SLA.
+        Acknowledgement = "acknowledgement",
+        /// To a client: the agent's words relayed.
+        AgentReply = "agent_reply",
+        /// To a client: the resolved email.
+        Resolved = "resolved",
+        /// To a client: the hour bank at 75%.
+        HoursUpdate = "hours_update",
+        /// To a client: the hour bank used up.
+        HoursDepleted = "hours_depleted",
+        /// To a client: a tier report.
+        ClientReport = "client_report",
+        /// To the agent: a new ticket.
+        AgentNotification = "agent_notification",
+        /// To the agent: client mail on an existing ticket.
+        AgentFollowUp = "agent_follow_up",
+        /// To the agent: what went wrong with his reply.
+        AgentFeedback = "agent_feedback",
+        /// To the agent: mail in his name that did not prove it was his ran nothing.
+        UnverifiedFeedback = "unverified_feedback",
+        /// To the agent: his mail ran nothing, and why.
+        AgentIgnoredFeedback = "agent_ignored_feedback",
+        /// To the agent: one notice for a flood of new tickets.
+        FloodNotice = "flood_notice",
+        /// To the agent: a mail the desk failed on, kept aside.
+        Unprocessable = "unprocessable",
+        /// To the agent: held mail he took in became a ticket.
+        HeldTakenIn = "held_taken_in",
+        /// To the agent: the daily summary.
+        DailySummary = "daily_summary",
+        /// To the agent: an SLA clock is at risk.
+        SlaWarning = "sla_warning",
+        /// To the agent: an SLA clock breached.
+        SlaBreach = "sla_breach",
+        /// To the agent: a client report to review and `#send`.
+        ReportDraft = "report_draft",
+        /// To the agent: his mail to a client opened a proactive ticket.
+        ProactiveOpened = "proactive_opened",
+        /// To the agent: mail the desk gave up delivering.
+        DeliveryFailure = "delivery_failure",
+    }
+}
+
+impl OutboxKind {
+    /// The mails the client side of a ticket gets (`ticket show` lists them).
+    pub const TO_CLIENT: [OutboxKind; 5] = [
+        OutboxKind::Acknowledgement,
+        OutboxKind::AgentReply,
+        OutboxKind::Resolved,
+        OutboxKind::HoursUpdate,
+        OutboxKind::HoursDepleted,
+    ];
+}
 
 pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let recipients = mail.recipients.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
@@ -86,7 +144,7 @@ pub async fn first_and_last_to_about(
 pub async fn count_for_ticket_since(
     tx: &mut Tx<'_>,
     ticket: TicketId,
-    kind: &str,
+    kind: OutboxKind,
     since: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = ? AND kind = ? AND created_at >= ?")
@@ -100,7 +158,7 @@ pub async fn count_for_ticket_since(
 /// One mail the desk queued for a ticket's client side, as `ticket show` lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SentMail {
-    pub kind: String,
+    pub kind: OutboxKind,
     pub recipients: String,
     pub subject: String,
     pub status: String,
@@ -110,14 +168,46 @@ pub struct SentMail {
 /// The mail queued for the client side of a ticket (acknowledgement, relays, resolved email,
 /// hour-bank emails), oldest first.
 pub async fn client_mail_of_ticket(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<SentMail>> {
-    Ok(sqlx::query_as(
+    let [a, b, c, d, e] = OutboxKind::TO_CLIENT;
+    sqlx::query_as(
         "SELECT kind, recipients, subject, status, created_at FROM outbox
-         WHERE ticket_id = ? AND kind IN ('acknowledgement', 'agent_reply', 'resolved', 'hours_update', 'hours_depleted')
-         ORDER BY id",
+         WHERE ticket_id = $1 AND kind IN ($2, $3, $4, $5, $6) ORDER BY id",
     )
     .bind(ticket.0)
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .bind(d)
+    .bind(e)
     .fetch_all(&mut **tx)
-    .await?)
+    .await
+    .context("reading a ticket's mail to the client")
+}
+
+/// (Message-ID, queued at) of the desk's mails that carry a ticket's conversation with the
+/// client (acknowledgement, relays, resolved email): what a new mail to him threads under.
+pub async fn ids_to_client_of(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT message_id, created_at FROM outbox WHERE ticket_id = $1 AND kind IN ($2, $3, $4) ORDER BY id",
+    )
+    .bind(ticket.0)
+    .bind(OutboxKind::Acknowledgement)
+    .bind(OutboxKind::AgentReply)
+    .bind(OutboxKind::Resolved)
+    .fetch_all(&mut **tx)
+    .await
+    .context("reading the desk's mail ids of a ticket")
+}
+
+/// Puts a merged ticket's mail on the ticket it went into (replies to it thread there).
+pub async fn move_to_ticket(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET ticket_id = $1 WHERE ticket_id = $2")
+        .bind(into.0)
+        .bind(from.0)
+        .execute(&mut **tx)
+        .await
+        .context("moving a merged ticket's mail")?;
+    Ok(())
 }
 
 /// The id of the newest outbox row (0 when there is none).
@@ -134,7 +224,7 @@ pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(Strin
 }
 
 /// How many mails of `kind` were queued since `since`, to anyone.
-pub async fn count_kind_since(tx: &mut Tx<'_>, kind: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
+pub async fn count_kind_since(tx: &mut Tx<'_>, kind: OutboxKind, since: DateTime<Utc>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ? AND created_at >= ?")
         .bind(kind)
         .bind(time_to_db(since))

@@ -453,7 +453,7 @@ mod tests {
                 to: vec![format!("client{n}@acme.test").parse().unwrap()],
                 subject: format!("queued mail {n}"),
                 body: "hello".into(),
-                ..crate::outbound::compose::Draft::new("acknowledgement")
+                ..crate::outbound::compose::Draft::new(crate::outbound::outbox::OutboxKind::Acknowledgement)
             };
             let mail = crate::outbound::compose::build_mail(&from, draft, now).unwrap();
             outbox::enqueue(&mut tx, &mail, now).await.unwrap();

@@ -19,6 +19,7 @@ use crate::hours::bank::{hours_text, period_containing};
 use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, first_name, Draft, InlineImage};
 use crate::outbound::outbox;
+use crate::outbound::outbox::OutboxKind;
 use crate::sla::{clock_state, local_midnight, ClockState};
 use crate::storage::{begin_write, time_from_db, time_to_db, Tx};
 
@@ -310,7 +311,7 @@ pub async fn prepare_report(
             .execute(&mut *tx)
             .await?;
         Draft {
-            kind: "client_report",
+            kind: OutboxKind::ClientReport,
             to: vec![report_recipient(client).context("auto_send_reports needs report_to")?],
             cc: vec![agent_mailbox],
             subject: report.subject,
@@ -318,7 +319,7 @@ pub async fn prepare_report(
             html: Some(report.html),
             images: report.images,
             attachments: Vec::new(),
-            ..Draft::new("client_report")
+            ..Draft::new(OutboxKind::ClientReport)
         }
     } else {
         let note = match &client.report_to {
@@ -326,7 +327,7 @@ pub async fn prepare_report(
             None => format!("DRAFT. {} has no report_to address: set one in the config, then reply with #send.\n\n", client.name),
         };
         Draft {
-            kind: "report_draft",
+            kind: OutboxKind::ReportDraft,
             to: vec![agent_mailbox],
             subject: format!("[Draft report] {}", report.subject),
             body: format!("{note}{}", report.text),
@@ -335,7 +336,7 @@ pub async fn prepare_report(
             attachments: Vec::new(),
             auto_submitted: Some("auto-generated"),
             message_id: Some(desk.agent_message_ids.signed_report_id(id, &agent, config.support_address().domain())),
-            ..Draft::new("report_draft")
+            ..Draft::new(OutboxKind::ReportDraft)
         }
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
@@ -380,7 +381,7 @@ pub async fn answer_draft(
     let agent_mailbox = config.agent_mailbox();
     let from = config.agent_via_support();
     let draft = Draft {
-        kind: "client_report",
+        kind: OutboxKind::ClientReport,
         to: vec![recipient],
         cc: vec![agent_mailbox],
         subject: report.subject,
@@ -388,7 +389,7 @@ pub async fn answer_draft(
         html: Some(report.html),
         images: report.images,
         attachments: Vec::new(),
-        ..Draft::new("client_report")
+        ..Draft::new(OutboxKind::ClientReport)
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ?, observations = ? WHERE id = ?")

@@ -17,6 +17,7 @@ use crate::hours::bank::{hours_text, period_containing, period_named, Period};
 use crate::hours::ledger::client_period;
 use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
+use crate::outbound::outbox::OutboxKind;
 use crate::sla::local_midnight;
 use crate::storage::{begin_write, time_from_db, time_to_db, Db};
 use crate::tickets::identify::identify_sender;
@@ -404,7 +405,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let draft = Draft {
         message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain())),
         html: Some(summary.html),
-        ..desk.notice_to_agent("daily_summary", None, summary.subject, summary.text)
+        ..desk.notice_to_agent(OutboxKind::DailySummary, None, summary.subject, summary.text)
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now)
         .await

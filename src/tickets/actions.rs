@@ -18,7 +18,7 @@ pub const NO_CLIENT_ATTENTION: &str = "the sender belongs to no configured clien
 /// Closes the ticket without the resolved email (spam, a duplicate, a request withdrawn).
 pub async fn close(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyhow::Result<()> {
     let status =
-        store::ticket_status(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
+        store::ticket_record(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
     if !status.open {
         bail!("ticket #{} is already closed", ticket.0);
     }
@@ -27,7 +27,7 @@ pub async fn close(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyh
 
 pub async fn reopen(tx: &mut Tx<'_>, ticket: TicketId, now: DateTime<Utc>) -> anyhow::Result<()> {
     let status =
-        store::ticket_status(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
+        store::ticket_record(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
     if status.open {
         bail!("ticket #{} is open already", ticket.0);
     }
@@ -47,7 +47,7 @@ pub async fn move_to_client(
     client: &ClientConfig,
 ) -> anyhow::Result<()> {
     let status =
-        store::ticket_status(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
+        store::ticket_record(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
     if status.client.as_deref() == Some(client.name.as_str()) {
         bail!("ticket #{} belongs to {} already", ticket.0, client.name);
     }
@@ -69,7 +69,7 @@ pub async fn merge(tx: &mut Tx<'_>, from: TicketId, into: TicketId, at: DateTime
         bail!("a ticket cannot be merged into itself");
     }
     for ticket in [from, into] {
-        store::ticket_status(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
+        store::ticket_record(tx, ticket).await?.with_context(|| format!("there is no ticket #{}", ticket.0))?;
         if let Some(target) = store::merged_into(tx, ticket).await? {
             bail!("ticket #{} was already merged into #{}", ticket.0, target.0);
         }

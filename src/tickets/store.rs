@@ -1,10 +1,12 @@
 //! The `tickets` and `messages` tables: all their SQL lives here. Writes take the caller's
 //! transaction so a ticket change, its messages and its outbox rows commit together.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::kinds::{AuthorKind, TicketOrigin, TicketStatus};
 use super::threading::KnownReference;
 use crate::domain::{EmailAddress, MessageId, Severity, TicketId};
 use crate::outbound::outbox::{self, RecentCounts};
@@ -22,8 +24,7 @@ pub struct NewTicket<'a> {
     pub opened_at: DateTime<Utc>,
     pub due: Option<DueTimes>,
     pub related_ticket: Option<TicketId>,
-    /// `client` or `proactive` (the agent wrote first).
-    pub origin: &'a str,
+    pub origin: TicketOrigin,
     /// Set for proactive tickets: the agent's own mail is the first response.
     pub first_response_at: Option<DateTime<Utc>>,
 }
@@ -43,7 +44,7 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     .bind(address.as_ref().map(|address| address.domain().to_string()))
     .bind(ticket.requester_name)
     .bind(ticket.subject)
-    .bind(ticket.severity.as_str())
+    .bind(ticket.severity)
     .bind(ticket.severity_reason)
     .bind(ticket.attention)
     .bind(time_to_db(ticket.opened_at))
@@ -61,11 +62,13 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
 /// Marks a ticket as changed; a client writing to a closed ticket reopens it.
 pub async fn touch_ticket(tx: &mut Tx<'_>, ticket: TicketId, reopen: bool, now: DateTime<Utc>) -> anyhow::Result<()> {
     let sql = if reopen {
-        "UPDATE tickets SET updated_at = ?, status = 'open', closed_at = NULL WHERE id = ?"
+        "UPDATE tickets SET updated_at = $1, status = $3, closed_at = NULL WHERE id = $2"
     } else {
-        "UPDATE tickets SET updated_at = ? WHERE id = ?"
+        "UPDATE tickets SET updated_at = $1 WHERE id = $2"
     };
-    sqlx::query(sql).bind(time_to_db(now)).bind(ticket.0).execute(&mut **tx).await?;
+    let query = sqlx::query(sql).bind(time_to_db(now)).bind(ticket.0);
+    let query = if reopen { query.bind(TicketStatus::Open) } else { query };
+    query.execute(&mut **tx).await.context("marking a ticket changed")?;
     Ok(())
 }
 
@@ -76,7 +79,7 @@ pub struct NewMessage<'a> {
     pub message_id: Option<&'a MessageId>,
     pub in_reply_to: Option<&'a MessageId>,
     pub references: &'a [MessageId],
-    pub author_kind: &'a str,
+    pub author_kind: AuthorKind,
     pub sender: &'a str,
     pub sender_name: Option<&'a str>,
     pub subject: &'a str,
@@ -172,7 +175,7 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
 
 /// A ticket's state as intake and the agent's replies need it.
 #[derive(Debug, Clone)]
-pub struct TicketStatus {
+pub struct TicketRecord {
     pub id: TicketId,
     pub client: Option<String>,
     pub requester: String,
@@ -186,7 +189,7 @@ pub struct TicketStatus {
     pub waiting_since: Option<DateTime<Utc>>,
 }
 
-pub async fn ticket_status(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketStatus>> {
+pub async fn ticket_record(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketRecord>> {
     let row = sqlx::query(
         "SELECT client, requester, requester_name, subject, severity, status, opened_at, closed_at,
                 first_response_at, waiting_since
@@ -199,14 +202,14 @@ pub async fn ticket_status(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
     let time = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
         row.get::<Option<String>, _>(name).as_deref().map(time_from_db).transpose()
     };
-    Ok(Some(TicketStatus {
+    Ok(Some(TicketRecord {
         id: ticket,
         client: row.get("client"),
         requester: row.get("requester"),
         requester_name: row.get("requester_name"),
         subject: row.get("subject"),
-        severity: row.get::<String, _>("severity").parse().map_err(anyhow::Error::msg)?,
-        open: row.get::<String, _>("status") == "open",
+        severity: row.try_get("severity")?,
+        open: row.try_get::<TicketStatus, _>("status")? == TicketStatus::Open,
         opened_at: time_from_db(&row.get::<String, _>("opened_at"))?,
         closed_at: time("closed_at")?,
         first_response_at: time("first_response_at")?,
@@ -215,11 +218,13 @@ pub async fn ticket_status(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
 }
 
 pub async fn close_ticket(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET status = 'closed', closed_at = ?, waiting_since = NULL WHERE id = ?")
+    sqlx::query("UPDATE tickets SET status = $3, closed_at = $1, waiting_since = NULL WHERE id = $2")
         .bind(time_to_db(at))
         .bind(ticket.0)
+        .bind(TicketStatus::Closed)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("closing a ticket")?;
     Ok(())
 }
 
@@ -255,28 +260,34 @@ pub async fn set_merged_into(tx: &mut Tx<'_>, from: TicketId, into: TicketId) ->
 /// Moves everything that hangs on `from` to `into`: messages, the desk's mail (so replies to
 /// it thread there), time entries, scores and participants.
 pub async fn move_ticket_contents(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
+    outbox::move_to_ticket(tx, from, into).await?;
+    crate::hours::entries::move_to_ticket(tx, from, into).await?;
     for sql in [
-        "UPDATE messages SET ticket_id = ? WHERE ticket_id = ?",
-        "UPDATE outbox SET ticket_id = ? WHERE ticket_id = ?",
-        "UPDATE time_entries SET ticket_id = ? WHERE ticket_id = ?",
-        "UPDATE satisfaction_scores SET ticket_id = ? WHERE ticket_id = ?",
-        "INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at)
-           SELECT ?, address, added_at FROM ticket_participants WHERE ticket_id = ?",
+        "UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2",
+        "UPDATE satisfaction_scores SET ticket_id = $1 WHERE ticket_id = $2",
+        "INSERT INTO ticket_participants (ticket_id, address, added_at)
+           SELECT $1, address, added_at FROM ticket_participants WHERE ticket_id = $2
+           ON CONFLICT DO NOTHING",
     ] {
-        sqlx::query(sql).bind(into.0).bind(from.0).execute(&mut **tx).await?;
+        sqlx::query(sql).bind(into.0).bind(from.0).execute(&mut **tx).await.context("moving a merged ticket's rows")?;
     }
-    sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = ?").bind(from.0).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = $1")
+        .bind(from.0)
+        .execute(&mut **tx)
+        .await
+        .context("moving a merged ticket's participants")?;
     // The requester of the merged ticket joins the one it went into.
     sqlx::query(
-        "INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at)
-           SELECT ?, requester, updated_at FROM tickets WHERE id = ?
-             AND lower(requester) <> (SELECT lower(requester) FROM tickets WHERE id = ?)",
+        "INSERT INTO ticket_participants (ticket_id, address, added_at)
+           SELECT $1, requester, updated_at FROM tickets WHERE id = $2
+             AND lower(requester) <> (SELECT lower(requester) FROM tickets WHERE id = $1)
+           ON CONFLICT DO NOTHING",
     )
     .bind(into.0)
     .bind(from.0)
-    .bind(into.0)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("adding a merged ticket's requester")?;
     Ok(())
 }
 
@@ -353,23 +364,31 @@ pub async fn set_waiting(tx: &mut Tx<'_>, ticket: TicketId, since: DateTime<Utc>
 /// The client answered: the ticket no longer waits. With `shift`, the paused time is added to
 /// the due times (the clocks did not run while waiting); the response clock only if unmet.
 pub async fn end_waiting(tx: &mut Tx<'_>, ticket: TicketId, shift: Option<chrono::Duration>) -> anyhow::Result<()> {
-    let seconds = shift.map(|shift| shift.num_seconds()).unwrap_or(0);
-    let modifier = format!("+{seconds} seconds");
+    let row: Option<(Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT first_response_due_at, first_response_at, resolution_due_at FROM tickets WHERE id = $1")
+            .bind(ticket.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .context("reading a waiting ticket's due times")?;
+    let Some((response_due, responded, resolution_due)) = row else { return Ok(()) };
+    let shift = shift.filter(|shift| *shift > chrono::Duration::zero());
+    let later = |due: Option<String>| -> anyhow::Result<Option<String>> {
+        match (due, shift) {
+            (Some(due), Some(shift)) => Ok(Some(time_to_db(time_from_db(&due)? + shift))),
+            (due, _) => Ok(due),
+        }
+    };
+    // The response clock moves only while it runs: a ticket already answered keeps its due time.
+    let response_due = if responded.is_none() { later(response_due)? } else { response_due };
     sqlx::query(
-        "UPDATE tickets SET waiting_since = NULL,
-            resolution_due_at = CASE WHEN ? > 0 AND resolution_due_at IS NOT NULL
-                THEN strftime('%Y-%m-%dT%H:%M:%fZ', resolution_due_at, ?) ELSE resolution_due_at END,
-            first_response_due_at = CASE WHEN ? > 0 AND first_response_at IS NULL AND first_response_due_at IS NOT NULL
-                THEN strftime('%Y-%m-%dT%H:%M:%fZ', first_response_due_at, ?) ELSE first_response_due_at END
-         WHERE id = ?",
+        "UPDATE tickets SET waiting_since = NULL, first_response_due_at = $1, resolution_due_at = $2 WHERE id = $3",
     )
-    .bind(seconds)
-    .bind(&modifier)
-    .bind(seconds)
-    .bind(&modifier)
+    .bind(response_due)
+    .bind(later(resolution_due)?)
     .bind(ticket.0)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("ending a ticket's wait")?;
     Ok(())
 }
 
@@ -379,27 +398,20 @@ pub async fn client_thread_ids(
     tx: &mut Tx<'_>,
     ticket: TicketId,
 ) -> anyhow::Result<(Option<MessageId>, Vec<MessageId>)> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT message_id, at FROM (
-            SELECT message_id, arrived_at AS at FROM messages
-              WHERE ticket_id = ? AND message_id IS NOT NULL AND author_kind IN ('client', 'unknown')
-            UNION ALL
-            SELECT message_id, created_at AS at FROM outbox
-              WHERE ticket_id = ? AND kind IN ('acknowledgement', 'agent_reply', 'resolved')
-         ) ORDER BY at",
+    let mut rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT message_id, arrived_at FROM messages
+          WHERE ticket_id = $1 AND message_id IS NOT NULL AND author_kind IN ($2, $3) ORDER BY arrived_at, id",
     )
     .bind(ticket.0)
-    .bind(ticket.0)
+    .bind(AuthorKind::Client)
+    .bind(AuthorKind::Unknown)
     .fetch_all(&mut **tx)
-    .await?;
-    let last_client: Option<MessageId> = sqlx::query_scalar::<_, String>(
-        "SELECT message_id FROM messages WHERE ticket_id = ? AND message_id IS NOT NULL
-           AND author_kind IN ('client', 'unknown') ORDER BY arrived_at DESC, id DESC LIMIT 1",
-    )
-    .bind(ticket.0)
-    .fetch_optional(&mut **tx)
-    .await?
-    .and_then(|id| MessageId::parse(&id));
+    .await
+    .context("reading a ticket's client mail ids")?;
+    let last_client = rows.iter().max_by(|a, b| a.1.cmp(&b.1)).and_then(|(id, _)| MessageId::parse(id));
+    rows.extend(outbox::ids_to_client_of(tx, ticket).await?);
+    // A stable sort: the client's mails keep their order among equal times, as they arrived.
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
     let mut ids: Vec<MessageId> = rows.iter().filter_map(|(id, _)| MessageId::parse(id)).collect();
     let keep_from = ids.len().saturating_sub(20);
     ids = ids.split_off(keep_from);
@@ -431,14 +443,15 @@ pub async fn add_participants(
 ) -> anyhow::Result<u64> {
     let mut added = 0;
     for address in addresses {
-        added +=
-            sqlx::query("INSERT OR IGNORE INTO ticket_participants (ticket_id, address, added_at) VALUES (?, ?, ?)")
-                .bind(ticket.0)
-                .bind(address.as_str())
-                .bind(time_to_db(now))
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+        added += sqlx::query(
+            "INSERT INTO ticket_participants (ticket_id, address, added_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(ticket.0)
+        .bind(address.as_str())
+        .bind(time_to_db(now))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     }
     Ok(added)
 }
@@ -797,4 +810,47 @@ pub async fn forget_held_message(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()>
         .rows_affected();
     anyhow::ensure!(deleted == 1, "message {id} is not held aside");
     Ok(())
+}
+
+/// An open ticket of a client, with the SLA clocks the alert step watches.
+pub struct ClockedTicket {
+    pub id: TicketId,
+    pub client: String,
+    pub subject: String,
+    pub severity: Severity,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_due: Option<DateTime<Utc>>,
+    pub resolution_due: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+}
+
+/// The open tickets whose SLA clocks run: a client's, with due times; with
+/// `pause_while_waiting`, not those waiting on the client.
+pub async fn tickets_on_the_clock(db: &Db, pause_while_waiting: bool) -> anyhow::Result<Vec<ClockedTicket>> {
+    type Clocked = (i64, String, String, Severity, String, Option<String>, String, Option<String>);
+    let rows: Vec<Clocked> = sqlx::query_as(
+        "SELECT id, client, subject, severity, opened_at, first_response_due_at, resolution_due_at, first_response_at
+         FROM tickets WHERE status = $1 AND client IS NOT NULL AND resolution_due_at IS NOT NULL
+           AND (waiting_since IS NULL OR NOT $2)",
+    )
+    .bind(TicketStatus::Open)
+    .bind(pause_while_waiting)
+    .fetch_all(db)
+    .await
+    .context("reading the tickets on the SLA clock")?;
+    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
+    rows.into_iter()
+        .map(|(id, client, subject, severity, opened, response_due, resolution_due, responded)| {
+            Ok(ClockedTicket {
+                id: TicketId(id),
+                client,
+                subject,
+                severity,
+                opened_at: time_from_db(&opened)?,
+                first_response_due: time(response_due)?,
+                resolution_due: time_from_db(&resolution_due)?,
+                first_response_at: time(responded)?,
+            })
+        })
+        .collect()
 }

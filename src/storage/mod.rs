@@ -2,6 +2,8 @@
 //! that owns the table (`tickets::store`, `outbound::outbox`, `inbound::cursor`); this module
 //! only connects and hands out the pool, plus the time format every table shares.
 
+mod kind;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,8 +12,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
 
+/// The database the desk runs on. Everything outside this module names these aliases, never
+/// a backend's own types, so a second backend is an addition here.
+pub type Backend = sqlx::Sqlite;
 pub type Db = SqlitePool;
-pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+pub type Tx<'c> = sqlx::Transaction<'c, Backend>;
+/// One connection (a `Tx` derefs to one): what read-only helpers that also run inside a
+/// write transaction take.
+pub type Conn = <Backend as sqlx::Database>::Connection;
+pub type Row = <Backend as sqlx::Database>::Row;
 
 /// Connects (creating the file if needed), turns on WAL, and migrates. With
 /// `durable_commits`, every commit is synced to disk before it returns (`synchronous = FULL`);
@@ -45,7 +54,7 @@ pub async fn open(url: &str, busy_timeout: Duration, durable_commits: bool) -> a
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open database {url}"))?;
-    sqlx::migrate!("./migrations").run(&pool).await.context("cannot apply database migrations")?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await.context("cannot apply database migrations")?;
     Ok(pool)
 }
 
