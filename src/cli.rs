@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::desk::Desk;
 use crate::domain::TicketId;
 use crate::outbound::outbox::OutboxKind;
+use crate::sla::ClockState;
 use crate::text::{multi_line, one_line};
 use crate::tickets::store::{self, StatusFilter, TicketSummary};
 
@@ -614,7 +615,7 @@ fn agent_time(config: &Config, stored: &str) -> String {
 async fn print_ticket(desk: &Desk, ticket: &TicketSummary, messages: &[store::MessageSummary]) -> anyhow::Result<()> {
     let config = &desk.config;
     let time = |stored: &str| agent_time(config, stored);
-    println!("Ticket #{} [{}] {}", ticket.id, one_line(&ticket.status), one_line(&ticket.subject));
+    println!("Ticket #{} [{}] {}", ticket.id, ticket.status.as_str(), one_line(&ticket.subject));
     println!("Client:    {}", one_line(ticket.client.as_deref().unwrap_or("(unknown sender)")));
     println!("Requester: {}", one_line(&ticket.requester));
     let mut tx = desk.db.begin().await?;
@@ -624,14 +625,14 @@ async fn print_ticket(desk: &Desk, ticket: &TicketSummary, messages: &[store::Me
     if !participants.is_empty() {
         println!("Cc:        {}", one_line(&crate::agent::notify::address_list(&participants)));
     }
-    println!("Severity:  {} ({})", one_line(&ticket.severity), one_line(&ticket.severity_reason));
+    println!("Severity:  {} ({})", ticket.severity.as_str(), one_line(&ticket.severity_reason));
     println!("Opened:    {}", time(&ticket.opened_at));
     if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
         let answered = ticket.first_response_at.as_deref().map(|at| format!(" (answered {})", time(at)));
         println!("Response due:   {}{}", time(response), answered.unwrap_or_default());
         let resolved = ticket.resolved_at.as_deref().map(|at| format!(" (resolved {})", time(at)));
         println!("Resolution due: {}{}", time(resolution), resolved.unwrap_or_default());
-        println!("SLA:       {}", ticket.sla.unwrap_or("-"));
+        println!("SLA:       {}", ticket.sla.map_or("-", ClockState::as_str));
     }
     if let Some(since) = &ticket.waiting_since {
         println!("Waiting:   on the client since {}", time(since));
@@ -884,13 +885,13 @@ pub fn tickets_table(config: &Config, tickets: &[TicketSummary]) -> Table {
             one_line(ticket.client.as_deref().unwrap_or("(unknown)")),
             one_line(&ticket.requester),
             subject,
-            one_line(&ticket.status),
-            one_line(&ticket.severity),
+            ticket.status.to_string(),
+            ticket.severity.to_string(),
             short_time(&ticket.opened_at),
             ticket.messages.to_string(),
             ticket.first_response_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
             ticket.resolution_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
-            ticket.sla.unwrap_or("-").to_string(),
+            ticket.sla.map_or("-", ClockState::as_str).to_string(),
         ]);
     }
     table

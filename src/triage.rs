@@ -10,6 +10,9 @@ use regex::Regex;
 
 use crate::domain::{Severity, Tier};
 
+/// The built-in rule whose tickets the upsell signal counts as feature requests.
+pub const FEATURE_REQUEST_RULE: &str = "feature request";
+
 #[derive(Debug, Clone)]
 pub struct TriageRule {
     pub name: String,
@@ -73,7 +76,7 @@ pub const DEFAULT_RULES: &[(&str, Severity, &str)] = &[
     ),
     ("cosmetic bug", Severity::P2, r"(?i)\b(cosmetic|minor\s+(issue|bug|glitch)|display\s+(issue|bug))\b"),
     (
-        "feature request",
+        FEATURE_REQUEST_RULE,
         Severity::P3,
         r"(?i)\b(feature\s+request|enhancement|nice[\s-]to[\s-]have|(would|it'?d)\s+be\s+(nice|great|cool|helpful)|would\s+it\s+be\s+possible|could\s+you\s+add|suggestion)\b",
     ),
@@ -119,7 +122,7 @@ pub struct Triage {
 /// like, a documentation request what is missing, a problem when it started.
 pub fn acknowledgement_question(rule: Option<&str>) -> &'static str {
     match rule {
-        Some("feature request") => "what would a good result look like for you, and is there a date you need it by?",
+        Some(FEATURE_REQUEST_RULE) => "what would a good result look like for you, and is there a date you need it by?",
         Some("documentation") => "which part is missing or unclear, and who will be reading it?",
         Some("slow") => "when did it start being slow, and is it slow all the time or at certain hours?",
         _ => "when did this start, and has anything changed on your side since then?",

@@ -141,3 +141,19 @@ pub async fn entries_before(conn: &mut Conn, client: &str, end: NaiveDate) -> an
         })
         .collect()
 }
+
+/// The client's emergency requests with work dated on or after `since`: entries on one ticket
+/// are one request (two `#time` tags on one weekend P0 are one emergency); time added by hand
+/// without a ticket counts once per entry.
+pub async fn emergency_requests_since(conn: &mut Conn, client: &str, since: NaiveDate) -> anyhow::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT COALESCE('ticket ' || ticket_id, 'entry ' || id)) FROM time_entries
+         WHERE client = $1 AND kind = $2 AND work_date >= $3",
+    )
+    .bind(client)
+    .bind(EntryKind::Emergency)
+    .bind(since.format("%Y-%m-%d").to_string())
+    .fetch_one(&mut *conn)
+    .await
+    .context("counting emergency requests")
+}

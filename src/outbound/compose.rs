@@ -90,11 +90,11 @@ impl Templates {
     }
 
     /// Renders a one-line template (a subject): whitespace and line breaks collapse to spaces.
-    pub fn render_line(&self, name: &str, data: &serde_json::Value) -> anyhow::Result<String> {
+    pub fn render_line(&self, name: &str, data: &impl serde::Serialize) -> anyhow::Result<String> {
         Ok(self.render(name, data)?.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
-    pub fn render(&self, name: &str, data: &serde_json::Value) -> anyhow::Result<String> {
+    pub fn render(&self, name: &str, data: &impl serde::Serialize) -> anyhow::Result<String> {
         let registry = if name.ends_with(".html") { &self.html } else { &self.text };
         registry.render(name, data).with_context(|| format!("cannot render template {name}"))
     }

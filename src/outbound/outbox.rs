@@ -364,3 +364,29 @@ pub async fn mark_retry_without_attempt(db: &Db, id: i64, next_attempt_at: DateT
         .await?;
     Ok(())
 }
+
+/// A mail the desk gave up delivering, as the daily summary lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailedMail {
+    pub ticket: Option<i64>,
+    pub kind: OutboxKind,
+    #[serde(rename = "to")]
+    pub recipients: String,
+    #[serde(rename = "error")]
+    pub last_error: Option<String>,
+}
+
+/// The newest `limit` mails given up on, newest first.
+pub async fn recent_failures(db: &Db, limit: i64) -> anyhow::Result<Vec<FailedMail>> {
+    let rows: Vec<(Option<i64>, OutboxKind, String, Option<String>)> = sqlx::query_as(
+        "SELECT ticket_id, kind, recipients, last_error FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .context("reading failed mail")?;
+    Ok(rows
+        .into_iter()
+        .map(|(ticket, kind, recipients, last_error)| FailedMail { ticket, kind, recipients, last_error })
+        .collect())
+}

@@ -4,14 +4,14 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::Row as _;
 
 use super::kinds::{AuthorKind, TicketOrigin, TicketStatus};
 use super::threading::KnownReference;
 use crate::domain::{EmailAddress, MessageId, Severity, TicketId};
 use crate::outbound::outbox::{self, RecentCounts};
-use crate::sla::{clock_state, ticket_state, DueTimes, SlaConfig};
-use crate::storage::{time_from_db, time_to_db, Db, Tx};
+use crate::sla::{clock_state, ticket_state, ClockState, DueTimes, SlaConfig};
+use crate::storage::{time_from_db, time_to_db, Backend, Conn, Db, Row, Tx};
 
 pub struct NewTicket<'a> {
     pub client: Option<&'a str>,
@@ -20,6 +20,8 @@ pub struct NewTicket<'a> {
     pub subject: &'a str,
     pub severity: Severity,
     pub severity_reason: &'a str,
+    /// The name of the triage rule that decided, if one did.
+    pub severity_rule: Option<&'a str>,
     pub attention: Option<&'a str>,
     pub opened_at: DateTime<Utc>,
     pub due: Option<DueTimes>,
@@ -34,9 +36,9 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     let address = EmailAddress::parse(ticket.requester);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (client, requester, requester_key, requester_domain, requester_name, subject, severity,
-                              severity_reason, attention, opened_at, first_response_due_at, resolution_due_at,
-                              related_ticket_id, origin, first_response_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                              severity_reason, severity_rule, attention, opened_at, first_response_due_at,
+                              resolution_due_at, related_ticket_id, origin, first_response_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(ticket.client)
     .bind(ticket.requester)
@@ -46,6 +48,7 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     .bind(ticket.subject)
     .bind(ticket.severity)
     .bind(ticket.severity_reason)
+    .bind(ticket.severity_rule)
     .bind(ticket.attention)
     .bind(time_to_db(ticket.opened_at))
     .bind(ticket.due.map(|due| time_to_db(due.first_response)))
@@ -87,6 +90,8 @@ pub struct NewMessage<'a> {
     pub attachments_json: &'a str,
     pub automated_reason: Option<&'a str>,
     pub parse_problem: Option<&'a str>,
+    /// The desk failed while processing the mail: it is stored raw, aside.
+    pub desk_failed: bool,
     pub thread_reason: &'a str,
     pub arrived_at: DateTime<Utc>,
     pub raw: &'a [u8],
@@ -97,8 +102,8 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
     let row: i64 = sqlx::query_scalar(
         "INSERT INTO messages (ticket_id, dedupe_key, message_id, in_reply_to, references_ids, author_kind, sender,
                                sender_name, subject, body_text, attachments_json, automated_reason, parse_problem,
-                               thread_reason, arrived_at, recorded_at, raw)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               desk_failed, thread_reason, arrived_at, recorded_at, raw)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(message.ticket.map(|t| t.0))
     .bind(message.dedupe_key)
@@ -113,6 +118,7 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
     .bind(message.attachments_json)
     .bind(message.automated_reason)
     .bind(message.parse_problem)
+    .bind(message.desk_failed)
     .bind(message.thread_reason)
     .bind(time_to_db(message.arrived_at))
     .bind(time_to_db(now))
@@ -336,13 +342,14 @@ pub async fn set_severity(
     reason: &str,
     due: Option<DueTimes>,
 ) -> anyhow::Result<()> {
+    // The agent's (or an escalation's) severity is no triage rule's any more.
     sqlx::query(
-        "UPDATE tickets SET severity = ?, severity_reason = ?,
+        "UPDATE tickets SET severity = ?, severity_reason = ?, severity_rule = NULL,
                 first_response_due_at = COALESCE(?, first_response_due_at),
                 resolution_due_at = COALESCE(?, resolution_due_at)
          WHERE id = ?",
     )
-    .bind(severity.as_str())
+    .bind(severity)
     .bind(reason)
     .bind(due.map(|due| time_to_db(due.first_response)))
     .bind(due.map(|due| time_to_db(due.resolution)))
@@ -519,8 +526,8 @@ pub struct TicketSummary {
     pub client: Option<String>,
     pub requester: String,
     pub subject: String,
-    pub status: String,
-    pub severity: String,
+    pub status: TicketStatus,
+    pub severity: Severity,
     pub severity_reason: String,
     pub attention: Option<String>,
     pub opened_at: String,
@@ -529,7 +536,7 @@ pub struct TicketSummary {
     pub first_response_at: Option<String>,
     pub resolved_at: Option<String>,
     /// `ok`, `at_risk`, `breached` or `met`; null when no SLA applies (no client).
-    pub sla: Option<&'static str>,
+    pub sla: Option<ClockState>,
     pub related_ticket: Option<i64>,
     /// The ticket this one was merged into: its SLA no longer applies (it has none).
     pub merged_into: Option<i64>,
@@ -561,7 +568,7 @@ impl TicketSummary {
         };
         let response = clock_state(opened, response_due, parse(&self.first_response_at), now, warn_when_left);
         let resolution = clock_state(opened, resolution_due, parse(&self.resolved_at), now, warn_when_left);
-        self.sla = Some(ticket_state(response, resolution).as_str());
+        self.sla = Some(ticket_state(response, resolution));
         self
     }
 }
@@ -569,7 +576,7 @@ impl TicketSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageSummary {
     pub id: i64,
-    pub author_kind: String,
+    pub author_kind: AuthorKind,
     pub sender: String,
     pub subject: String,
     pub arrived_at: String,
@@ -578,6 +585,9 @@ pub struct MessageSummary {
     pub automated_reason: Option<String>,
     /// What went wrong reading or processing the mail, when anything did.
     pub parse_problem: Option<String>,
+    /// The desk failed while processing it (`parse_problem` says how).
+    #[serde(skip)]
+    pub desk_failed: bool,
     pub attachments: serde_json::Value,
     pub body_text: String,
 }
@@ -589,27 +599,29 @@ pub const UNPROCESSABLE_PROBLEM: &str = "internal error while processing this ma
 impl MessageSummary {
     /// Whether this is a mail the desk failed on (stored raw, nothing read from it).
     pub fn desk_failed_on(&self) -> bool {
-        self.parse_problem.as_deref().is_some_and(|problem| problem.starts_with(UNPROCESSABLE_PROBLEM))
+        self.desk_failed
     }
 }
 
 const MESSAGE_COLUMNS: &str = "id, author_kind, sender, subject, arrived_at, message_id, thread_reason,
-    automated_reason, parse_problem, attachments_json, body_text";
+    automated_reason, parse_problem, desk_failed, attachments_json, body_text";
 
-fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> MessageSummary {
-    MessageSummary {
-        id: row.get("id"),
-        author_kind: row.get("author_kind"),
-        sender: row.get("sender"),
-        subject: row.get("subject"),
-        arrived_at: row.get("arrived_at"),
-        message_id: row.get("message_id"),
-        thread_reason: row.get("thread_reason"),
-        automated_reason: row.get("automated_reason"),
-        parse_problem: row.get("parse_problem"),
-        attachments: serde_json::from_str(&row.get::<String, _>("attachments_json")).unwrap_or_default(),
-        body_text: row.get("body_text"),
-    }
+fn message_from_row(row: &Row) -> anyhow::Result<MessageSummary> {
+    let attachments: String = row.try_get("attachments_json")?;
+    Ok(MessageSummary {
+        id: row.try_get("id")?,
+        author_kind: row.try_get("author_kind")?,
+        sender: row.try_get("sender")?,
+        subject: row.try_get("subject")?,
+        arrived_at: row.try_get("arrived_at")?,
+        message_id: row.try_get("message_id")?,
+        thread_reason: row.try_get("thread_reason")?,
+        automated_reason: row.try_get("automated_reason")?,
+        parse_problem: row.try_get("parse_problem")?,
+        desk_failed: row.try_get("desk_failed")?,
+        attachments: serde_json::from_str(&attachments).context("bad attachments_json in messages")?,
+        body_text: row.try_get("body_text")?,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -625,42 +637,46 @@ const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status,
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages,
     (SELECT COALESCE(SUM(e.minutes), 0) FROM time_entries e WHERE e.ticket_id = t.id) AS minutes_logged";
 
-fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
-    TicketSummary {
-        id: row.get("id"),
-        client: row.get("client"),
-        requester: row.get("requester"),
-        subject: row.get("subject"),
-        status: row.get("status"),
-        severity: row.get("severity"),
-        severity_reason: row.get("severity_reason"),
-        attention: row.get("attention"),
-        opened_at: row.get("opened_at"),
-        first_response_due: row.get("first_response_due_at"),
-        resolution_due: row.get("resolution_due_at"),
-        first_response_at: row.get("first_response_at"),
-        resolved_at: row.get("closed_at"),
+fn summary_from_row(row: &Row) -> anyhow::Result<TicketSummary> {
+    Ok(TicketSummary {
+        id: row.try_get("id")?,
+        client: row.try_get("client")?,
+        requester: row.try_get("requester")?,
+        subject: row.try_get("subject")?,
+        status: row.try_get("status")?,
+        severity: row.try_get("severity")?,
+        severity_reason: row.try_get("severity_reason")?,
+        attention: row.try_get("attention")?,
+        opened_at: row.try_get("opened_at")?,
+        first_response_due: row.try_get("first_response_due_at")?,
+        resolution_due: row.try_get("resolution_due_at")?,
+        first_response_at: row.try_get("first_response_at")?,
+        resolved_at: row.try_get("closed_at")?,
         sla: None,
-        related_ticket: row.get("related_ticket_id"),
-        merged_into: row.get("merged_into"),
-        waiting_since: row.get("waiting_since"),
-        updated_at: row.get("updated_at"),
-        messages: row.get("messages"),
-        minutes_logged: row.get("minutes_logged"),
-    }
+        related_ticket: row.try_get("related_ticket_id")?,
+        merged_into: row.try_get("merged_into")?,
+        waiting_since: row.try_get("waiting_since")?,
+        updated_at: row.try_get("updated_at")?,
+        messages: row.try_get("messages")?,
+        minutes_logged: row.try_get("minutes_logged")?,
+    })
 }
 
 pub async fn list_tickets(db: &Db, filter: StatusFilter) -> anyhow::Result<Vec<TicketSummary>> {
-    let condition = match filter {
-        StatusFilter::Open => "WHERE t.status = 'open'",
-        StatusFilter::Closed => "WHERE t.status = 'closed'",
-        StatusFilter::All => "",
+    let status = match filter {
+        StatusFilter::Open => Some(TicketStatus::Open),
+        StatusFilter::Closed => Some(TicketStatus::Closed),
+        StatusFilter::All => None,
     };
-    let rows =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t {condition} ORDER BY t.id")))
-            .fetch_all(db)
-            .await?;
-    Ok(rows.iter().map(summary_from_row).collect())
+    let condition = if status.is_some() { "WHERE t.status = $1" } else { "" };
+    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM tickets t {condition} ORDER BY t.id");
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let query = match status {
+        Some(status) => query.bind(status),
+        None => query,
+    };
+    let rows = query.fetch_all(db).await.context("listing tickets")?;
+    rows.iter().map(summary_from_row).collect()
 }
 
 /// Tickets opened at or after `since` (any status), oldest first.
@@ -670,8 +686,9 @@ pub async fn tickets_opened_since(db: &Db, since: DateTime<Utc>) -> anyhow::Resu
     )))
     .bind(time_to_db(since))
     .fetch_all(db)
-    .await?;
-    Ok(rows.iter().map(summary_from_row).collect())
+    .await
+    .context("listing new tickets")?;
+    rows.iter().map(summary_from_row).collect()
 }
 
 pub async fn ticket_with_messages(
@@ -690,11 +707,12 @@ pub async fn ticket_with_messages(
     )))
     .bind(ticket.0)
     .fetch_all(db)
-    .await?
+    .await
+    .context("reading a ticket's messages")?
     .iter()
     .map(message_from_row)
-    .collect();
-    Ok(Some((summary_from_row(&row), messages)))
+    .collect::<anyhow::Result<_>>()?;
+    Ok(Some((summary_from_row(&row)?, messages)))
 }
 
 /// Automated mail (an out-of-office, a bounce of a relay) recorded on a ticket since `since`:
@@ -728,8 +746,9 @@ pub async fn held_messages(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<
     )))
     .bind(time_to_db(since))
     .fetch_all(db)
-    .await?;
-    Ok(rows.iter().map(message_from_row).collect())
+    .await
+    .context("reading held mail")?;
+    rows.iter().map(message_from_row).collect()
 }
 
 /// One stored message with its original bytes, whether held or on a ticket.
@@ -740,7 +759,7 @@ pub struct StoredMessage {
 }
 
 pub async fn stored_message<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+    executor: impl sqlx::Executor<'e, Database = Backend>,
     id: i64,
 ) -> anyhow::Result<Option<StoredMessage>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -748,11 +767,13 @@ pub async fn stored_message<'e>(
     )))
     .bind(id)
     .fetch_optional(executor)
-    .await?;
-    Ok(row.map(|row| StoredMessage {
-        summary: message_from_row(&row),
-        ticket: row.get::<Option<i64>, _>("ticket_id").map(TicketId),
-        raw: row.get("raw"),
+    .await
+    .context("reading a stored message")?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(StoredMessage {
+        summary: message_from_row(&row)?,
+        ticket: row.try_get::<Option<i64>, _>("ticket_id")?.map(TicketId),
+        raw: row.try_get("raw")?,
     }))
 }
 
@@ -853,4 +874,135 @@ pub async fn tickets_on_the_clock(db: &Db, pause_while_waiting: bool) -> anyhow:
             })
         })
         .collect()
+}
+
+/// A line of mail in the agent's name that did not prove it was his: (ticket, sender, subject).
+pub struct UnverifiedAgentMail {
+    pub ticket: Option<i64>,
+    pub sender: String,
+    pub subject: String,
+}
+
+/// Mail in the agent's name recorded since `since` that was not authenticated, oldest first.
+pub async fn unverified_agent_mail_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<UnverifiedAgentMail>> {
+    // The kind is written out, not bound: SQLite uses the partial index
+    // `messages_unverified_agent` only for a literal it can match at prepare time.
+    let rows: Vec<(Option<i64>, String, String)> = sqlx::query_as(
+        "SELECT ticket_id, sender, subject FROM messages
+         WHERE author_kind = 'unverified_agent' AND recorded_at >= $1 ORDER BY id",
+    )
+    .bind(time_to_db(since))
+    .fetch_all(db)
+    .await
+    .context("reading unauthenticated mail in the agent's name")?;
+    Ok(rows.into_iter().map(|(ticket, sender, subject)| UnverifiedAgentMail { ticket, sender, subject }).collect())
+}
+
+/// Mail held without a ticket, as the daily summary screens it.
+pub struct HeldMail {
+    pub id: i64,
+    pub sender: String,
+    pub subject: String,
+    pub automated_reason: Option<String>,
+    pub parse_problem: Option<String>,
+    pub desk_failed: bool,
+}
+
+/// Mail recorded since `since` and held without a ticket, other than the agent's own, oldest
+/// first. Read through the partial index `messages_held_recorded`: held mail piles up over
+/// the years.
+pub async fn held_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<HeldMail>> {
+    type Held = (i64, String, String, Option<String>, Option<String>, bool);
+    let rows: Vec<Held> = sqlx::query_as(
+        "SELECT id, sender, subject, automated_reason, parse_problem, desk_failed FROM messages
+         WHERE ticket_id IS NULL AND recorded_at >= $1 AND author_kind NOT IN ($2, $3) ORDER BY id",
+    )
+    .bind(time_to_db(since))
+    .bind(AuthorKind::Agent)
+    .bind(AuthorKind::UnverifiedAgent)
+    .fetch_all(db)
+    .await
+    .context("reading held mail")?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, sender, subject, automated_reason, parse_problem, desk_failed)| HeldMail {
+            id,
+            sender,
+            subject,
+            automated_reason,
+            parse_problem,
+            desk_failed,
+        })
+        .collect())
+}
+
+/// Subjects of the client's tickets opened since `since` whose severity the triage rule
+/// `rule` set, oldest first.
+pub async fn subjects_by_rule_since(
+    conn: &mut Conn,
+    client: &str,
+    rule: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT subject FROM tickets WHERE client = $1 AND opened_at >= $2 AND severity_rule = $3 ORDER BY id",
+    )
+    .bind(client)
+    .bind(time_to_db(since))
+    .bind(rule)
+    .fetch_all(&mut *conn)
+    .await
+    .context("reading tickets by triage rule")
+}
+
+/// The clocks of a ticket, as the monthly metrics count them.
+pub struct TicketClocks {
+    pub origin: TicketOrigin,
+    pub first_response_due: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolution_due: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The clocks of the clients' tickets opened in `from..to` (merged tickets left out).
+pub async fn ticket_clocks_opened_between(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Vec<TicketClocks>> {
+    type Clocks = (TicketOrigin, Option<String>, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Clocks> = sqlx::query_as(
+        "SELECT origin, first_response_due_at, first_response_at, resolution_due_at, closed_at FROM tickets
+         WHERE client IS NOT NULL AND merged_into IS NULL AND opened_at >= $1 AND opened_at < $2",
+    )
+    .bind(time_to_db(from))
+    .bind(time_to_db(to))
+    .fetch_all(db)
+    .await
+    .context("reading the month's ticket clocks")?;
+    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
+    rows.into_iter()
+        .map(|(origin, response_due, responded, resolution_due, resolved)| {
+            Ok(TicketClocks {
+                origin,
+                first_response_due: time(response_due)?,
+                first_response_at: time(responded)?,
+                resolution_due: time(resolution_due)?,
+                resolved_at: time(resolved)?,
+            })
+        })
+        .collect()
+}
+
+/// The satisfaction scores received in `from..to`.
+pub async fn scores_received_between(db: &Db, from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
+    let scores: Vec<i64> =
+        sqlx::query_scalar("SELECT score FROM satisfaction_scores WHERE received_at >= $1 AND received_at < $2")
+            .bind(time_to_db(from))
+            .bind(time_to_db(to))
+            .fetch_all(db)
+            .await
+            .context("reading satisfaction scores")?;
+    // The table's CHECK keeps scores in 0..=10.
+    Ok(scores.into_iter().map(|score| score.clamp(0, 10) as u8).collect())
 }
