@@ -14,6 +14,8 @@ use chrono::Utc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
+use crate::domain::TicketId;
+use crate::outbound::outbox::{self, OutboxKind};
 use crate::service;
 use crate::tickets::store::{self, StatusFilter};
 
@@ -104,13 +106,17 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
     write_maildir(&maildir, "a", &first_round())?;
     let first = service::run(&desk, true, Clock::System, never.clone()).await?;
 
+    let opened = store::list_tickets(&desk.db, StatusFilter::All).await?;
     let ack_for = |requester: &'static str| {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT o.message_id, o.ticket_id FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-             WHERE o.kind = 'acknowledgement' AND t.requester = ?",
-        )
-        .bind(requester)
-        .fetch_one(&desk.db)
+        let ticket = opened.iter().find(|ticket| ticket.requester == requester).map(|ticket| TicketId(ticket.id));
+        let db = &desk.db;
+        async move {
+            let ticket = ticket.with_context(|| format!("the demo opened no ticket for {requester}"))?;
+            let ack = outbox::first_message_id_of_kind(db, ticket, OutboxKind::Acknowledgement)
+                .await?
+                .with_context(|| format!("the demo acknowledged no ticket of {requester}"))?;
+            anyhow::Ok((ack.as_str().to_string(), ticket.0))
+        }
     };
     let (globex_ack, globex_ticket) = ack_for("li.chen@globex.test").await?;
     let (_, initech_ticket) = ack_for("peter@initech.test").await?;

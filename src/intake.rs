@@ -1238,7 +1238,7 @@ mod tests {
         now: DateTime<Utc>,
     ) -> IntakeOutcome {
         let notification: String =
-            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = ?")
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'agent_notification' AND ticket_id = $1")
                 .bind(ticket.0)
                 .fetch_one(&desk.db)
                 .await
@@ -1264,7 +1264,7 @@ mod tests {
 
     async fn outbox_text(desk: &Desk, kind: &str, ticket: TicketId) -> Vec<(String, String)> {
         let rows: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT subject, raw FROM outbox WHERE kind = ? AND ticket_id = ? ORDER BY id")
+            sqlx::query_as("SELECT subject, raw FROM outbox WHERE kind = $1 AND ticket_id = $2 ORDER BY id")
                 .bind(kind)
                 .bind(ticket.0)
                 .fetch_all(&desk.db)
@@ -1282,7 +1282,7 @@ mod tests {
         let ticket = new_ticket(&desk, "jane@acme.test", "Sync stopped", at("2026-11-02T15:00:00Z")).await;
         agent_reply(&desk, ticket, "Fixed.\nRESOLVED", at("2026-11-02T16:00:00Z")).await;
         let acknowledgement: String =
-            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'acknowledgement' AND ticket_id = ?")
+            sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'acknowledgement' AND ticket_id = $1")
                 .bind(ticket.0)
                 .fetch_one(&desk.db)
                 .await
@@ -1293,7 +1293,7 @@ mod tests {
         );
         record_mail(&desk, &RawMail::new(again.into_bytes(), later), later).await.unwrap();
         let (status, due): (String, String) =
-            sqlx::query_as("SELECT status, resolution_due_at FROM tickets WHERE id = ?")
+            sqlx::query_as("SELECT status, resolution_due_at FROM tickets WHERE id = $1")
                 .bind(ticket.0)
                 .fetch_one(&desk.db)
                 .await
@@ -1337,7 +1337,7 @@ mod tests {
         let ticket = new_ticket(&desk, "jane@acme.test", "Sync down", now).await;
         agent_reply(&desk, ticket, "The sync runs again.\n#time 10h\nRESOLVED", now).await;
         let kinds: Vec<String> = sqlx::query_scalar(
-            "SELECT kind FROM outbox WHERE ticket_id = ? AND kind IN ('resolved', 'hours_depleted') ORDER BY id",
+            "SELECT kind FROM outbox WHERE ticket_id = $1 AND kind IN ('resolved', 'hours_depleted') ORDER BY id",
         )
         .bind(ticket.0)
         .fetch_all(&desk.db)
@@ -1455,7 +1455,7 @@ mod tests {
                     .await
                     .unwrap();
                 assert_eq!(billable, 0, "{style}");
-                let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = ?")
+                let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1")
                     .bind(ticket.0)
                     .fetch_one(&desk.db)
                     .await
@@ -1507,7 +1507,7 @@ mod tests {
     }
 
     async fn held_id(desk: &Desk, sender: &str) -> i64 {
-        sqlx::query_scalar("SELECT id FROM messages WHERE ticket_id IS NULL AND sender = ?")
+        sqlx::query_scalar("SELECT id FROM messages WHERE ticket_id IS NULL AND sender = $1")
             .bind(sender)
             .fetch_one(&desk.db)
             .await
@@ -1536,13 +1536,13 @@ mod tests {
         let outcome = take_in_held_mail(&desk, id, now).await.unwrap();
         let IntakeOutcome::NewTicket { ticket, acknowledged: true } = outcome else { panic!("{outcome:?}") };
         assert_eq!(acknowledgements(&desk).await, 1);
-        let opened: String = sqlx::query_scalar("SELECT opened_at FROM tickets WHERE id = ?")
+        let opened: String = sqlx::query_scalar("SELECT opened_at FROM tickets WHERE id = $1")
             .bind(ticket.0)
             .fetch_one(&desk.db)
             .await
             .unwrap();
         assert_eq!(opened, crate::storage::time_to_db(now), "its clocks start when it is taken in");
-        let client: Option<String> = sqlx::query_scalar("SELECT client FROM tickets WHERE id = ?")
+        let client: Option<String> = sqlx::query_scalar("SELECT client FROM tickets WHERE id = $1")
             .bind(ticket.0)
             .fetch_one(&desk.db)
             .await
@@ -1576,7 +1576,7 @@ mod tests {
             panic!()
         };
         let (problem, body): (Option<String>, String) =
-            sqlx::query_as("SELECT parse_problem, body_text FROM messages WHERE ticket_id = ?")
+            sqlx::query_as("SELECT parse_problem, body_text FROM messages WHERE ticket_id = $1")
                 .bind(ticket.0)
                 .fetch_one(&desk.db)
                 .await

@@ -54,7 +54,7 @@ pub async fn refused_ids(
     let max_age_days = config.agent.signed_id_max_age_days;
     let mut refused = Vec::new();
     for id in mail.referenced_ids().into_iter().filter(AgentMessageIds::looks_signed).take(20) {
-        let burned: Option<String> = sqlx::query_scalar("SELECT burned_at FROM burned_agent_ids WHERE message_id = ?")
+        let burned: Option<String> = sqlx::query_scalar("SELECT burned_at FROM burned_agent_ids WHERE message_id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
@@ -104,7 +104,7 @@ pub async fn burn_if_leaked(
     let mut burned = 0;
     for id in mail.referenced_ids().into_iter().filter(AgentMessageIds::looks_signed).take(100) {
         let result = sqlx::query(
-            "INSERT INTO burned_agent_ids (message_id, burned_at, seen_in) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO burned_agent_ids (message_id, burned_at, seen_in) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(id.as_str())
         .bind(time_to_db(now))

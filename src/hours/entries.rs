@@ -21,7 +21,7 @@ pub struct NewTimeEntry<'a> {
 pub async fn insert_entry(tx: &mut Tx<'_>, entry: &NewTimeEntry<'_>, now: DateTime<Utc>) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO time_entries (ticket_id, client, work_date, minutes_written, minutes, kind, task, message_row, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(entry.ticket.map(|t| t.0))
     .bind(entry.client)
@@ -58,7 +58,7 @@ pub async fn list_entries(
     to: NaiveDate,
 ) -> anyhow::Result<Vec<EntryRow>> {
     let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM time_entries WHERE work_date BETWEEN ? AND ? AND (? IS NULL OR client = ?)
+        "SELECT {ENTRY_COLUMNS} FROM time_entries WHERE work_date BETWEEN $1 AND $2 AND ($3 IS NULL OR client = $4)
          ORDER BY work_date, id"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -71,12 +71,12 @@ pub async fn list_entries(
 }
 
 pub async fn entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Option<EntryRow>> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM time_entries WHERE id = ?");
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM time_entries WHERE id = $1");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?)
 }
 
 pub async fn delete_entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM time_entries WHERE id = ?").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM time_entries WHERE id = $1").bind(id).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -89,8 +89,8 @@ pub struct EntryChange<'a> {
 
 pub async fn update_entry(tx: &mut Tx<'_>, id: i64, change: &EntryChange<'_>) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE time_entries SET minutes_written = COALESCE(?, minutes_written), minutes = COALESCE(?, minutes),
-                task = COALESCE(?, task), kind = COALESCE(?, kind) WHERE id = ?",
+        "UPDATE time_entries SET minutes_written = COALESCE($1, minutes_written), minutes = COALESCE($2, minutes),
+                task = COALESCE($3, task), kind = COALESCE($4, kind) WHERE id = $5",
     )
     .bind(change.minutes.map(|(written, _)| written as i64))
     .bind(change.minutes.map(|(_, rounded)| rounded as i64))

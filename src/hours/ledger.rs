@@ -150,7 +150,7 @@ pub async fn record_bank_alert(
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let inserted = sqlx::query(
-        "INSERT INTO bank_alerts (client, period_start, percent, sent_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO bank_alerts (client, period_start, percent, sent_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (client, period_start, percent) DO NOTHING",
     )
     .bind(client)
@@ -167,7 +167,7 @@ pub async fn record_bank_alert(
 /// where computing the period's bank reads all of the client's entries.
 pub async fn bank_alert_recorded(conn: &mut Conn, client: &str, period: &Period, percent: u8) -> anyhow::Result<bool> {
     let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM bank_alerts WHERE client = ? AND period_start = ? AND percent = ?")
+        sqlx::query_scalar("SELECT 1 FROM bank_alerts WHERE client = $1 AND period_start = $2 AND percent = $3")
             .bind(client)
             .bind(period.start.format("%Y-%m-%d").to_string())
             .bind(percent as i64)

@@ -51,7 +51,7 @@ pub async fn begin(db: &Db, bytes: &[u8], now: DateTime<Utc>) -> anyhow::Result<
     let mail_key = mail_key(bytes);
     let mut tx = begin_write(db).await?;
     let unfinished_before: i64 = sqlx::query_scalar(
-        "INSERT INTO intake_attempts (mail_key, attempts, last_attempt_at) VALUES (?, 1, ?)
+        "INSERT INTO intake_attempts (mail_key, attempts, last_attempt_at) VALUES ($1, 1, $2)
          ON CONFLICT (mail_key) DO UPDATE SET attempts = attempts + 1, last_attempt_at = excluded.last_attempt_at
          RETURNING attempts - 1",
     )
@@ -65,6 +65,6 @@ pub async fn begin(db: &Db, bytes: &[u8], now: DateTime<Utc>) -> anyhow::Result<
 
 /// Removes the mark, inside the transaction that records the mail.
 pub async fn finish(tx: &mut Tx<'_>, attempt: &Attempt) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM intake_attempts WHERE mail_key = ?").bind(&attempt.mail_key).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM intake_attempts WHERE mail_key = $1").bind(&attempt.mail_key).execute(&mut **tx).await?;
     Ok(())
 }

@@ -6,16 +6,17 @@ use crate::storage::{Db, Tx};
 
 /// (UIDVALIDITY, last processed UID) of a source, if it was ever read.
 pub async fn load_cursor(db: &Db, source: &str) -> anyhow::Result<Option<(u32, u32)>> {
-    let row: Option<(i64, i64)> = sqlx::query_as("SELECT uid_validity, last_uid FROM mailbox_cursors WHERE source = ?")
-        .bind(source)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT uid_validity, last_uid FROM mailbox_cursors WHERE source = $1")
+            .bind(source)
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(|(validity, uid)| (validity as u32, uid as u32)))
 }
 
 pub async fn advance_cursor(tx: &mut Tx<'_>, cursor: &SourceCursor) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO mailbox_cursors (source, uid_validity, last_uid) VALUES (?, ?, ?)
+        "INSERT INTO mailbox_cursors (source, uid_validity, last_uid) VALUES ($1, $2, $3)
          ON CONFLICT (source) DO UPDATE SET
            last_uid = CASE WHEN mailbox_cursors.uid_validity = excluded.uid_validity
                            THEN MAX(mailbox_cursors.last_uid, excluded.last_uid)

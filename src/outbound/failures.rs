@@ -4,35 +4,38 @@
 //! they show in the daily summary and in the log.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use serde::Serialize;
 
 use super::compose::build_mail;
-use super::outbox::{self, OutboxKind};
+use super::outbox::{self, OutboxKind, UnreportedFailure};
 use crate::desk::Desk;
 use crate::domain::{EmailAddress, TicketId};
-use crate::storage::{begin_write, database_problem, time_to_db, Tx};
+use crate::storage::{begin_write, database_problem};
+
+/// The data of `templates/delivery_failure.*`.
+#[derive(Serialize)]
+struct FailureNotice<'a> {
+    ticket: Option<i64>,
+    kind: OutboxKind,
+    to: String,
+    subject: &'a str,
+    attempts: i64,
+    error: &'a str,
+}
 
 /// Queues one notice per newly failed outbox row. Returns how many were queued. A row whose
 /// notice cannot be made is logged and marked reported, so it cannot stall later passes.
 pub async fn delivery_failure_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let rows = sqlx::query(
-        "SELECT id, ticket_id, kind, recipients, subject, attempts, last_error FROM outbox
-         WHERE status = 'failed' AND failure_reported_at IS NULL ORDER BY id",
-    )
-    .fetch_all(&desk.db)
-    .await?;
     let mut queued = 0;
-    for row in rows {
-        let id: i64 = row.get("id");
-        match report_failure(desk, &row, now).await {
+    for failure in outbox::unreported_failures(&desk.db).await? {
+        match report_failure(desk, &failure, now).await {
             Ok(notified) => queued += usize::from(notified),
             Err(err) if database_problem(&err).is_some() => return Err(err),
             Err(err) => {
+                let id = failure.id;
                 tracing::error!(outbox = id, error = format!("{err:#}"), "cannot report this failed mail to the agent");
                 let mut tx = begin_write(&desk.db).await?;
-                mark_reported(&mut tx, id, now).await?;
+                outbox::mark_failure_reported(&mut tx, id, now).await?;
                 tx.commit().await?;
             }
         }
@@ -40,26 +43,13 @@ pub async fn delivery_failure_step(desk: &Desk, now: DateTime<Utc>) -> anyhow::R
     Ok(queued)
 }
 
-/// Marks the row reported; false when another pass did it first.
-async fn mark_reported(tx: &mut Tx<'_>, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    let claimed = sqlx::query("UPDATE outbox SET failure_reported_at = ? WHERE id = ? AND failure_reported_at IS NULL")
-        .bind(time_to_db(now))
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(claimed == 1)
-}
-
 /// Marks one failed row reported and, unless it was addressed to the agent, queues his notice.
-async fn report_failure(desk: &Desk, row: &SqliteRow, now: DateTime<Utc>) -> anyhow::Result<bool> {
+async fn report_failure(desk: &Desk, failure: &UnreportedFailure, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let config = &desk.config;
-    let id: i64 = row.get("id");
-    let kind: String = row.get("kind");
-    let recipients: String = row.get("recipients");
+    let (id, kind, recipients) = (failure.id, failure.kind, &failure.recipients);
     let to_agent = recipients.split(',').filter_map(EmailAddress::parse).any(|address| config.is_agent(&address));
     let mut tx = begin_write(&desk.db).await?;
-    if !mark_reported(&mut tx, id, now).await? {
+    if !outbox::mark_failure_reported(&mut tx, id, now).await? {
         return Ok(false);
     }
     if to_agent {
@@ -67,18 +57,17 @@ async fn report_failure(desk: &Desk, row: &SqliteRow, now: DateTime<Utc>) -> any
         tx.commit().await?;
         return Ok(false);
     }
-    let ticket = row.get::<Option<i64>, _>("ticket_id").map(TicketId);
-    let data = json!({
-        "ticket": ticket.map(|ticket| ticket.0),
-        "kind": kind,
-        "to": recipients.replace(',', ", "),
-        "subject": row.get::<String, _>("subject"),
-        "attempts": row.get::<i64, _>("attempts"),
-        "error": row.get::<Option<String>, _>("last_error").unwrap_or_default(),
-    });
+    let data = FailureNotice {
+        ticket: failure.ticket,
+        kind,
+        to: recipients.replace(',', ", "),
+        subject: &failure.subject,
+        attempts: failure.attempts,
+        error: failure.last_error.as_deref().unwrap_or_default(),
+    };
     let draft = desk.notice_to_agent(
         OutboxKind::DeliveryFailure,
-        ticket,
+        failure.ticket.map(TicketId),
         desk.templates.render_line("delivery_failure.subject", &data)?,
         desk.templates.render("delivery_failure.txt", &data)?,
     );

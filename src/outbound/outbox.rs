@@ -75,7 +75,7 @@ pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -
     let id = sqlx::query(
         "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, recipient_key, recipient_domain, message_id,
                              subject, raw, next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(mail.ticket.map(|t| t.0))
     .bind(mail.kind)
@@ -96,7 +96,7 @@ pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -
 
 /// The ticket of one of the desk's own outgoing mails.
 pub async fn ticket_of_sent_message(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Result<Option<TicketId>> {
-    let ticket: Option<Option<i64>> = sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE message_id = ?")
+    let ticket: Option<Option<i64>> = sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE message_id = $1")
         .bind(message_id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
@@ -111,7 +111,7 @@ pub async fn mail_to_about(
     recipient: &str,
     limit: i64,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    Ok(sqlx::query_scalar("SELECT raw FROM outbox WHERE ticket_id = ? AND recipients = ? ORDER BY id DESC LIMIT ?")
+    Ok(sqlx::query_scalar("SELECT raw FROM outbox WHERE ticket_id = $1 AND recipients = $2 ORDER BY id DESC LIMIT $3")
         .bind(ticket.0)
         .bind(recipient)
         .bind(limit)
@@ -128,8 +128,8 @@ pub async fn first_and_last_to_about(
 ) -> anyhow::Result<Vec<MessageId>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT message_id FROM outbox WHERE id IN (
-            SELECT MIN(id) FROM outbox WHERE ticket_id = ? AND recipients = ?
-            UNION SELECT MAX(id) FROM outbox WHERE ticket_id = ? AND recipients = ?) ORDER BY id",
+            SELECT MIN(id) FROM outbox WHERE ticket_id = $1 AND recipients = $2
+            UNION SELECT MAX(id) FROM outbox WHERE ticket_id = $3 AND recipients = $4) ORDER BY id",
     )
     .bind(ticket.0)
     .bind(recipient)
@@ -147,7 +147,7 @@ pub async fn count_for_ticket_since(
     kind: OutboxKind,
     since: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = ? AND kind = ? AND created_at >= ?")
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind = $2 AND created_at >= $3")
         .bind(ticket.0)
         .bind(kind)
         .bind(time_to_db(since))
@@ -217,7 +217,7 @@ pub async fn last_id(tx: &mut Tx<'_>) -> anyhow::Result<i64> {
 
 /// (kind, recipients, subject) of the mails queued after row `id`, in order.
 pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(String, String, String)>> {
-    Ok(sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > ? ORDER BY id")
+    Ok(sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > $1 ORDER BY id")
         .bind(id)
         .fetch_all(&mut **tx)
         .await?)
@@ -225,7 +225,7 @@ pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(Strin
 
 /// How many mails of `kind` were queued since `since`, to anyone.
 pub async fn count_kind_since(tx: &mut Tx<'_>, kind: OutboxKind, since: DateTime<Utc>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ? AND created_at >= ?")
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1 AND created_at >= $2")
         .bind(kind)
         .bind(time_to_db(since))
         .fetch_one(&mut **tx)
@@ -234,7 +234,7 @@ pub async fn count_kind_since(tx: &mut Tx<'_>, kind: OutboxKind, since: DateTime
 
 /// When one of the desk's own mails was queued.
 pub async fn queued_at(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let created: Option<String> = sqlx::query_scalar("SELECT created_at FROM outbox WHERE message_id = ?")
+    let created: Option<String> = sqlx::query_scalar("SELECT created_at FROM outbox WHERE message_id = $1")
         .bind(message_id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
@@ -257,8 +257,8 @@ pub async fn recent_to(
     since: DateTime<Utc>,
 ) -> anyhow::Result<RecentCounts> {
     let (mailbox, domain): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND kind = ? AND created_at >= ?),
-                (SELECT COUNT(*) FROM outbox WHERE recipient_domain = ? AND kind = ? AND created_at >= ?)",
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = $2 AND created_at >= $3),
+                (SELECT COUNT(*) FROM outbox WHERE recipient_domain = $4 AND kind = $5 AND created_at >= $6)",
     )
     .bind(recipient.mailbox_key())
     .bind(kind)
@@ -286,7 +286,7 @@ pub struct PendingMail {
 pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<PendingMail>> {
     let rows = sqlx::query(
         "SELECT id, kind, envelope_from, recipients, message_id, attempts, raw FROM outbox
-         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
     )
     .bind(time_to_db(now))
     .bind(limit)
@@ -320,7 +320,7 @@ pub async fn next_due_at(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
 
 pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?",
+        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, last_error = NULL WHERE id = $2",
     )
     .bind(time_to_db(now))
     .bind(id)
@@ -330,7 +330,7 @@ pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<(
 }
 
 pub async fn mark_retry(db: &Db, id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
         .bind(time_to_db(next_attempt_at))
         .bind(error)
         .bind(id)
@@ -340,7 +340,7 @@ pub async fn mark_retry(db: &Db, id: i64, next_attempt_at: DateTime<Utc>, error:
 }
 
 pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
         .bind(error)
         .bind(id)
         .execute(db)
@@ -357,7 +357,7 @@ pub async fn status_counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
 
 /// Postpones a row behind one that just failed, without counting an attempt against it.
 pub async fn mark_retry_without_attempt(db: &Db, id: i64, next_attempt_at: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+    sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2")
         .bind(time_to_db(next_attempt_at))
         .bind(id)
         .execute(db)
@@ -389,4 +389,57 @@ pub async fn recent_failures(db: &Db, limit: i64) -> anyhow::Result<Vec<FailedMa
         .into_iter()
         .map(|(ticket, kind, recipients, last_error)| FailedMail { ticket, kind, recipients, last_error })
         .collect())
+}
+
+/// A mail given up on that the agent was not told about yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnreportedFailure {
+    pub id: i64,
+    #[sqlx(rename = "ticket_id")]
+    pub ticket: Option<i64>,
+    pub kind: OutboxKind,
+    pub recipients: String,
+    pub subject: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// The failed mails not reported yet, oldest first.
+pub async fn unreported_failures(db: &Db) -> anyhow::Result<Vec<UnreportedFailure>> {
+    sqlx::query_as(
+        "SELECT id, ticket_id, kind, recipients, subject, attempts, last_error FROM outbox
+         WHERE status = 'failed' AND failure_reported_at IS NULL ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .context("reading unreported failed mail")
+}
+
+/// Marks a failed row reported; false when another pass did it first.
+pub async fn mark_failure_reported(tx: &mut Tx<'_>, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let claimed =
+        sqlx::query("UPDATE outbox SET failure_reported_at = $1 WHERE id = $2 AND failure_reported_at IS NULL")
+            .bind(time_to_db(now))
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .context("marking a failed mail reported")?
+            .rows_affected();
+    Ok(claimed == 1)
+}
+
+/// The Message-ID of the first mail of `kind` queued about `ticket`.
+pub async fn first_message_id_of_kind(
+    db: &Db,
+    ticket: TicketId,
+    kind: OutboxKind,
+) -> anyhow::Result<Option<MessageId>> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT message_id FROM outbox WHERE ticket_id = $1 AND kind = $2 ORDER BY id LIMIT 1")
+            .bind(ticket.0)
+            .bind(kind)
+            .fetch_optional(db)
+            .await
+            .context("reading a ticket's mail of one kind")?;
+    Ok(id.as_deref().and_then(MessageId::parse))
 }

@@ -21,7 +21,8 @@ use crate::outbound::compose::{build_mail, first_name, Draft, InlineImage};
 use crate::outbound::outbox;
 use crate::outbound::outbox::OutboxKind;
 use crate::sla::{clock_state, local_midnight, ClockState};
-use crate::storage::{begin_write, time_from_db, time_to_db, Tx};
+use crate::storage::{begin_write, time_to_db, Tx};
+use crate::tickets::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
@@ -150,20 +151,7 @@ pub async fn build_report(
     let config = &desk.config;
     let start = local_midnight(config.agent.timezone, period.start);
     let end = local_midnight(config.agent.timezone, period.end);
-    let rows = sqlx::query(
-        "SELECT id, subject, severity, status, opened_at, first_response_due_at, first_response_at,
-                resolution_due_at, closed_at FROM tickets WHERE client = ? AND opened_at < ? AND (opened_at >= ? OR closed_at >= ?)
-         ORDER BY id",
-    )
-    .bind(&client.name)
-    .bind(time_to_db(end))
-    .bind(time_to_db(start))
-    .bind(time_to_db(start))
-    .fetch_all(&mut **tx)
-    .await?;
-    let time = |row: &sqlx::sqlite::SqliteRow, name: &str| {
-        row.get::<Option<String>, _>(name).and_then(|t| time_from_db(&t).ok())
-    };
+    let rows = store::client_tickets_between(tx, &client.name, start, end).await?;
     let mut opened = [0i64; 4];
     let mut resolved = [0i64; 4];
     let (mut response_met, mut response_decided, mut resolution_met, mut resolution_decided) = (0, 0, 0, 0);
@@ -172,10 +160,10 @@ pub async fn build_report(
     let buckets = if kind == ReportKind::Weekly { 7 } else { weeks.max(1) };
     let mut per_bucket = vec![0i64; buckets as usize];
     for row in &rows {
-        let severity: String = row.get("severity");
-        let index = severity[1..].parse::<usize>().unwrap_or(2).min(3);
-        let opened_at = time(row, "opened_at").unwrap_or(now);
-        let closed_at = time(row, "closed_at");
+        let severity = row.severity;
+        let index = severity as usize;
+        let opened_at = row.opened_at;
+        let closed_at = row.closed_at;
         let in_period = |at: DateTime<Utc>| at >= start && at < end;
         if in_period(opened_at) {
             opened[index] += 1;
@@ -184,8 +172,8 @@ pub async fn build_report(
             if let Some(slot) = per_bucket.get_mut(bucket as usize) {
                 *slot += 1;
             }
-            if let Some(due) = time(row, "first_response_due_at") {
-                match clock_state(opened_at, due, time(row, "first_response_at"), end.min(now), 0.0) {
+            if let Some(due) = row.first_response_due {
+                match clock_state(opened_at, due, row.first_response_at, end.min(now), 0.0) {
                     ClockState::Met => (response_met, response_decided) = (response_met + 1, response_decided + 1),
                     ClockState::Breached => response_decided += 1,
                     _ => {}
@@ -194,7 +182,7 @@ pub async fn build_report(
         }
         if closed_at.is_some_and(in_period) {
             resolved[index] += 1;
-            if let Some(due) = time(row, "resolution_due_at") {
+            if let Some(due) = row.resolution_due {
                 resolution_decided += 1;
                 if closed_at.is_some_and(|closed| closed <= due) {
                     resolution_met += 1;
@@ -206,7 +194,9 @@ pub async fn build_report(
                 Some(closed) => format!("resolved {}", closed.with_timezone(&config.agent.timezone).format("%b %-d")),
                 None => "still open".to_string(),
             };
-            incidents.push(json!({"id": row.get::<i64, _>("id"), "severity": severity, "subject": row.get::<String, _>("subject"), "outcome": outcome}));
+            incidents.push(
+                json!({"id": row.id.0, "severity": severity.as_str(), "subject": row.subject, "outcome": outcome}),
+            );
         }
     }
     // Hours: the billing period holding the report's last day, and its burn over the report.
@@ -290,7 +280,7 @@ pub async fn prepare_report(
     let config = &desk.config;
     let mut tx = begin_write(&desk.db).await?;
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO client_reports (client, kind, period, status, created_at) VALUES (?, ?, ?, 'draft', ?)
+        "INSERT INTO client_reports (client, kind, period, status, created_at) VALUES ($1, $2, $3, 'draft', $4)
          ON CONFLICT (client, kind, period) DO NOTHING RETURNING id",
     )
     .bind(&client.name)
@@ -305,7 +295,7 @@ pub async fn prepare_report(
     let agent_mailbox = config.agent_mailbox();
     let auto_send = client.auto_send_reports && client.report_to.is_some();
     let draft = if auto_send {
-        sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ? WHERE id = ?")
+        sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = $1 WHERE id = $2")
             .bind(time_to_db(now))
             .bind(id)
             .execute(&mut *tx)
@@ -354,7 +344,7 @@ pub async fn answer_draft(
     new_part: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let row = sqlx::query("SELECT client, kind, period, status FROM client_reports WHERE id = ?")
+    let row = sqlx::query("SELECT client, kind, period, status FROM client_reports WHERE id = $1")
         .bind(report_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -392,7 +382,7 @@ pub async fn answer_draft(
         ..Draft::new(OutboxKind::ClientReport)
     };
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
-    sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = ?, observations = ? WHERE id = ?")
+    sqlx::query("UPDATE client_reports SET status = 'sent', sent_at = $1, observations = $2 WHERE id = $3")
         .bind(time_to_db(now))
         .bind(&observations)
         .bind(report_id)

@@ -102,15 +102,17 @@ pub fn time_from_db(text: &str) -> anyhow::Result<DateTime<Utc>> {
 
 /// A value from the settings table, created with `make` the first time it is asked for.
 pub async fn setting_or_create(db: &Db, key: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
-    if let Some(value) =
-        sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(db).await?
+    if let Some(value) = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db)
+        .await?
     {
         return Ok(value);
     }
-    sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
         .bind(key)
         .bind(make())
         .execute(db)
         .await?;
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_one(db).await?)
+    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(db).await?)
 }

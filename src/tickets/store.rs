@@ -38,7 +38,7 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
         "INSERT INTO tickets (client, requester, requester_key, requester_domain, requester_name, subject, severity,
                               severity_reason, severity_rule, attention, opened_at, first_response_due_at,
                               resolution_due_at, related_ticket_id, origin, first_response_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
     )
     .bind(ticket.client)
     .bind(ticket.requester)
@@ -103,7 +103,7 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
         "INSERT INTO messages (ticket_id, dedupe_key, message_id, in_reply_to, references_ids, author_kind, sender,
                                sender_name, subject, body_text, attachments_json, automated_reason, parse_problem,
                                desk_failed, thread_reason, arrived_at, recorded_at, raw)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
     )
     .bind(message.ticket.map(|t| t.0))
     .bind(message.dedupe_key)
@@ -128,7 +128,7 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
     let mut pointed_at: Vec<&MessageId> = message.in_reply_to.into_iter().chain(message.references).collect();
     pointed_at.dedup();
     for referenced in pointed_at.into_iter().take(50) {
-        sqlx::query("INSERT INTO message_refs (message_row, ticket_id, referenced_id) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO message_refs (message_row, ticket_id, referenced_id) VALUES ($1, $2, $3)")
             .bind(row)
             .bind(message.ticket.map(|t| t.0))
             .bind(referenced.as_str())
@@ -139,7 +139,7 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
 }
 
 pub async fn is_already_recorded(tx: &mut Tx<'_>, dedupe_key: &str) -> anyhow::Result<bool> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM messages WHERE dedupe_key = ?")
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM messages WHERE dedupe_key = $1")
         .bind(dedupe_key)
         .fetch_one(&mut **tx)
         .await?
@@ -157,7 +157,7 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
             continue;
         }
         let ticket: Option<i64> = sqlx::query_scalar(
-            "SELECT ticket_id FROM messages WHERE message_id = ? AND ticket_id IS NOT NULL ORDER BY id LIMIT 1",
+            "SELECT ticket_id FROM messages WHERE message_id = $1 AND ticket_id IS NOT NULL ORDER BY id LIMIT 1",
         )
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
@@ -167,7 +167,7 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
             continue;
         }
         let sibling: Option<i64> = sqlx::query_scalar(
-            "SELECT ticket_id FROM message_refs WHERE referenced_id = ? AND ticket_id IS NOT NULL ORDER BY message_row LIMIT 1",
+            "SELECT ticket_id FROM message_refs WHERE referenced_id = $1 AND ticket_id IS NOT NULL ORDER BY message_row LIMIT 1",
         )
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
@@ -199,7 +199,7 @@ pub async fn ticket_record(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
     let row = sqlx::query(
         "SELECT client, requester, requester_name, subject, severity, status, opened_at, closed_at,
                 first_response_at, waiting_since
-         FROM tickets WHERE id = ?",
+         FROM tickets WHERE id = $1",
     )
     .bind(ticket.0)
     .fetch_optional(&mut **tx)
@@ -236,7 +236,7 @@ pub async fn close_ticket(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) 
 
 /// A new resolution deadline (a reopened ticket's fresh clock).
 pub async fn restart_resolution_clock(tx: &mut Tx<'_>, ticket: TicketId, due: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET resolution_due_at = ? WHERE id = ?")
+    sqlx::query("UPDATE tickets SET resolution_due_at = $1 WHERE id = $2")
         .bind(time_to_db(due))
         .bind(ticket.0)
         .execute(&mut **tx)
@@ -246,7 +246,7 @@ pub async fn restart_resolution_clock(tx: &mut Tx<'_>, ticket: TicketId, due: Da
 
 /// The ticket another was merged into, if it was.
 pub async fn merged_into(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<TicketId>> {
-    let target: Option<Option<i64>> = sqlx::query_scalar("SELECT merged_into FROM tickets WHERE id = ?")
+    let target: Option<Option<i64>> = sqlx::query_scalar("SELECT merged_into FROM tickets WHERE id = $1")
         .bind(ticket.0)
         .fetch_optional(&mut **tx)
         .await?;
@@ -254,7 +254,7 @@ pub async fn merged_into(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Op
 }
 
 pub async fn set_merged_into(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET merged_into = ?, related_ticket_id = ?, attention = NULL WHERE id = ?")
+    sqlx::query("UPDATE tickets SET merged_into = $1, related_ticket_id = $2, attention = NULL WHERE id = $3")
         .bind(into.0)
         .bind(into.0)
         .bind(from.0)
@@ -306,8 +306,8 @@ pub async fn set_client(
     stale_attention: &str,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE tickets SET client = ?, first_response_due_at = ?, resolution_due_at = ?,
-                attention = CASE WHEN attention = ? THEN NULL ELSE attention END WHERE id = ?",
+        "UPDATE tickets SET client = $1, first_response_due_at = $2, resolution_due_at = $3,
+                attention = CASE WHEN attention = $4 THEN NULL ELSE attention END WHERE id = $5",
     )
     .bind(client)
     .bind(time_to_db(due.first_response))
@@ -317,8 +317,8 @@ pub async fn set_client(
     .execute(&mut **tx)
     .await?;
     for sql in [
-        "UPDATE time_entries SET client = ? WHERE ticket_id = ?",
-        "UPDATE satisfaction_scores SET client = ? WHERE ticket_id = ?",
+        "UPDATE time_entries SET client = $1 WHERE ticket_id = $2",
+        "UPDATE satisfaction_scores SET client = $1 WHERE ticket_id = $2",
     ] {
         sqlx::query(sql).bind(client).bind(ticket.0).execute(&mut **tx).await?;
     }
@@ -327,7 +327,7 @@ pub async fn set_client(
 
 /// The tickets that were merged into `ticket`.
 pub async fn merged_from(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<TicketId>> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into = ? ORDER BY id")
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into = $1 ORDER BY id")
         .bind(ticket.0)
         .fetch_all(&mut **tx)
         .await?;
@@ -344,10 +344,10 @@ pub async fn set_severity(
 ) -> anyhow::Result<()> {
     // The agent's (or an escalation's) severity is no triage rule's any more.
     sqlx::query(
-        "UPDATE tickets SET severity = ?, severity_reason = ?, severity_rule = NULL,
-                first_response_due_at = COALESCE(?, first_response_due_at),
-                resolution_due_at = COALESCE(?, resolution_due_at)
-         WHERE id = ?",
+        "UPDATE tickets SET severity = $1, severity_reason = $2, severity_rule = NULL,
+                first_response_due_at = COALESCE($3, first_response_due_at),
+                resolution_due_at = COALESCE($4, resolution_due_at)
+         WHERE id = $5",
     )
     .bind(severity)
     .bind(reason)
@@ -360,7 +360,7 @@ pub async fn set_severity(
 }
 
 pub async fn set_waiting(tx: &mut Tx<'_>, ticket: TicketId, since: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET waiting_since = ? WHERE id = ?")
+    sqlx::query("UPDATE tickets SET waiting_since = $1 WHERE id = $2")
         .bind(time_to_db(since))
         .bind(ticket.0)
         .execute(&mut **tx)
@@ -428,7 +428,7 @@ pub async fn client_thread_ids(
 /// The ticket's SLA due times (first response, resolution); `None` for a ticket of no client.
 pub async fn due_times(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<crate::sla::DueTimes>> {
     let row: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT first_response_due_at, resolution_due_at FROM tickets WHERE id = ?")
+        sqlx::query_as("SELECT first_response_due_at, resolution_due_at FROM tickets WHERE id = $1")
             .bind(ticket.0)
             .fetch_optional(&mut **tx)
             .await?;
@@ -465,7 +465,7 @@ pub async fn add_participants(
 
 /// Removes `address` from the ticket's participants; whether it was one.
 pub async fn remove_participant(tx: &mut Tx<'_>, ticket: TicketId, address: &EmailAddress) -> anyhow::Result<bool> {
-    let removed = sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = ? AND address = ?")
+    let removed = sqlx::query("DELETE FROM ticket_participants WHERE ticket_id = $1 AND address = $2")
         .bind(ticket.0)
         .bind(address.as_str())
         .execute(&mut **tx)
@@ -477,7 +477,7 @@ pub async fn remove_participant(tx: &mut Tx<'_>, ticket: TicketId, address: &Ema
 /// The ticket's participants besides its requester, in the order they joined.
 pub async fn participants(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Vec<EmailAddress>> {
     let rows: Vec<String> =
-        sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = ? ORDER BY added_at, address")
+        sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = $1 ORDER BY added_at, address")
             .bind(ticket.0)
             .fetch_all(&mut **tx)
             .await?;
@@ -491,7 +491,7 @@ pub async fn record_satisfaction(
     score: u8,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO satisfaction_scores (ticket_id, client, score, received_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO satisfaction_scores (ticket_id, client, score, received_at) VALUES ($1, $2, $3, $4)")
         .bind(ticket.0)
         .bind(client)
         .bind(score as i64)
@@ -503,7 +503,7 @@ pub async fn record_satisfaction(
 
 /// The agent's first reply to the client stops the response clock.
 pub async fn record_first_response(tx: &mut Tx<'_>, ticket: TicketId, at: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL")
+    sqlx::query("UPDATE tickets SET first_response_at = $1 WHERE id = $2 AND first_response_at IS NULL")
         .bind(time_to_db(at))
         .bind(ticket.0)
         .execute(&mut **tx)
@@ -513,7 +513,7 @@ pub async fn record_first_response(tx: &mut Tx<'_>, ticket: TicketId, at: DateTi
 
 /// Whether the ticket exists, and its client.
 pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<Option<String>>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = ?")
+    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = $1")
         .bind(ticket.0)
         .fetch_optional(&mut **tx)
         .await?)
@@ -682,7 +682,7 @@ pub async fn list_tickets(db: &Db, filter: StatusFilter) -> anyhow::Result<Vec<T
 /// Tickets opened at or after `since` (any status), oldest first.
 pub async fn tickets_opened_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<TicketSummary>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.opened_at >= ? ORDER BY t.opened_at, t.id"
+        "SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.opened_at >= $1 ORDER BY t.opened_at, t.id"
     )))
     .bind(time_to_db(since))
     .fetch_all(db)
@@ -695,15 +695,16 @@ pub async fn ticket_with_messages(
     db: &Db,
     ticket: TicketId,
 ) -> anyhow::Result<Option<(TicketSummary, Vec<MessageSummary>)>> {
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.id = ?")))
-        .bind(ticket.0)
-        .fetch_optional(db)
-        .await?
+    let Some(row) =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.id = $1")))
+            .bind(ticket.0)
+            .fetch_optional(db)
+            .await?
     else {
         return Ok(None);
     };
     let messages = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ? ORDER BY arrived_at, id"
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 ORDER BY arrived_at, id"
     )))
     .bind(ticket.0)
     .fetch_all(db)
@@ -724,7 +725,7 @@ pub async fn automated_on_tickets_since(
 ) -> anyhow::Result<Vec<(i64, String, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT ticket_id, sender, subject, automated_reason FROM messages
-         WHERE ticket_id IS NOT NULL AND automated_reason IS NOT NULL AND recorded_at >= ?
+         WHERE ticket_id IS NOT NULL AND automated_reason IS NOT NULL AND recorded_at >= $1
          ORDER BY id LIMIT 20",
     )
     .bind(time_to_db(since))
@@ -741,7 +742,7 @@ pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
 /// The held mail that arrived at or after `since`, newest first.
 pub async fn held_messages(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<MessageSummary>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id IS NULL AND arrived_at >= ?
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id IS NULL AND arrived_at >= $1
          ORDER BY arrived_at DESC, id DESC"
     )))
     .bind(time_to_db(since))
@@ -763,7 +764,7 @@ pub async fn stored_message<'e>(
     id: i64,
 ) -> anyhow::Result<Option<StoredMessage>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS}, ticket_id, raw FROM messages WHERE id = ?"
+        "SELECT {MESSAGE_COLUMNS}, ticket_id, raw FROM messages WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(executor)
@@ -787,8 +788,8 @@ pub async fn recent_tickets_from(
     except: TicketId,
 ) -> anyhow::Result<RecentCounts> {
     let (mailbox, domain): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM tickets WHERE requester_key = ? AND opened_at >= ? AND id <> ?),
-                (SELECT COUNT(*) FROM tickets WHERE requester_domain = ? AND opened_at >= ? AND id <> ?)",
+        "SELECT (SELECT COUNT(*) FROM tickets WHERE requester_key = $1 AND opened_at >= $2 AND id <> $3),
+                (SELECT COUNT(*) FROM tickets WHERE requester_domain = $4 AND opened_at >= $5 AND id <> $6)",
     )
     .bind(requester.mailbox_key())
     .bind(time_to_db(since))
@@ -803,7 +804,7 @@ pub async fn recent_tickets_from(
 
 /// Marks a ticket as needing the agent (the daily summary lists it), with why.
 pub async fn set_attention(tx: &mut Tx<'_>, ticket: TicketId, attention: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tickets SET attention = ? WHERE id = ?")
+    sqlx::query("UPDATE tickets SET attention = $1 WHERE id = $2")
         .bind(attention)
         .bind(ticket.0)
         .execute(&mut **tx)
@@ -812,7 +813,7 @@ pub async fn set_attention(tx: &mut Tx<'_>, ticket: TicketId, attention: &str) -
 }
 
 pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE messages SET thread_reason = ? WHERE id = ?")
+    sqlx::query("UPDATE messages SET thread_reason = $1 WHERE id = $2")
         .bind(reason)
         .bind(message)
         .execute(&mut **tx)
@@ -823,8 +824,8 @@ pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> a
 /// Removes a held message so that its mail can be recorded again from its raw bytes (the
 /// caller does that in the same transaction). Nothing else may point at it.
 pub async fn forget_held_message(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM message_refs WHERE message_row = ?").bind(id).execute(&mut **tx).await?;
-    let deleted = sqlx::query("DELETE FROM messages WHERE id = ? AND ticket_id IS NULL")
+    sqlx::query("DELETE FROM message_refs WHERE message_row = $1").bind(id).execute(&mut **tx).await?;
+    let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND ticket_id IS NULL")
         .bind(id)
         .execute(&mut **tx)
         .await?
@@ -1005,4 +1006,51 @@ pub async fn scores_received_between(db: &Db, from: DateTime<Utc>, to: DateTime<
             .context("reading satisfaction scores")?;
     // The table's CHECK keeps scores in 0..=10.
     Ok(scores.into_iter().map(|score| score.clamp(0, 10) as u8).collect())
+}
+
+/// A client's ticket as its report counts it.
+pub struct ReportedTicket {
+    pub id: TicketId,
+    pub subject: String,
+    pub severity: Severity,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_due: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolution_due: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The client's tickets opened before `to` and opened or closed at or after `from`, by id.
+pub async fn client_tickets_between(
+    tx: &mut Tx<'_>,
+    client: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Vec<ReportedTicket>> {
+    type Reported = (i64, String, Severity, String, Option<String>, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Reported> = sqlx::query_as(
+        "SELECT id, subject, severity, opened_at, first_response_due_at, first_response_at, resolution_due_at, closed_at
+         FROM tickets WHERE client = $1 AND opened_at < $2 AND (opened_at >= $3 OR closed_at >= $3) ORDER BY id",
+    )
+    .bind(client)
+    .bind(time_to_db(to))
+    .bind(time_to_db(from))
+    .fetch_all(&mut **tx)
+    .await
+    .context("reading a client's tickets for its report")?;
+    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
+    rows.into_iter()
+        .map(|(id, subject, severity, opened, response_due, responded, resolution_due, closed)| {
+            Ok(ReportedTicket {
+                id: TicketId(id),
+                subject,
+                severity,
+                opened_at: time_from_db(&opened)?,
+                first_response_due: time(response_due)?,
+                first_response_at: time(responded)?,
+                resolution_due: time(resolution_due)?,
+                closed_at: time(closed)?,
+            })
+        })
+        .collect()
 }

@@ -103,7 +103,7 @@ async fn last_summary_sent(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
 /// together. Returns whether a summary was queued.
 pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let date_text = date.format("%Y-%m-%d").to_string();
-    let already: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daily_summaries WHERE summary_date = ?")
+    let already: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daily_summaries WHERE summary_date = $1")
         .bind(&date_text)
         .fetch_one(&desk.db)
         .await?;
@@ -116,7 +116,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let agent = &config.agent.addresses[0];
     let mut tx = begin_write(&desk.db).await?;
     let inserted = sqlx::query(
-        "INSERT INTO daily_summaries (summary_date, covers_since, sent_at) VALUES (?, ?, ?) ON CONFLICT (summary_date) DO NOTHING",
+        "INSERT INTO daily_summaries (summary_date, covers_since, sent_at) VALUES ($1, $2, $3) ON CONFLICT (summary_date) DO NOTHING",
     )
     .bind(&date_text)
     .bind(time_to_db(since))
@@ -129,7 +129,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     }
     for (client, kind) in &summary.raised {
         sqlx::query(
-            "INSERT INTO raised_signals (client, kind, first_summary_date) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO raised_signals (client, kind, first_summary_date) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(client)
         .bind(kind)
