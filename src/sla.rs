@@ -2,7 +2,7 @@
 //! by default, configurable), counted on the business calendar, and the state of a ticket's
 //! clocks at a given moment. Pure: every function takes the time it works from.
 //!
-//! How the SOP's words are read (also in README.md):
+//! How the SOP's words are read (also in docs/sla.md):
 //! - P0 counts calendar hours, round the clock. ENTERPRISE P0 response is 1 hour when the mail
 //!   arrives within business hours and 4 hours otherwise (`P0_after_hours`).
 //! - "N hours" elsewhere in the matrix counts business-day hours: time passes on working days

@@ -228,7 +228,8 @@ async fn every_corpus_mail_is_kept_without_panic_and_no_machine_is_acknowledged(
     let cpython = ingest_corpus(&desk, &cpython_root, &cpython_files).await;
     check_kept("cpython", &cpython);
 
-    // The corpora as checked in (README names these counts): a file missing or added fails.
+    // The corpora as checked in (docs/guarantees.md names these counts): a file missing or
+    // added fails.
     assert_eq!(
         (sisimai.files, mail_parser.files, cpython.files),
         (829, 107, 48),

@@ -32,7 +32,7 @@ fn every_machine_generated_mail_in_the_corpus_is_recognised() {
         }
     }
     println!("sisimai corpus: {} of {total} machine-generated mails recognised", total - missed.len());
-    assert_eq!(total, 826, "the whole corpus was read (README names 826)");
+    assert_eq!(total, 826, "the whole corpus was read (docs/testing.md names 826)");
     assert!(missed.is_empty(), "{} not recognised:\n{}", missed.len(), missed.join("\n"));
 }
 
@@ -44,7 +44,7 @@ fn the_corpus_human_mails_are_not_machines_and_the_368_bug_is() {
     assert_eq!(
         names,
         ["is-not-bounce-01.eml", "is-not-bounce-02.eml", "rb-issue-368-bug.eml"],
-        "the two human mails and the #368 bug (README names two human mails)"
+        "the two human mails and the #368 bug (docs/testing.md names two human mails)"
     );
     for path in files {
         let mail = parse_mail(&std::fs::read(&path).unwrap(), 25 << 20);

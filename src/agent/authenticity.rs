@@ -1,5 +1,6 @@
 //! Whether a mail in the agent's name really is his. Anyone can write `From: travis@...`, so
-//! commands from such a mail run only when one of these holds (documented in README.md):
+//! commands from such a mail run only when one of these holds (documented in
+//! docs/agent-replies.md, "Nobody can forge the agent"):
 //!
 //! 1. It replies to a mail the desk sent to that agent about that ticket: its In-Reply-To or
 //!    References carries a Message-ID of the form `hd.t<ticket>.<nonce>.<signature>@`, where

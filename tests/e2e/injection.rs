@@ -149,9 +149,9 @@ async fn control_characters_in_subjects_and_attachment_names_stay_on_one_line_es
     }
     assert!(terminal_outputs[2].contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2JPrinter on fire"), "{}", terminal_outputs[2]);
     assert!(found.is_empty(), "{found:#?}");
-    // Every mail the runs delivered was checked (README names 14): to Travis the 2 new-ticket
-    // notifications, the daily summary, the 5 report drafts of Monday 2030-01-07, 4 SLA
-    // breaches (the mails arrived in 2026) and the feedback; to Jane her acknowledgement.
+    // Every mail the runs delivered was checked (docs/guarantees.md names 14): to Travis the 2
+    // new-ticket notifications, the daily summary, the 5 report drafts of Monday 2030-01-07, 4
+    // SLA breaches (the mails arrived in 2026) and the feedback; to Jane her acknowledgement.
     assert_eq!(checked, 14, "mails delivered to Travis and Jane");
     println!(
         "injection: e2e: CR/LF subject, CR/LF attachment name and ESC/BEL subject through Dovecot and Postfix: {checked} delivered mails (notifications, feedback, daily summary, acknowledgement) and {} CLI outputs with 0 control characters but LF and TAB, 0 injected lines, 0 ESC/BEL bytes; the subject shown as {notification_subject:?}",

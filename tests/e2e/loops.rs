@@ -17,8 +17,9 @@ use sqlx::SqlitePool;
 use super::desk::{count, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
-/// The documented default of `intake.acknowledgements_per_sender_per_hour` (README), which
-/// these desks do not set: a literal, so that a changed default fails here.
+/// The documented default of `intake.acknowledgements_per_sender_per_hour`
+/// (examples/helpdesk.toml), which these desks do not set: a literal, so that a changed default
+/// fails here.
 const ACKNOWLEDGEMENT_LIMIT: usize = 5;
 
 /// Rounds an exchange may take: the desk acknowledges at most one mail of the bot per round

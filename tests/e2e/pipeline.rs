@@ -215,7 +215,7 @@ async fn no_machine_generated_mail_in_the_sisimai_corpus_gets_an_acknowledgement
             }
         }
     }
-    assert_eq!(appended, 826, "every machine-generated mail of the corpus was appended (README names 826)");
+    assert_eq!(appended, 826, "every machine-generated mail of the corpus was appended (docs/guarantees.md names 826)");
     let log = desk.run_once();
     let duplicates = log.matches("already recorded; skipping duplicate").count() as i64;
     let db = desk.db().await;
@@ -228,6 +228,6 @@ async fn no_machine_generated_mail_in_the_sisimai_corpus_gets_an_acknowledgement
     assert_eq!(tickets, 0);
     assert_eq!(recorded + duplicates, appended, "every appended mail is recorded or a recognised duplicate");
     // The corpus's dos/ and mac/ copies of bsd/ mails and its byte-identical files are the
-    // same mails (README names these counts).
+    // same mails (docs/guarantees.md names these counts).
     assert_eq!((recorded, duplicates), (723, 103), "recorded and recognised as copies");
 }
