@@ -89,3 +89,29 @@ pub async fn entries_in_period(
     let entries = list_entries(&desk.db, client.map(|c| c.name.as_str()), period.start, period.end).await?;
     Ok((period, entries))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_use_keeps_the_field_order_clients_json_has_always_printed() {
+        let row = ClientUse {
+            available_minutes: 600,
+            contacts: vec![EmailAddress::parse("ops@partner.test").unwrap()],
+            domains: vec!["acme.test".into()],
+            included_minutes: 600,
+            name: "Acme".into(),
+            overage_minutes: 0,
+            period: "2026-12".into(),
+            remaining_minutes: 360,
+            tier: Tier::Growth,
+            used_minutes: 240,
+        };
+        // A `serde_json::Value` keeps its keys sorted: the struct must write them in that order.
+        let written = serde_json::to_string(&row).unwrap();
+        let sorted = serde_json::to_string(&serde_json::to_value(&row).unwrap()).unwrap();
+        assert_eq!(written, sorted);
+        assert!(written.contains(r#""tier":"growth""#), "{written}");
+    }
+}
