@@ -1,11 +1,13 @@
 //! Hours: the time the agent logs against a client's hour bank. `entries` owns the
-//! `time_entries` table; the arithmetic here is pure.
+//! `time_entries` table; the arithmetic here is pure. `sheets` and `manual` give the hour
+//! commands their data; the CLI prints it.
 
 pub mod alerts;
 pub mod bank;
 pub mod entries;
 pub mod ledger;
-pub mod report;
+pub mod manual;
+pub mod sheets;
 
 /// The SOP tracks time "in 15-minute increments": each entry is rounded up to the next
 /// quarter hour (20 minutes is logged as 30).

@@ -1,0 +1,73 @@
+//! `helpdesk check [--connect]`: the config's problems and warnings, and with `--connect` a
+//! login to each mail server. Needs no database.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{Config, DeliveryConfig, SourceConfig};
+
+/// `helpdesk check [--connect]`: every config problem and warning by key; with `--connect`,
+/// a login to each mail server too. Exit 2 when the config is wrong, 1 when a server refused.
+pub async fn check(config_path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            println!("{}: {err:#}", config_path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!(
+        "{}: OK ({} client(s), source {}, delivery {})",
+        config_path.display(),
+        config.clients.len(),
+        match &config.source {
+            SourceConfig::Imap(imap) => format!("imap {}:{}", imap.host, imap.port),
+            SourceConfig::Maildir { path } => format!("maildir {}", path.display()),
+        },
+        match &config.delivery {
+            DeliveryConfig::Smtp(smtp) => format!("smtp {}:{}", smtp.host, smtp.port),
+            DeliveryConfig::OutboxDir { path } => format!("folder {}", path.display()),
+        }
+    );
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(if connect_to_servers(&config).await { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Logs in to the IMAP server (selecting the mailbox) and the SMTP server (EHLO and AUTH),
+/// printing each result; whether both accepted.
+async fn connect_to_servers(config: &Config) -> bool {
+    let mut failed = false;
+    match &config.source {
+        SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap).await {
+            Ok(mut connection) => {
+                let _ = connection.session.logout().await;
+                println!(
+                    "IMAP {}:{}: logged in as {}, selected {} (UIDVALIDITY {})",
+                    imap.host, imap.port, imap.username, imap.mailbox, connection.uid_validity
+                );
+            }
+            Err(err) => {
+                failed = true;
+                println!("IMAP {}:{}: FAILED: {err:#}", imap.host, imap.port);
+            }
+        },
+        SourceConfig::Maildir { path } => println!("maildir {}: nothing to connect to", path.display()),
+    }
+    let checked = match crate::outbound::sender::Transport::from_config(config) {
+        Ok(transport) => transport.check_connection().await,
+        Err(err) => Err(err),
+    };
+    match checked {
+        Ok(line) => println!("{line}"),
+        Err(err) => {
+            failed = true;
+            println!("SMTP: FAILED: {err:#}");
+        }
+    }
+    !failed
+}
