@@ -146,13 +146,13 @@ fn print_ticket(
 /// The ticket's lines above its messages: who, its clocks, time, merges, what needs the agent.
 fn print_ticket_header(config: &Config, ticket: &TicketSummary, participants: &[EmailAddress]) {
     let time = |stored: &str| agent_time(config, stored);
-    println!("Ticket #{} [{}] {}", ticket.id, ticket.status.to_string(), one_line(&ticket.subject));
+    println!("Ticket #{} [{}] {}", ticket.id, ticket.status, one_line(&ticket.subject));
     println!("Client:    {}", one_line(ticket.client.as_deref().unwrap_or("(unknown sender)")));
     println!("Requester: {}", one_line(&ticket.requester));
     if !participants.is_empty() {
         println!("Cc:        {}", one_line(&crate::agent::notify::address_list(participants)));
     }
-    println!("Severity:  {} ({})", ticket.severity.to_string(), one_line(&ticket.severity_reason));
+    println!("Severity:  {} ({})", ticket.severity, one_line(&ticket.severity_reason));
     println!("Opened:    {}", time(&ticket.opened_at));
     if let (Some(response), Some(resolution)) = (&ticket.first_response_due, &ticket.resolution_due) {
         let answered = ticket.first_response_at.as_deref().map(|at| format!(" (answered {})", time(at)));
