@@ -24,6 +24,8 @@ struct SlaSection {
     /// Default 14.
     #[serde(deserialize_with = "fields::some_int::<_, _, 0, 3650>")]
     reopen_window_days: Option<i64>,
+    /// Stop both clocks while the ticket waits on the client (`#waiting`) (default false).
+    pause_while_waiting: Option<bool>,
     /// `[sla.response.TIER]`.
     response: BTreeMap<String, ResponseTargets>,
     /// `[sla.resolution.TIER]`.
@@ -125,6 +127,7 @@ pub(super) fn read(reader: &mut Reader, root: &Table) -> SlaConfig {
     if let Some(days) = section.reopen_window_days {
         config.reopen_window_days = days;
     }
+    config.pause_while_waiting = section.pause_while_waiting.unwrap_or(config.pause_while_waiting);
     for (tier, _, targets) in tiers(reader, "sla.response", section.response) {
         let entry = config.tiers.get_mut(&tier).expect("every tier has defaults");
         overlay(&mut entry.response, [targets.p0, targets.p1, targets.p2, targets.p3]);

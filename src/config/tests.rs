@@ -141,3 +141,79 @@ fn every_flood_limit_is_at_least_one() {
     assert_eq!(config.intake.acknowledgements_per_domain_per_hour, 1);
     assert_eq!(config.intake.agent_notifications_per_domain_per_hour, 1);
 }
+
+/// Every commented-out key of the example, switched on (but for the other source, the other
+/// delivery, and files the test does not have): the reference documents only keys that read.
+#[test]
+fn every_key_the_example_documents_reads() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/helpdesk.toml")).unwrap();
+    let key = regex::Regex::new(r"^# ?(\[\[?[a-z_.]+\]\]?|[A-Za-z0-9_]+ = )").unwrap();
+    let mut skipped_section = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let uncommented = line.trim_start_matches('#').trim_start();
+        if uncommented.starts_with('[') && (line.starts_with('[') || key.is_match(line)) {
+            skipped_section =
+                ["[maildir]", "[outbox_dir]", "[templates]"].contains(&uncommented.split_whitespace().next().unwrap());
+        }
+        let wanted = key.is_match(line) && !skipped_section && !uncommented.starts_with("ca_file");
+        lines.push(if wanted { uncommented.to_string() } else { line.to_string() });
+    }
+    let all_keys = lines.join("\n");
+    assert!(all_keys.contains("\npause_while_waiting = false"), "{all_keys}");
+    let secrets = env(&[("HELPDESK_IMAP_PASSWORD", "x"), ("HELPDESK_SMTP_PASSWORD", "y")]);
+    let config = Config::from_toml(&all_keys, &secrets, Path::new("."));
+    let config = config.unwrap_or_else(|err| panic!("{err}\n{all_keys}"));
+    assert_eq!(config.clients[0].period_anchor_day, 15);
+    assert!(config.clients[0].contract.as_ref().is_some_and(|contract| contract.annual));
+    assert_eq!(config.business_hours.holidays.len(), 2);
+    assert_eq!(config.triage.rules[0].name, "payments down");
+}
+
+#[test]
+fn unknown_blank_and_missing_keys_are_named_at_every_depth() {
+    let broken = VALID.replace("name = \"Travis\"", "name = \"  \"\nshoe_size = 9")
+        + "[[clients]]\ntier = \"starter\"\ndomains = [\"globex.test\"]\nmeeting = { every_days = 7, fist = \"x\" }\n"
+        + "[sla.response.growth]\nP5 = \"2 hours\"\nP1 = \"soon\"\n[sla.response.gold]\nP0 = \"1 hour\"\n"
+        + "[[triage.rules]]\nname = \"a\"\npattern = \"(\"\nseverity = \"P1\"\n[[triage.rules]]\nname = \"b\"\n";
+    let errors = Config::from_toml(&broken, &env(&[("TEST_IMAP_PASSWORD", "x")]), Path::new(".")).unwrap_err();
+    let text = errors.to_string();
+    for expected in [
+        "agent.name: must not be empty",
+        "agent.shoe_size: unknown key (known: name, addresses, timezone,",
+        "clients[1].name: is required",
+        "clients[1].meeting.fist: unknown key (known: every_days, first, monthly_day, time)",
+        "sla.response.growth.P5: unknown key (known: P0, P1, P2, P3, P0_after_hours, non_working_day)",
+        "sla.response.growth.P1: \"soon\": expected \"N hours\"",
+        "sla.response.gold: unknown tier \"gold\"",
+        "triage.rules[0].pattern: not a valid regex",
+        "triage.rules[1].pattern: is required",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+    assert!(!text.contains("agent.name: is required"), "a blank name is one problem:\n{text}");
+    // A table that lacks a required key is reported for the first one only.
+    assert_eq!(errors.problems.len(), 9, "{text}");
+}
+
+#[test]
+fn a_wrong_item_of_a_list_keeps_its_place() {
+    let broken = VALID.replace(
+        "contacts = [\"ops@partner.test\"]",
+        "contacts = [\"ops@partner.test\", \"nobody\", \"x@y.test\", \"neither\"]",
+    );
+    let errors = Config::from_toml(&broken, &env(&[("TEST_IMAP_PASSWORD", "x")]), Path::new(".")).unwrap_err();
+    let text = errors.to_string();
+    assert!(text.contains("clients[0].contacts[1]: \"nobody\" is not a mail address"), "{text}");
+    assert!(text.contains("clients[0].contacts[3]: \"neither\" is not a mail address"), "{text}");
+    assert_eq!(errors.problems.len(), 2, "{text}");
+}
+
+#[test]
+fn an_override_is_checked_like_the_key_it_replaces() {
+    let overrides = env(&[("TEST_IMAP_PASSWORD", "x"), ("HELPDESK_INTAKE__MAX_SECONDS_PER_MAIL", "0")]);
+    let text = Config::from_toml(VALID, &overrides, Path::new(".")).unwrap_err().to_string();
+    assert!(text.contains("intake.max_seconds_per_mail: expected an integer from 1 to 3600, found 0"), "{text}");
+    let overrides = env(&[("TEST_IMAP_PASSWORD", "x"), ("HELPDESK_SLA__PAUSE_WHILE_WAITING", "true")]);
+    assert!(Config::from_toml(VALID, &overrides, Path::new(".")).unwrap().sla.pause_while_waiting);
+}
