@@ -253,7 +253,7 @@ pub struct RecentCounts {
 pub async fn recent_to(
     tx: &mut Tx<'_>,
     recipient: &EmailAddress,
-    kind: &str,
+    kind: OutboxKind,
     since: DateTime<Utc>,
 ) -> anyhow::Result<RecentCounts> {
     let (mailbox, domain): (i64, i64) = sqlx::query_as(
