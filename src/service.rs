@@ -1,6 +1,6 @@
 //! The service loop: take in new mail, send what is queued, wait (IMAP IDLE, or polling), and
 //! on a dropped connection reconnect with backoff. `run --once` does one full pass and
-//! returns. Each pass is made of the public steps `imap::ingest_step`, `ingest_maildir_step`
+//! returns. Each pass is made of the public steps `ingest_imap_step`, `ingest_maildir_step`
 //! and `sender::send_step`, which tests call directly.
 //!
 //! This is the only place that reads the clock for the pipeline and the only place that
@@ -11,14 +11,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::alerts::sla_alert_step;
 use crate::clock::Clock;
 use crate::config::{ImapConfig, SourceConfig};
 use crate::desk::Desk;
-use crate::inbound::{imap, maildir};
+use crate::inbound::imap::{self, MailboxConnection};
+use crate::inbound::maildir;
 use crate::intake::{record_mail, IntakeOutcome};
 use crate::outbound::failures::delivery_failure_step;
 use crate::outbound::outbox;
@@ -46,6 +46,42 @@ pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receive
         SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, clock, shutdown).await,
         SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, clock, shutdown).await,
     }
+}
+
+/// Takes in every message past the IMAP cursor, in UID order, in batches: each mail is
+/// recorded (its commit moves the cursor), then the batch is marked processed on the server.
+/// Returns how many mails were handled. Stops between messages when `stop` says so.
+pub async fn ingest_imap_step(
+    desk: &Desk,
+    connection: &mut MailboxConnection,
+    config: &ImapConfig,
+    max_messages: usize,
+    clock: Clock,
+    stop: &dyn Fn() -> bool,
+) -> anyhow::Result<usize> {
+    let uids = imap::pending_uids(&desk.db, connection, config, max_messages).await?;
+    let mut handled = 0;
+    for batch in uids.chunks(imap::FETCH_BATCH) {
+        let mails = imap::fetch_batch(connection, batch, desk.config.intake.max_message_bytes).await?;
+        let short = mails.len() < batch.len();
+        let mut committed = Vec::new();
+        for (uid, mail) in &mails {
+            if stop() {
+                break;
+            }
+            let outcome =
+                record_mail(desk, mail, clock.now()).await.with_context(|| format!("recording UID {uid} failed"))?;
+            tracing::debug!(uid, ?outcome, "intake");
+            committed.push(*uid);
+            handled += 1;
+        }
+        imap::mark_processed(connection, config, &committed).await?;
+        // A mail the server did not deliver: the next step searches again from the cursor.
+        if stop() || short {
+            break;
+        }
+    }
+    Ok(handled)
 }
 
 /// Takes in every waiting Maildir mail; each file moves to `cur/` after its commit.
@@ -214,7 +250,7 @@ async fn imap_session(
     let stop_flag = shutdown.clone();
     let stop = move || *stop_flag.borrow();
     loop {
-        let handled = imap::ingest_step(desk, &mut connection, config, INGEST_BATCH, clock, &stop).await?;
+        let handled = ingest_imap_step(desk, &mut connection, config, INGEST_BATCH, clock, &stop).await?;
         report.mails += handled;
         add_sends(report, desk, transport, clock).await?;
         *failures = 0;
@@ -229,7 +265,7 @@ async fn imap_session(
             connection.session.logout().await.ok();
             return Ok(());
         }
-        let wait = next_wait(desk, config).await?;
+        let wait = next_wait(desk, config, clock.now()).await?;
         if connection.supports_idle && config.idle {
             connection = imap::wait_for_mail(connection, wait, shutdown.clone()).await?;
         } else {
@@ -244,12 +280,12 @@ async fn imap_session(
 }
 
 /// How long to wait for mail: the poll interval, or less when an outbox retry falls due sooner.
-async fn next_wait(desk: &Desk, config: &ImapConfig) -> anyhow::Result<Duration> {
+async fn next_wait(desk: &Desk, config: &ImapConfig, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Duration> {
     let poll = Duration::from_secs(config.poll_interval_secs);
     let Some(next_due) = outbox::next_due_at(&desk.db).await? else {
         return Ok(poll);
     };
-    let until_due = (next_due - Utc::now()).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
+    let until_due = (next_due - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
     Ok(poll.min(until_due))
 }
 

@@ -20,10 +20,8 @@ use tokio::net::TcpStream;
 
 use super::cursor::load_cursor;
 use super::{RawMail, SourceCursor};
-use crate::clock::Clock;
 use crate::config::{ImapConfig, ProcessedAction, TlsMode};
-use crate::desk::Desk;
-use crate::intake::record_mail;
+use crate::storage::Db;
 use crate::tls::{self, TlsPeer};
 
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -35,7 +33,7 @@ pub type ImapSession = Session<Box<dyn ImapIo>>;
 pub const PROCESSED_KEYWORD: &str = "$HelpdeskProcessed";
 
 /// Messages fetched per round trip: bounds memory and gives the sender a turn between batches.
-const FETCH_BATCH: usize = 25;
+pub const FETCH_BATCH: usize = 25;
 
 /// An open, logged-in session with the support mailbox selected.
 pub struct MailboxConnection {
@@ -123,17 +121,16 @@ async fn connect_without_deadline(config: &ImapConfig) -> anyhow::Result<Mailbox
     })
 }
 
-/// Takes in every message past the cursor, in UID order, in batches. Returns how many mails
-/// were handled. Stops between messages when `stop` says so.
-pub async fn ingest_step(
-    desk: &Desk,
+/// The UIDs past the cursor, in order, at most `max_messages`. The first call on a
+/// connection also marks processed what was recorded but left unmarked below the cursor (a
+/// crash between the commit and the mark).
+pub async fn pending_uids(
+    db: &Db,
     connection: &mut MailboxConnection,
     config: &ImapConfig,
     max_messages: usize,
-    clock: Clock,
-    stop: &dyn Fn() -> bool,
-) -> anyhow::Result<usize> {
-    let last_uid = match load_cursor(&desk.db, &connection.source).await? {
+) -> anyhow::Result<Vec<u32>> {
+    let last_uid = match load_cursor(db, &connection.source).await? {
         Some((validity, last_uid)) if validity == connection.uid_validity => last_uid,
         Some((validity, _)) => {
             tracing::warn!(
@@ -150,35 +147,14 @@ pub async fn ingest_step(
         connection.caught_up = true;
     }
     // UIDs end at 2^32 - 1: a cursor there has nothing after it.
-    let Some(next_uid) = last_uid.checked_add(1) else { return Ok(0) };
+    let Some(next_uid) = last_uid.checked_add(1) else { return Ok(Vec::new()) };
     let found = answered_within(connection.session.uid_search(format!("UID {next_uid}:*")), "UID SEARCH")
         .await?
         .context("UID SEARCH failed")?;
     let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > last_uid).collect();
     uids.sort_unstable();
     uids.truncate(max_messages);
-    let mut handled = 0;
-    for batch in uids.chunks(FETCH_BATCH) {
-        let mails = fetch_batch(connection, batch, desk.config.intake.max_message_bytes).await?;
-        let short = mails.len() < batch.len();
-        let mut committed = Vec::new();
-        for (uid, mail) in &mails {
-            if stop() {
-                break;
-            }
-            let outcome =
-                record_mail(desk, mail, clock.now()).await.with_context(|| format!("recording UID {uid} failed"))?;
-            tracing::debug!(uid, ?outcome, "intake");
-            committed.push(*uid);
-            handled += 1;
-        }
-        mark_processed(connection, config, &committed).await?;
-        // A mail the server did not deliver: the next step searches again from the cursor.
-        if stop() || short {
-            break;
-        }
-    }
-    Ok(handled)
+    Ok(uids)
 }
 
 /// How long one IMAP command may go unanswered (a FETCH of a full batch included). A server
@@ -200,7 +176,7 @@ const FETCH_BYTES: usize = 32 << 20;
 /// answers for the UIDs asked for count (servers also send unsolicited FETCH responses, such
 /// as flag changes), and only the run of asked UIDs up to the first one the server did not
 /// deliver is returned, so the cursor never passes a mail that was not read.
-async fn fetch_batch(
+pub async fn fetch_batch(
     connection: &mut MailboxConnection,
     uids: &[u32],
     max_bytes: usize,
@@ -305,7 +281,11 @@ async fn mark_recorded_leftovers(
 
 /// Flags or moves messages whose ticket change has committed. A failure here loses nothing:
 /// the cursor is already past them, and a rescan would find them recorded.
-async fn mark_processed(connection: &mut MailboxConnection, config: &ImapConfig, uids: &[u32]) -> anyhow::Result<()> {
+pub async fn mark_processed(
+    connection: &mut MailboxConnection,
+    config: &ImapConfig,
+    uids: &[u32],
+) -> anyhow::Result<()> {
     if uids.is_empty() {
         return Ok(());
     }

@@ -324,7 +324,7 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
     // First the marks that could not be written before: until they are, nothing else goes.
     let unrecorded: Vec<i64> = transport.accepted_unrecorded().iter().copied().collect();
     for id in unrecorded {
-        outbox::mark_sent(db, id, Utc::now()).await.context("recording a mail the server accepted earlier")?;
+        outbox::mark_sent(db, id, now).await.context("recording a mail the server accepted earlier")?;
         transport.accepted_unrecorded().remove(&id);
         tracing::info!(outbox = id, "sent (recorded late)");
         report.sent += 1;
@@ -389,7 +389,7 @@ async fn send_lane(
                 // commit sends it twice on restart: the server's part of that window is at most
                 // `smtp_us`, ours is this one UPDATE (`recorded_us`). Both are logged.
                 let accepted = std::time::Instant::now();
-                if let Err(err) = outbox::mark_sent(db, mail.id, Utc::now()).await {
+                if let Err(err) = outbox::mark_sent(db, mail.id, now).await {
                     // Never hand it over again: remembered, and recorded first next time.
                     transport.accepted_unrecorded().insert(mail.id);
                     return Err(err.context(format!(
