@@ -195,7 +195,7 @@ impl SmtpSender {
         if !usable {
             *slot = None;
             let connection =
-                self.connect().await.map_err(|err| SendError::Transient(format!("cannot connect: {err}")))?;
+                self.connect().await.map_err(|err| SendError::Transient(anyhow::anyhow!("cannot connect: {err}")))?;
             *slot = Some(KeptConnection { connection, last_used: std::time::Instant::now() });
         }
         let kept = slot.as_mut().expect("connected above");
@@ -209,14 +209,17 @@ impl SmtpSender {
             Ok(Err(err)) => {
                 *slot = None;
                 Err(if err.is_permanent() {
-                    SendError::Permanent(err.to_string())
+                    SendError::Permanent(err.into())
                 } else {
-                    SendError::Transient(err.to_string())
+                    SendError::Transient(err.into())
                 })
             }
             Err(_) => {
                 *slot = None;
-                Err(SendError::Transient(format!("no answer from the SMTP server within {} s", SEND_TIMEOUT.as_secs())))
+                Err(SendError::Transient(anyhow::anyhow!(
+                    "no answer from the SMTP server within {} s",
+                    SEND_TIMEOUT.as_secs()
+                )))
             }
         }
     }
@@ -225,10 +228,21 @@ impl SmtpSender {
 /// Whether a failed delivery is worth another try.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    #[error("transient: {0}")]
-    Transient(String),
-    #[error("permanent: {0}")]
-    Permanent(String),
+    /// The server may take it later (4xx, a cut connection, a timeout): the cause kept.
+    #[error("transient: {0:#}")]
+    Transient(anyhow::Error),
+    /// It will never be taken as it is (5xx, an address that cannot be written).
+    #[error("permanent: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl SendError {
+    /// The error as stored on the outbox row and shown to the agent: every cause, one line.
+    fn reason(&self) -> String {
+        match self {
+            SendError::Transient(error) | SendError::Permanent(error) => format!("{error:#}"),
+        }
+    }
 }
 
 impl Transport {
@@ -283,21 +297,21 @@ impl Transport {
     }
 
     async fn deliver(&self, lane: usize, mail: &PendingMail) -> Result<(), SendError> {
-        let from: Address =
-            mail.envelope_from.parse().map_err(|err| SendError::Permanent(format!("bad sender: {err}")))?;
+        let from: Address = mail
+            .envelope_from
+            .parse()
+            .map_err(|err| SendError::Permanent(anyhow::Error::new(err).context("bad sender")))?;
         let to: Vec<Address> = mail
             .recipients
             .iter()
             .map(|r| r.parse())
             .collect::<Result<_, _>>()
-            .map_err(|err| SendError::Permanent(format!("bad recipient: {err}")))?;
-        let envelope = Envelope::new(Some(from), to).map_err(|err| SendError::Permanent(err.to_string()))?;
+            .map_err(|err| SendError::Permanent(anyhow::Error::new(err).context("bad recipient")))?;
+        let envelope = Envelope::new(Some(from), to).map_err(|err| SendError::Permanent(err.into()))?;
         match &self.delivery {
-            Delivery::Folder(folder) => folder
-                .send_raw(&envelope, &mail.raw)
-                .await
-                .map(|_| ())
-                .map_err(|err| SendError::Transient(err.to_string())),
+            Delivery::Folder(folder) => {
+                folder.send_raw(&envelope, &mail.raw).await.map(|_| ()).map_err(|err| SendError::Transient(err.into()))
+            }
             Delivery::Smtp(smtp) => smtp.send(lane, &envelope, &mail.raw).await,
         }
     }
@@ -401,17 +415,20 @@ async fn send_lane(
                 tracing::info!(outbox = mail.id, kind = %mail.kind, message_id = %mail.message_id, to = ?mail.recipients, smtp_us, recorded_us, "sent");
                 report.sent += 1;
             }
-            Err(SendError::Permanent(error)) => {
+            Err(failure @ SendError::Permanent(_)) => {
+                let error = failure.reason();
                 outbox::mark_failed(db, mail.id, &error).await?;
                 tracing::error!(outbox = mail.id, kind = %mail.kind, to = ?mail.recipients, %error, "delivery failed permanently; not retrying");
                 report.failed += 1;
             }
-            Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
+            Err(failure @ SendError::Transient(_)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
+                let error = failure.reason();
                 outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}")).await?;
                 tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
                 report.failed += 1;
             }
-            Err(SendError::Transient(error)) => {
+            Err(failure @ SendError::Transient(_)) => {
+                let error = failure.reason();
                 let next = now + retry_delay(mail.attempts);
                 outbox::mark_retry(db, mail.id, next, &error).await?;
                 tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, next_attempt = %next, "delivery failed; will retry");
