@@ -13,6 +13,7 @@
 //! A reply refused for either reason gets the agent a feedback mail saying so; that mail
 //! carries a fresh id he can answer.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 
 use super::authenticity::AgentMessageIds;
@@ -57,7 +58,8 @@ pub async fn refused_ids(
         let burned: Option<String> = sqlx::query_scalar("SELECT burned_at FROM burned_agent_ids WHERE message_id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut **tx)
-            .await?;
+            .await
+            .context("refused ids")?;
         if let Some(burned) = burned {
             refused.push((id, Refusal::Burned { since: time_from_db(&burned)? }));
             continue;
@@ -110,7 +112,8 @@ pub async fn burn_if_leaked(
         .bind(time_to_db(now))
         .bind(&seen_in)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("burn if leaked")?;
         burned += result.rows_affected() as usize;
     }
     if burned > 0 {

@@ -33,7 +33,7 @@ pub async fn insert_entry(tx: &mut Tx<'_>, entry: &NewTimeEntry<'_>, now: DateTi
     .bind(entry.message_row)
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
-    .await?)
+    .await.context("insert entry")?)
 }
 
 /// One stored entry, as `time list` shows it.
@@ -67,16 +67,17 @@ pub async fn list_entries(
         .bind(client)
         .bind(client)
         .fetch_all(db)
-        .await?)
+        .await
+        .context("list entries")?)
 }
 
 pub async fn entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM time_entries WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await.context("entry")?)
 }
 
 pub async fn delete_entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM time_entries WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM time_entries WHERE id = $1").bind(id).execute(&mut **tx).await.context("delete entry")?;
     Ok(())
 }
 
@@ -98,7 +99,8 @@ pub async fn update_entry(tx: &mut Tx<'_>, id: i64, change: &EntryChange<'_>) ->
     .bind(change.kind)
     .bind(id)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("update entry")?;
     Ok(())
 }
 

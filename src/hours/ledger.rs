@@ -7,6 +7,7 @@ use super::entries::{entries_before, StoredEntry};
 use super::EntryKind;
 use crate::config::{ClientConfig, Config};
 use crate::storage::{time_to_db, Conn};
+use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -158,7 +159,8 @@ pub async fn record_bank_alert(
     .bind(percent as i64)
     .bind(time_to_db(now))
     .execute(&mut *conn)
-    .await?
+    .await
+    .context("record bank alert")?
     .rows_affected();
     Ok(inserted == 1)
 }
@@ -172,6 +174,7 @@ pub async fn bank_alert_recorded(conn: &mut Conn, client: &str, period: &Period,
             .bind(period.start.format("%Y-%m-%d").to_string())
             .bind(percent as i64)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .context("bank alert recorded")?;
     Ok(found.is_some())
 }

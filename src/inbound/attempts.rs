@@ -15,6 +15,7 @@
 //! Not covered: a small mail that kills the process outright (not a panic, which is caught)
 //! would be tried after every restart.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -58,13 +59,18 @@ pub async fn begin(db: &Db, bytes: &[u8], now: DateTime<Utc>) -> anyhow::Result<
     .bind(&mail_key)
     .bind(time_to_db(now))
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .context("begin")?;
     tx.commit().await?;
     Ok(Attempt { mail_key, unfinished_before })
 }
 
 /// Removes the mark, inside the transaction that records the mail.
 pub async fn finish(tx: &mut Tx<'_>, attempt: &Attempt) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM intake_attempts WHERE mail_key = $1").bind(&attempt.mail_key).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM intake_attempts WHERE mail_key = $1")
+        .bind(&attempt.mail_key)
+        .execute(&mut **tx)
+        .await
+        .context("finish")?;
     Ok(())
 }

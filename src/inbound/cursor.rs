@@ -3,6 +3,7 @@
 
 use super::SourceCursor;
 use crate::storage::{Db, Tx};
+use anyhow::Context;
 
 /// (UIDVALIDITY, last processed UID) of a source, if it was ever read.
 pub async fn load_cursor(db: &Db, source: &str) -> anyhow::Result<Option<(u32, u32)>> {
@@ -10,7 +11,8 @@ pub async fn load_cursor(db: &Db, source: &str) -> anyhow::Result<Option<(u32, u
         sqlx::query_as("SELECT uid_validity, last_uid FROM mailbox_cursors WHERE source = $1")
             .bind(source)
             .fetch_optional(db)
-            .await?;
+            .await
+            .context("load cursor")?;
     Ok(row.map(|(validity, uid)| (validity as u32, uid as u32)))
 }
 
@@ -27,6 +29,7 @@ pub async fn advance_cursor(tx: &mut Tx<'_>, cursor: &SourceCursor) -> anyhow::R
     .bind(cursor.uid_validity as i64)
     .bind(cursor.uid as i64)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("advance cursor")?;
     Ok(())
 }

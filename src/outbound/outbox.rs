@@ -89,7 +89,8 @@ pub async fn enqueue(tx: &mut Tx<'_>, mail: &OutgoingMail, now: DateTime<Utc>) -
     .bind(time_to_db(now))
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
-    .await?
+    .await
+    .context("enqueue")?
     .get::<i64, _>(0);
     Ok(id)
 }
@@ -99,7 +100,8 @@ pub async fn ticket_of_sent_message(tx: &mut Tx<'_>, message_id: &MessageId) -> 
     let ticket: Option<Option<i64>> = sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE message_id = $1")
         .bind(message_id.as_str())
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .context("ticket of sent message")?;
     Ok(ticket.flatten().map(TicketId))
 }
 
@@ -116,7 +118,8 @@ pub async fn mail_to_about(
         .bind(recipient)
         .bind(limit)
         .fetch_all(&mut **tx)
-        .await?)
+        .await
+        .context("mail to about")?)
 }
 
 /// The Message-IDs of the desk's mail to `recipient` about a ticket: the first and the latest
@@ -136,7 +139,8 @@ pub async fn first_and_last_to_about(
     .bind(ticket.0)
     .bind(recipient)
     .fetch_all(&mut **tx)
-    .await?;
+    .await
+    .context("first and last to about")?;
     Ok(ids.iter().filter_map(|id| MessageId::parse(id)).collect())
 }
 
@@ -152,7 +156,8 @@ pub async fn count_for_ticket_since(
         .bind(kind)
         .bind(time_to_db(since))
         .fetch_one(&mut **tx)
-        .await?)
+        .await
+        .context("count for ticket since")?)
 }
 
 /// One mail the desk queued for a ticket's client side, as `ticket show` lists it.
@@ -212,7 +217,7 @@ pub async fn move_to_ticket(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> 
 
 /// The id of the newest outbox row (0 when there is none).
 pub async fn last_id(tx: &mut Tx<'_>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await?)
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await.context("last id")?)
 }
 
 /// (kind, recipients, subject) of the mails queued after row `id`, in order.
@@ -220,7 +225,8 @@ pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(Strin
     Ok(sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > $1 ORDER BY id")
         .bind(id)
         .fetch_all(&mut **tx)
-        .await?)
+        .await
+        .context("queued after")?)
 }
 
 /// How many mails of `kind` were queued since `since`, to anyone.
@@ -229,7 +235,8 @@ pub async fn count_kind_since(tx: &mut Tx<'_>, kind: OutboxKind, since: DateTime
         .bind(kind)
         .bind(time_to_db(since))
         .fetch_one(&mut **tx)
-        .await?)
+        .await
+        .context("count kind since")?)
 }
 
 /// When one of the desk's own mails was queued.
@@ -237,7 +244,8 @@ pub async fn queued_at(tx: &mut Tx<'_>, message_id: &MessageId) -> anyhow::Resul
     let created: Option<String> = sqlx::query_scalar("SELECT created_at FROM outbox WHERE message_id = $1")
         .bind(message_id.as_str())
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .context("queued at")?;
     Ok(created.and_then(|text| crate::storage::time_from_db(&text).ok()))
 }
 
@@ -267,7 +275,8 @@ pub async fn recent_to(
     .bind(kind)
     .bind(time_to_db(since))
     .fetch_one(&mut **tx)
-    .await?;
+    .await
+    .context("recent to")?;
     Ok(RecentCounts { mailbox, domain })
 }
 
@@ -291,7 +300,8 @@ pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<
     .bind(time_to_db(now))
     .bind(limit)
     .fetch_all(db)
-    .await?;
+    .await
+    .context("due")?;
     Ok(rows
         .into_iter()
         .map(|row| PendingMail {
@@ -313,8 +323,10 @@ pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<
 
 /// When the earliest pending mail is due, if any is pending.
 pub async fn next_due_at(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let next: Option<String> =
-        sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(db).await?;
+    let next: Option<String> = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+        .fetch_one(db)
+        .await
+        .context("next due at")?;
     next.map(|text| crate::storage::time_from_db(&text)).transpose()
 }
 
@@ -325,7 +337,8 @@ pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<(
     .bind(time_to_db(now))
     .bind(id)
     .execute(db)
-    .await?;
+    .await
+    .context("mark sent")?;
     Ok(())
 }
 
@@ -335,7 +348,8 @@ pub async fn mark_retry(db: &Db, id: i64, next_attempt_at: DateTime<Utc>, error:
         .bind(error)
         .bind(id)
         .execute(db)
-        .await?;
+        .await
+        .context("mark retry")?;
     Ok(())
 }
 
@@ -344,14 +358,17 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
         .bind(error)
         .bind(id)
         .execute(db)
-        .await?;
+        .await
+        .context("mark failed")?;
     Ok(())
 }
 
 /// Counts of outbox rows by status, for `run --once` and the summary.
 pub async fn status_counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows =
-        sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status").fetch_all(db).await?;
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(db)
+        .await
+        .context("status counts")?;
     Ok(rows.into_iter().map(|row| (row.get("status"), row.get("n"))).collect())
 }
 
@@ -361,7 +378,8 @@ pub async fn mark_retry_without_attempt(db: &Db, id: i64, next_attempt_at: DateT
         .bind(time_to_db(next_attempt_at))
         .bind(id)
         .execute(db)
-        .await?;
+        .await
+        .context("mark retry without attempt")?;
     Ok(())
 }
 

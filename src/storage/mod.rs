@@ -105,7 +105,8 @@ pub async fn setting_or_create(db: &Db, key: &str, make: impl FnOnce() -> String
     if let Some(value) = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
         .bind(key)
         .fetch_optional(db)
-        .await?
+        .await
+        .context("setting or create")?
     {
         return Ok(value);
     }
@@ -113,6 +114,11 @@ pub async fn setting_or_create(db: &Db, key: &str, make: impl FnOnce() -> String
         .bind(key)
         .bind(make())
         .execute(db)
-        .await?;
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(db).await?)
+        .await
+        .context("setting or create")?;
+    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_one(db)
+        .await
+        .context("setting or create")?)
 }

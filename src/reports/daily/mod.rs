@@ -95,7 +95,10 @@ pub fn due_summary_date(config: &Config, now: DateTime<Utc>) -> NaiveDate {
 }
 
 async fn last_summary_sent(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let last: Option<String> = sqlx::query_scalar("SELECT MAX(sent_at) FROM daily_summaries").fetch_one(db).await?;
+    let last: Option<String> = sqlx::query_scalar("SELECT MAX(sent_at) FROM daily_summaries")
+        .fetch_one(db)
+        .await
+        .context("last summary sent")?;
     last.map(|text| time_from_db(&text)).transpose()
 }
 
@@ -106,7 +109,8 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     let already: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daily_summaries WHERE summary_date = $1")
         .bind(&date_text)
         .fetch_one(&desk.db)
-        .await?;
+        .await
+        .context("send summary")?;
     if already > 0 {
         return Ok(false);
     }
@@ -122,7 +126,7 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
     .bind(time_to_db(since))
     .bind(time_to_db(now))
     .execute(&mut *tx)
-    .await?
+    .await.context("send summary")?
     .rows_affected();
     if inserted == 0 {
         return Ok(false);
@@ -135,7 +139,8 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
         .bind(kind)
         .bind(&date_text)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .context("send summary")?;
     }
     let draft = Draft {
         message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain())),

@@ -61,7 +61,8 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
     .bind(time_to_db(now))
     .bind(message.raw)
     .fetch_one(&mut **tx)
-    .await?;
+    .await
+    .context("insert message")?;
     let mut pointed_at: Vec<&MessageId> = message.in_reply_to.into_iter().chain(message.references).collect();
     pointed_at.dedup();
     for referenced in pointed_at.into_iter().take(50) {
@@ -70,7 +71,8 @@ pub async fn insert_message(tx: &mut Tx<'_>, message: &NewMessage<'_>, now: Date
             .bind(message.ticket.map(|t| t.0))
             .bind(referenced.as_str())
             .execute(&mut **tx)
-            .await?;
+            .await
+            .context("insert message")?;
     }
     Ok(row)
 }
@@ -79,7 +81,8 @@ pub async fn is_already_recorded(tx: &mut Tx<'_>, dedupe_key: &str) -> anyhow::R
     Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM messages WHERE dedupe_key = $1")
         .bind(dedupe_key)
         .fetch_one(&mut **tx)
-        .await?
+        .await
+        .context("is already recorded")?
         > 0)
 }
 
@@ -98,7 +101,8 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
         )
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .context("find known references")?;
         if let Some(ticket) = ticket {
             found.push(KnownReference { message_id: id.clone(), ticket: TicketId(ticket), ours: false });
             continue;
@@ -108,7 +112,7 @@ pub async fn find_known_references(tx: &mut Tx<'_>, ids: &[MessageId]) -> anyhow
         )
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
-        .await?;
+        .await.context("find known references")?;
         if let Some(ticket) = sibling {
             found.push(KnownReference { message_id: id.clone(), ticket: TicketId(ticket), ours: false });
         }
@@ -207,13 +211,17 @@ pub async fn automated_on_tickets_since(
     )
     .bind(time_to_db(since))
     .fetch_all(db)
-    .await?)
+    .await
+    .context("automated on tickets since")?)
 }
 
 /// Mail held aside without a ticket: automated mail that threads nowhere, agent mail about no
 /// ticket, answers to report drafts, and mail the desk failed on.
 pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL").fetch_one(db).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL")
+        .fetch_one(db)
+        .await
+        .context("count held messages")?)
 }
 
 /// The held mail that arrived at or after `since`, newest first.
@@ -260,18 +268,24 @@ pub async fn set_thread_reason(tx: &mut Tx<'_>, message: i64, reason: &str) -> a
         .bind(reason)
         .bind(message)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("set thread reason")?;
     Ok(())
 }
 
 /// Removes a held message so that its mail can be recorded again from its raw bytes (the
 /// caller does that in the same transaction). Nothing else may point at it.
 pub async fn forget_held_message(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM message_refs WHERE message_row = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM message_refs WHERE message_row = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .context("forget held message")?;
     let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND ticket_id IS NULL")
         .bind(id)
         .execute(&mut **tx)
-        .await?
+        .await
+        .context("forget held message")?
         .rows_affected();
     anyhow::ensure!(deleted == 1, "message {id} is not held aside");
     Ok(())

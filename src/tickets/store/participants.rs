@@ -23,7 +23,8 @@ pub async fn add_participants(
         .bind(address.as_str())
         .bind(time_to_db(now))
         .execute(&mut **tx)
-        .await?
+        .await
+        .context("add participants")?
         .rows_affected();
     }
     Ok(added)
@@ -35,7 +36,8 @@ pub async fn remove_participant(tx: &mut Tx<'_>, ticket: TicketId, address: &Ema
         .bind(ticket.0)
         .bind(address.as_str())
         .execute(&mut **tx)
-        .await?
+        .await
+        .context("remove participant")?
         .rows_affected();
     Ok(removed > 0)
 }
@@ -46,7 +48,8 @@ pub async fn participants(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<V
         sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = $1 ORDER BY added_at, address")
             .bind(ticket.0)
             .fetch_all(&mut **tx)
-            .await?;
+            .await
+            .context("participants")?;
     Ok(rows.iter().filter_map(|address| EmailAddress::parse(address)).collect())
 }
 
@@ -63,7 +66,8 @@ pub async fn record_satisfaction(
         .bind(score as i64)
         .bind(time_to_db(at))
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("record satisfaction")?;
     Ok(())
 }
 

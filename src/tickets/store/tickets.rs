@@ -56,7 +56,8 @@ pub async fn insert_ticket(tx: &mut Tx<'_>, ticket: &NewTicket<'_>, now: DateTim
     .bind(ticket.first_response_at.map(time_to_db))
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
-    .await?;
+    .await
+    .context("insert ticket")?;
     Ok(TicketId(id))
 }
 
@@ -97,7 +98,8 @@ pub async fn ticket_record(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
     )
     .bind(ticket.0)
     .fetch_optional(&mut **tx)
-    .await?;
+    .await
+    .context("ticket record")?;
     let Some(row) = row else { return Ok(None) };
     let time = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
         row.get::<Option<String>, _>(name).as_deref().map(time_from_db).transpose()
@@ -134,7 +136,8 @@ pub async fn restart_resolution_clock(tx: &mut Tx<'_>, ticket: TicketId, due: Da
         .bind(time_to_db(due))
         .bind(ticket.0)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("restart resolution clock")?;
     Ok(())
 }
 
@@ -143,7 +146,8 @@ pub async fn merged_into(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Op
     let target: Option<Option<i64>> = sqlx::query_scalar("SELECT merged_into FROM tickets WHERE id = $1")
         .bind(ticket.0)
         .fetch_optional(&mut **tx)
-        .await?;
+        .await
+        .context("merged into")?;
     Ok(target.flatten().map(TicketId))
 }
 
@@ -153,7 +157,8 @@ pub async fn set_merged_into(tx: &mut Tx<'_>, from: TicketId, into: TicketId) ->
         .bind(into.0)
         .bind(from.0)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("set merged into")?;
     Ok(())
 }
 
@@ -209,12 +214,13 @@ pub async fn set_client(
     .bind(stale_attention)
     .bind(ticket.0)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("set client")?;
     for sql in [
         "UPDATE time_entries SET client = $1 WHERE ticket_id = $2",
         "UPDATE satisfaction_scores SET client = $1 WHERE ticket_id = $2",
     ] {
-        sqlx::query(sql).bind(client).bind(ticket.0).execute(&mut **tx).await?;
+        sqlx::query(sql).bind(client).bind(ticket.0).execute(&mut **tx).await.context("set client")?;
     }
     Ok(())
 }
@@ -224,7 +230,8 @@ pub async fn merged_from(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Ve
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into = $1 ORDER BY id")
         .bind(ticket.0)
         .fetch_all(&mut **tx)
-        .await?;
+        .await
+        .context("merged from")?;
     Ok(ids.into_iter().map(TicketId).collect())
 }
 
@@ -249,7 +256,8 @@ pub async fn set_severity(
     .bind(due.map(|due| time_to_db(due.resolution)))
     .bind(ticket.0)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .context("set severity")?;
     Ok(())
 }
 
@@ -258,7 +266,8 @@ pub async fn set_waiting(tx: &mut Tx<'_>, ticket: TicketId, since: DateTime<Utc>
         .bind(time_to_db(since))
         .bind(ticket.0)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("set waiting")?;
     Ok(())
 }
 
@@ -299,7 +308,8 @@ pub async fn due_times(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Opti
         sqlx::query_as("SELECT first_response_due_at, resolution_due_at FROM tickets WHERE id = $1")
             .bind(ticket.0)
             .fetch_optional(&mut **tx)
-            .await?;
+            .await
+            .context("due times")?;
     match row {
         Some((Some(first), Some(resolution))) => Ok(Some(crate::sla::DueTimes {
             first_response: time_from_db(&first)?,
@@ -315,7 +325,8 @@ pub async fn record_first_response(tx: &mut Tx<'_>, ticket: TicketId, at: DateTi
         .bind(time_to_db(at))
         .bind(ticket.0)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("record first response")?;
     Ok(())
 }
 
@@ -324,7 +335,8 @@ pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
     Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = $1")
         .bind(ticket.0)
         .fetch_optional(&mut **tx)
-        .await?)
+        .await
+        .context("ticket client")?)
 }
 
 /// How many tickets opened at or after `since`, other than `except`, came from the mailbox of
@@ -347,7 +359,8 @@ pub async fn recent_tickets_from(
     .bind(time_to_db(since))
     .bind(except.0)
     .fetch_one(&mut **tx)
-    .await?;
+    .await
+    .context("recent tickets from")?;
     Ok(RecentCounts { mailbox, domain })
 }
 
@@ -357,6 +370,7 @@ pub async fn set_attention(tx: &mut Tx<'_>, ticket: TicketId, attention: &str) -
         .bind(attention)
         .bind(ticket.0)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .context("set attention")?;
     Ok(())
 }

@@ -141,7 +141,8 @@ pub async fn ticket_with_messages(
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUMMARY_COLUMNS} FROM tickets t WHERE t.id = $1")))
             .bind(ticket.0)
             .fetch_optional(db)
-            .await?
+            .await
+            .context("ticket with messages")?
     else {
         return Ok(None);
     };
