@@ -19,7 +19,7 @@ pub struct NewTimeEntry<'a> {
 }
 
 pub async fn insert_entry(tx: &mut Tx<'_>, entry: &NewTimeEntry<'_>, now: DateTime<Utc>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
+    sqlx::query_scalar(
         "INSERT INTO time_entries (ticket_id, client, work_date, minutes_written, minutes, kind, task, message_row, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
@@ -33,7 +33,7 @@ pub async fn insert_entry(tx: &mut Tx<'_>, entry: &NewTimeEntry<'_>, now: DateTi
     .bind(entry.message_row)
     .bind(time_to_db(now))
     .fetch_one(&mut **tx)
-    .await.context("insert entry")?)
+    .await.context("insert entry")
 }
 
 /// One stored entry, as `time list` shows it.
@@ -61,19 +61,19 @@ pub async fn list_entries(
         "SELECT {ENTRY_COLUMNS} FROM time_entries WHERE work_date BETWEEN $1 AND $2 AND ($3 IS NULL OR client = $4)
          ORDER BY work_date, id"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(from.format("%Y-%m-%d").to_string())
         .bind(to.format("%Y-%m-%d").to_string())
         .bind(client)
         .bind(client)
         .fetch_all(db)
         .await
-        .context("list entries")?)
+        .context("list entries")
 }
 
 pub async fn entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM time_entries WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await.context("entry")?)
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await.context("entry")
 }
 
 pub async fn delete_entry(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<()> {

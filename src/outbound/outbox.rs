@@ -113,13 +113,13 @@ pub async fn mail_to_about(
     recipient: &str,
     limit: i64,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    Ok(sqlx::query_scalar("SELECT raw FROM outbox WHERE ticket_id = $1 AND recipients = $2 ORDER BY id DESC LIMIT $3")
+    sqlx::query_scalar("SELECT raw FROM outbox WHERE ticket_id = $1 AND recipients = $2 ORDER BY id DESC LIMIT $3")
         .bind(ticket.0)
         .bind(recipient)
         .bind(limit)
         .fetch_all(&mut **tx)
         .await
-        .context("mail to about")?)
+        .context("mail to about")
 }
 
 /// The Message-IDs of the desk's mail to `recipient` about a ticket: the first and the latest
@@ -151,13 +151,13 @@ pub async fn count_for_ticket_since(
     kind: OutboxKind,
     since: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind = $2 AND created_at >= $3")
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind = $2 AND created_at >= $3")
         .bind(ticket.0)
         .bind(kind)
         .bind(time_to_db(since))
         .fetch_one(&mut **tx)
         .await
-        .context("count for ticket since")?)
+        .context("count for ticket since")
 }
 
 /// One mail the desk queued for a ticket's client side, as `ticket show` lists it.
@@ -217,26 +217,26 @@ pub async fn move_to_ticket(tx: &mut Tx<'_>, from: TicketId, into: TicketId) -> 
 
 /// The id of the newest outbox row (0 when there is none).
 pub async fn last_id(tx: &mut Tx<'_>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await.context("last id")?)
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await.context("last id")
 }
 
 /// (kind, recipients, subject) of the mails queued after row `id`, in order.
 pub async fn queued_after(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Vec<(String, String, String)>> {
-    Ok(sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > $1 ORDER BY id")
+    sqlx::query_as("SELECT kind, recipients, subject FROM outbox WHERE id > $1 ORDER BY id")
         .bind(id)
         .fetch_all(&mut **tx)
         .await
-        .context("queued after")?)
+        .context("queued after")
 }
 
 /// How many mails of `kind` were queued since `since`, to anyone.
 pub async fn count_kind_since(tx: &mut Tx<'_>, kind: OutboxKind, since: DateTime<Utc>) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1 AND created_at >= $2")
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1 AND created_at >= $2")
         .bind(kind)
         .bind(time_to_db(since))
         .fetch_one(&mut **tx)
         .await
-        .context("count kind since")?)
+        .context("count kind since")
 }
 
 /// When one of the desk's own mails was queued.

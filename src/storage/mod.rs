@@ -116,9 +116,9 @@ pub async fn setting_or_create(db: &Db, key: &str, make: impl FnOnce() -> String
         .execute(db)
         .await
         .context("setting or create")?;
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
         .bind(key)
         .fetch_one(db)
         .await
-        .context("setting or create")?)
+        .context("setting or create")
 }

@@ -204,7 +204,7 @@ pub async fn automated_on_tickets_since(
     db: &Db,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(i64, String, String, String)>> {
-    Ok(sqlx::query_as(
+    sqlx::query_as(
         "SELECT ticket_id, sender, subject, automated_reason FROM messages
          WHERE ticket_id IS NOT NULL AND automated_reason IS NOT NULL AND recorded_at >= $1
          ORDER BY id LIMIT 20",
@@ -212,16 +212,16 @@ pub async fn automated_on_tickets_since(
     .bind(time_to_db(since))
     .fetch_all(db)
     .await
-    .context("automated on tickets since")?)
+    .context("automated on tickets since")
 }
 
 /// Mail held aside without a ticket: automated mail that threads nowhere, agent mail about no
 /// ticket, answers to report drafts, and mail the desk failed on.
 pub async fn count_held_messages(db: &Db) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL")
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL")
         .fetch_one(db)
         .await
-        .context("count held messages")?)
+        .context("count held messages")
 }
 
 /// The held mail that arrived at or after `since`, newest first.

@@ -332,11 +332,11 @@ pub async fn record_first_response(tx: &mut Tx<'_>, ticket: TicketId, at: DateTi
 
 /// Whether the ticket exists, and its client.
 pub async fn ticket_client(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<Option<Option<String>>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = $1")
+    sqlx::query_scalar::<_, Option<String>>("SELECT client FROM tickets WHERE id = $1")
         .bind(ticket.0)
         .fetch_optional(&mut **tx)
         .await
-        .context("ticket client")?)
+        .context("ticket client")
 }
 
 /// How many tickets opened at or after `since`, other than `except`, came from the mailbox of
