@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::desk::Desk;
 use crate::outbound::compose::build_mail;
@@ -97,6 +97,26 @@ async fn record_notice(tx: &mut Tx<'_>, notice: &Notice<'_>, now: DateTime<Utc>)
     Ok(true)
 }
 
+/// The data of `templates/sla_alert.*`: a warning, or a breach when `breached`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SlaAlertData<'a> {
+    pub(crate) ticket: i64,
+    pub(crate) breached: bool,
+    /// "first response" or "resolution".
+    pub(crate) clock: &'static str,
+    pub(crate) client: &'a str,
+    /// The client's tier, "-" when the client is no longer configured.
+    pub(crate) tier: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) severity: &'static str,
+    /// Times in the agent's zone ("Tue Dec 1, 9:30 AM EST").
+    pub(crate) opened: String,
+    pub(crate) due: String,
+    /// How long ago the due time passed (a breach), or how long is left (a warning).
+    pub(crate) overdue: String,
+    pub(crate) left: String,
+}
+
 async fn queue_notice(desk: &Desk, notice: &Notice<'_>, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let config = &desk.config;
     let ticket = notice.ticket;
@@ -107,19 +127,19 @@ async fn queue_notice(desk: &Desk, notice: &Notice<'_>, now: DateTime<Utc>) -> a
     let format = |time: DateTime<Utc>| config.agent_local_time(time);
     let tier = config.client(&ticket.client).map(|c| c.tier.as_str()).unwrap_or("-");
     let breached = notice.kind == NoticeKind::Breach;
-    let data = json!({
-        "ticket": ticket.id.0,
-        "breached": breached,
-        "clock": notice.clock.label(),
-        "client": ticket.client,
-        "tier": tier,
-        "subject": ticket.subject,
-        "severity": ticket.severity.as_str(),
-        "opened": format(ticket.opened_at),
-        "due": format(notice.due),
-        "overdue": human_duration(now - notice.due),
-        "left": human_duration(notice.due - now),
-    });
+    let data = SlaAlertData {
+        ticket: ticket.id.0,
+        breached,
+        clock: notice.clock.label(),
+        client: &ticket.client,
+        tier,
+        subject: &ticket.subject,
+        severity: ticket.severity.as_str(),
+        opened: format(ticket.opened_at),
+        due: format(notice.due),
+        overdue: human_duration(now - notice.due),
+        left: human_duration(notice.due - now),
+    };
     let draft = desk
         .threaded_notice_to_agent(
             &mut tx,

@@ -34,27 +34,27 @@ pub enum FollowUp {
     Stranger,
 }
 
-/// The template data of `agent_follow_up.*`.
+/// The data of `templates/agent_follow_up.*`.
 #[derive(Debug, Serialize)]
-struct FollowUpData<'a> {
-    ticket: i64,
-    subject: &'a str,
-    client: Option<&'a str>,
+pub(crate) struct AgentFollowUpData<'a> {
+    pub(crate) ticket: i64,
+    pub(crate) subject: &'a str,
+    pub(crate) client: Option<&'a str>,
     /// In capitals, as the SOP writes tiers.
-    tier: Option<String>,
-    severity: &'static str,
-    sender: &'a str,
-    reopened: bool,
-    courtesy: bool,
-    stranger: bool,
-    score: Option<u8>,
-    cc: String,
-    first_response_due: Option<String>,
-    first_response_sent: bool,
-    resolution_due: Option<String>,
-    attached: String,
-    not_attached: Vec<String>,
-    body: String,
+    pub(crate) tier: Option<String>,
+    pub(crate) severity: &'static str,
+    pub(crate) sender: &'a str,
+    pub(crate) reopened: bool,
+    pub(crate) courtesy: bool,
+    pub(crate) stranger: bool,
+    pub(crate) score: Option<u8>,
+    pub(crate) cc: String,
+    pub(crate) first_response_due: Option<String>,
+    pub(crate) first_response_sent: bool,
+    pub(crate) resolution_due: Option<String>,
+    pub(crate) attached: String,
+    pub(crate) not_attached: Vec<String>,
+    pub(crate) body: String,
 }
 
 /// A due time as the agent reads it, marked when it has passed.
@@ -181,7 +181,7 @@ pub async fn announce_follow_up(
     let (attached, not_attached) = split_attachments(&mail.attachments, config.intake.forward_attachments_max_bytes);
     let new_part = mail.new_part();
     let words = if new_part.trim().is_empty() { mail.text.as_str() } else { new_part.as_str() };
-    let data = FollowUpData {
+    let data = AgentFollowUpData {
         ticket: ticket.id.0,
         subject: &ticket.subject,
         client: ticket.client.as_deref(),
@@ -203,7 +203,6 @@ pub async fn announce_follow_up(
         not_attached: not_attached_lines(ticket.id, message_row, &not_attached),
         body: crate::intake::quoted_for_agent(words),
     };
-    let data = serde_json::to_value(&data)?;
     let mut draft = desk
         .threaded_notice_to_agent(
             tx,
@@ -229,6 +228,17 @@ pub enum Ignored {
     AddressNotConfigured,
 }
 
+/// The data of `templates/agent_ignored.*`: why a mail that looks like the agent's ran nothing.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentIgnoredData<'a> {
+    pub(crate) sender: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) about_no_ticket: bool,
+    pub(crate) address_not_configured: bool,
+    /// The desk's support address.
+    pub(crate) support: &'a str,
+}
+
 /// Tells the agent, once per mail, why his mail ran nothing and how to do it right. Never
 /// answered in turn (it is `Auto-Submitted` and goes to his first address); at most
 /// `agent.unverified_feedback_per_hour` such mails an hour (counted on their own).
@@ -246,13 +256,14 @@ pub async fn explain_ignored_agent_mail(
         tracing::warn!(recent, "ignored-agent-mail feedback limit reached this hour: not telling the agent again");
         return Ok(());
     }
-    let data = serde_json::json!({
-        "sender": mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
-        "subject": mail.subject,
-        "about_no_ticket": why == Ignored::AboutNoTicket,
-        "address_not_configured": why == Ignored::AddressNotConfigured,
-        "support": config.support_address().as_str(),
-    });
+    let support = config.support_address();
+    let data = AgentIgnoredData {
+        sender: mail.from.as_ref().map(|from| from.as_str()).unwrap_or("(no sender)"),
+        subject: &mail.subject,
+        about_no_ticket: why == Ignored::AboutNoTicket,
+        address_not_configured: why == Ignored::AddressNotConfigured,
+        support: support.as_str(),
+    };
     let draft = desk.notice_to_agent(
         IGNORED_KIND,
         None,

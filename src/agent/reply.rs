@@ -9,7 +9,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::Serialize;
 
 use super::authenticity::{authenticate_agent_mail, Authenticity};
 use super::echo::{agent_words, AgentWords};
@@ -32,6 +32,40 @@ use crate::sla;
 use crate::storage::Tx;
 use crate::tickets::kinds::AuthorKind;
 use crate::tickets::store::{self, NewMessage, TicketRecord};
+
+/// The data of `templates/agent_feedback.*`: what the agent's mail did not do, and why.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentFeedbackData<'a> {
+    pub(crate) ticket: i64,
+    /// Mail in his name that could not be authenticated: nothing ran.
+    pub(crate) unverified: bool,
+    /// Applied except for `errors`; the key is absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) partly_applied: bool,
+    /// The From address of the mail; absent on the partly-applied mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sender: Option<&'a str>,
+    pub(crate) subject: &'a str,
+    pub(crate) errors: &'a [String],
+    /// The hourly limit of unverified-mail feedback, on the last one it allows; else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) limit_reached: Option<i64>,
+}
+
+/// The data of `templates/agent_reply.*` and `templates/resolved.*`: the agent's words to
+/// the client.
+#[derive(Debug, Serialize)]
+pub(crate) struct AgentReplyData<'a> {
+    pub(crate) ticket: i64,
+    pub(crate) subject: &'a str,
+    /// The ticket's subject, as the resolved email names the issue.
+    pub(crate) issue: &'a str,
+    pub(crate) first_name: String,
+    pub(crate) text: String,
+    /// The resolved email's P.S. (how to prevent it next time), when the agent wrote one.
+    pub(crate) prevention: Option<String>,
+    pub(crate) agent_name: &'a str,
+}
 
 /// What an agent mail did, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +115,16 @@ pub async fn record_agent_mail(
             .map(|(_, refusal)| refusal.explain(config.agent.timezone))
             .collect();
         tracing::warn!(ticket = ticket.id.0, from = %agent, ?reasons, "mail in the agent's name is not authenticated: stored, nothing run");
-        let data = json!({"ticket": ticket.id.0, "unverified": true, "sender": agent.as_str(), "subject": mail.subject, "errors": reasons});
-        queue_unverified_feedback(desk, tx, ticket.id, &data, now).await?;
+        let data = AgentFeedbackData {
+            ticket: ticket.id.0,
+            unverified: true,
+            partly_applied: false,
+            sender: Some(agent.as_str()),
+            subject: &mail.subject,
+            errors: &reasons,
+            limit_reached: None,
+        };
+        queue_unverified_feedback(desk, tx, ticket.id, data, now).await?;
         return Ok(AgentMailOutcome::Unverified);
     }
     if mail.body_unread() {
@@ -93,7 +135,15 @@ pub async fn record_agent_mail(
             "the desk could not read this mail ({problem}); nothing was run and nothing was sent to the client"
         )];
         tracing::warn!(ticket = ticket.id.0, %problem, "agent mail with an unread body: nothing applied");
-        let data = json!({"ticket": ticket.id.0, "unverified": false, "sender": agent.as_str(), "subject": mail.subject, "errors": errors});
+        let data = AgentFeedbackData {
+            ticket: ticket.id.0,
+            unverified: false,
+            partly_applied: false,
+            sender: Some(agent.as_str()),
+            subject: &mail.subject,
+            errors: &errors,
+            limit_reached: None,
+        };
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::NotUnderstood(errors));
     }
@@ -108,7 +158,15 @@ pub async fn record_agent_mail(
     let message_row = store::insert_message(tx, &NewMessage { author_kind: AuthorKind::Agent, ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
-        let data = json!({"ticket": ticket.id.0, "unverified": false, "sender": agent.as_str(), "subject": mail.subject, "errors": commands.errors});
+        let data = AgentFeedbackData {
+            ticket: ticket.id.0,
+            unverified: false,
+            partly_applied: false,
+            sender: Some(agent.as_str()),
+            subject: &mail.subject,
+            errors: &commands.errors,
+            limit_reached: None,
+        };
         queue_feedback(desk, tx, ticket.id, &data, now).await?;
         return Ok(AgentMailOutcome::NotUnderstood(commands.errors));
     }
@@ -420,15 +478,15 @@ async fn queue_to_client(
     } else {
         (text.to_string(), None)
     };
-    let data = json!({
-        "ticket": ticket.id.0,
-        "subject": ticket.subject,
-        "issue": ticket.subject,
-        "first_name": first_name(ticket.requester_name.as_deref()),
-        "text": text,
-        "prevention": prevention,
-        "agent_name": config.agent.name,
-    });
+    let data = AgentReplyData {
+        ticket: ticket.id.0,
+        subject: &ticket.subject,
+        issue: &ticket.subject,
+        first_name: first_name(ticket.requester_name.as_deref()),
+        text,
+        prevention,
+        agent_name: &config.agent.name,
+    };
     let template = if kind == OutboxKind::Resolved { "resolved" } else { "agent_reply" };
     let from = config.agent_via_support();
     let draft = Draft {
@@ -470,7 +528,15 @@ async fn queue_partly_applied(
     error: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let data = json!({"ticket": ticket.id.0, "unverified": false, "partly_applied": true, "subject": ticket.subject, "errors": [error]});
+    let data = AgentFeedbackData {
+        ticket: ticket.id.0,
+        unverified: false,
+        partly_applied: true,
+        sender: None,
+        subject: &ticket.subject,
+        errors: std::slice::from_ref(&error),
+        limit_reached: None,
+    };
     queue_feedback(desk, tx, ticket.id, &data, now).await
 }
 
@@ -481,7 +547,7 @@ async fn queue_unverified_feedback(
     desk: &Desk,
     tx: &mut Tx<'_>,
     ticket: TicketId,
-    data: &serde_json::Value,
+    mut data: AgentFeedbackData<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let limit = i64::from(desk.config.agent.unverified_feedback_per_hour);
@@ -494,9 +560,8 @@ async fn queue_unverified_feedback(
         );
         return Ok(());
     }
-    let mut data = data.clone();
     if recent + 1 == limit {
-        data["limit_reached"] = json!(limit);
+        data.limit_reached = Some(limit);
     }
     queue_feedback_of_kind(desk, tx, OutboxKind::UnverifiedFeedback, ticket, &data, now).await
 }
@@ -505,7 +570,7 @@ async fn queue_feedback(
     desk: &Desk,
     tx: &mut Tx<'_>,
     ticket: TicketId,
-    data: &serde_json::Value,
+    data: &AgentFeedbackData<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     queue_feedback_of_kind(desk, tx, OutboxKind::AgentFeedback, ticket, data, now).await
@@ -516,7 +581,7 @@ async fn queue_feedback_of_kind(
     tx: &mut Tx<'_>,
     kind: OutboxKind,
     ticket: TicketId,
-    data: &serde_json::Value,
+    data: &AgentFeedbackData<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let draft = desk

@@ -4,7 +4,7 @@
 //! per period and threshold (`bank_alerts`), in the transaction that logged the time.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::Serialize;
 
 use super::bank::{dollars, hours_text, period_containing, thresholds_crossed, BankRules};
 use super::ledger::{bank_alert_recorded, client_period, record_bank_alert, ClientPeriod};
@@ -26,6 +26,48 @@ pub struct BankAlertContext<'a> {
     /// The request was resolved by the reply that used the hours up: the depleted email then
     /// speaks of further requests this period (and goes out after the resolved email).
     pub request_resolved: bool,
+}
+
+/// The data of `templates/hours_75.*` and `templates/hours_100.*`: hours as "7.5" (no "h"),
+/// money as "$150" (no ".00").
+#[derive(Debug, Serialize)]
+pub(crate) struct HoursAlertData<'a> {
+    pub(crate) client: &'a str,
+    pub(crate) first_name: String,
+    pub(crate) used_hours: String,
+    pub(crate) available_hours: String,
+    pub(crate) remaining_hours: String,
+    /// Per hour over the bank.
+    pub(crate) overage_rate: String,
+    /// The period's month ("November").
+    pub(crate) month: String,
+    /// When the hours refresh ("December 1").
+    pub(crate) refresh_date: String,
+    /// The request quoted, or "further requests this period".
+    pub(crate) request: String,
+    /// The agent's `#estimate`, quoted at the overage rate.
+    pub(crate) estimate: Option<EstimateQuote>,
+    /// The next tier up, if there is one.
+    pub(crate) upgrade: Option<UpgradeOffer>,
+    pub(crate) agent_name: &'a str,
+}
+
+/// `estimate` in `HoursAlertData`.
+#[derive(Debug, Serialize)]
+pub(crate) struct EstimateQuote {
+    pub(crate) hours: String,
+    /// "hour" or "hours".
+    pub(crate) unit: &'static str,
+    pub(crate) total: String,
+}
+
+/// `upgrade` in `HoursAlertData`.
+#[derive(Debug, Serialize)]
+pub(crate) struct UpgradeOffer {
+    /// In capitals, as the SOP writes tiers.
+    pub(crate) tier: String,
+    pub(crate) price: String,
+    pub(crate) hours: String,
 }
 
 /// Whether `client` has used up its hours for the period of `date`, with the bank when so.
@@ -139,34 +181,36 @@ async fn queue_bank_alert(
     let upgrade = client.tier.next().map(|next| {
         let included = config.hours.tiers.get(&next).cloned().unwrap_or_else(|| BankRules::for_tier(next));
         let hours = hours_text(included.included_minutes).trim_end_matches('h').to_string();
-        json!({
-            "tier": next.as_str().to_uppercase(),
-            "price": dollars(next.monthly_price_cents()).trim_end_matches(".00"),
-            "hours": hours,
-        })
+        UpgradeOffer {
+            tier: next.as_str().to_uppercase(),
+            price: dollars(next.monthly_price_cents()).trim_end_matches(".00").to_string(),
+            hours,
+        }
     });
-    let data = json!({
-        "client": client.name,
-        "first_name": first_name(name.as_deref()),
-        "used_hours": hours_text(statement.used_minutes()).trim_end_matches('h'),
-        "available_hours": hours_text(statement.available_minutes).trim_end_matches('h'),
-        "remaining_hours": hours_text(statement.remaining_minutes).trim_end_matches('h'),
-        "overage_rate": dollars(config.hours.rates.overage_cents_per_hour).trim_end_matches(".00"),
-        "month": bank.period_start.format("%B").to_string(),
-        "refresh_date": bank.period_end.format("%B %-d").to_string(),
-        "request": if context.request_resolved {
+    let hours = |minutes: i64| hours_text(minutes).trim_end_matches('h').to_string();
+    let money = |cents: i64| dollars(cents).trim_end_matches(".00").to_string();
+    let data = HoursAlertData {
+        client: &client.name,
+        first_name: first_name(name.as_deref()),
+        used_hours: hours(statement.used_minutes()),
+        available_hours: hours(statement.available_minutes),
+        remaining_hours: hours(statement.remaining_minutes),
+        overage_rate: money(config.hours.rates.overage_cents_per_hour),
+        month: bank.period_start.format("%B").to_string(),
+        refresh_date: bank.period_end.format("%B %-d").to_string(),
+        request: if context.request_resolved {
             "further requests this period".to_string()
         } else {
             format!("\"{}\"", context.request)
         },
-        "estimate": context.estimate_minutes.map(|minutes| json!({
-            "hours": hours_text(i64::from(minutes)).trim_end_matches('h'),
-            "unit": if minutes == 60 { "hour" } else { "hours" },
-            "total": dollars(config.hours.rates.overage_cents_per_hour * i64::from(minutes) / 60).trim_end_matches(".00"),
-        })),
-        "upgrade": upgrade,
-        "agent_name": config.agent.name,
-    });
+        estimate: context.estimate_minutes.map(|minutes| EstimateQuote {
+            hours: hours(i64::from(minutes)),
+            unit: if minutes == 60 { "hour" } else { "hours" },
+            total: money(config.hours.rates.overage_cents_per_hour * i64::from(minutes) / 60),
+        }),
+        upgrade,
+        agent_name: &config.agent.name,
+    };
     let template = if percent >= 100 { "hours_100" } else { "hours_75" };
     let draft = Draft {
         kind: if percent >= 100 { OutboxKind::HoursDepleted } else { OutboxKind::HoursUpdate },

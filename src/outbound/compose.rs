@@ -368,26 +368,43 @@ mod tests {
     #[test]
     fn templates_render_and_overrides_apply() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("acknowledgement.subject.hbs"), "Custom {{ticket}}").unwrap();
+        std::fs::write(dir.path().join("agent_reply.subject.hbs"), "Custom {{ticket}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
-        let data = serde_json::json!({"ticket": 3, "subject": "x"});
-        assert_eq!(templates.render("acknowledgement.subject", &data).unwrap(), "Custom 3");
-        assert!(Templates::load(None).unwrap().render("acknowledgement.subject", &data).unwrap().contains("[#3]"));
+        let data = crate::agent::reply::AgentReplyData {
+            ticket: 3,
+            subject: "x",
+            issue: "x",
+            first_name: "Jane".into(),
+            text: String::new(),
+            prevention: None,
+            agent_name: "Travis",
+        };
+        assert_eq!(templates.render("agent_reply.subject", &data).unwrap(), "Custom 3");
+        assert!(Templates::load(None).unwrap().render("agent_reply.subject", &data).unwrap().contains("[#3]"));
     }
 
     #[test]
     fn the_hour_emails_offer_an_upgrade_only_where_there_is_a_higher_tier() {
+        use crate::hours::alerts::{HoursAlertData, UpgradeOffer};
         let templates = Templates::load(None).unwrap();
-        let mut data = serde_json::json!({
-            "first_name": "Jane", "used_hours": "8", "available_hours": "10", "remaining_hours": "2",
-            "overage_rate": "$150", "month": "November", "refresh_date": "December 1",
-            "request": "\"CSV export\"", "agent_name": "Travis",
-            "upgrade": {"tier": "ENTERPRISE", "price": "$2,500", "hours": "20"},
-        });
+        let mut data = HoursAlertData {
+            client: "Acme",
+            first_name: "Jane".into(),
+            used_hours: "8".into(),
+            available_hours: "10".into(),
+            remaining_hours: "2".into(),
+            overage_rate: "$150".into(),
+            month: "November".into(),
+            refresh_date: "December 1".into(),
+            request: "\"CSV export\"".into(),
+            estimate: None,
+            upgrade: Some(UpgradeOffer { tier: "ENTERPRISE".into(), price: "$2,500".into(), hours: "20".into() }),
+            agent_name: "Travis",
+        };
         for template in ["hours_75.txt", "hours_100.txt"] {
             assert!(templates.render(template, &data).unwrap().to_lowercase().contains("upgrade"), "{template}");
         }
-        data["upgrade"] = serde_json::Value::Null;
+        data.upgrade = None;
         for template in ["hours_75.txt", "hours_100.txt"] {
             let text = templates.render(template, &data).unwrap();
             assert!(!text.to_lowercase().contains("upgrade"), "{template}: {text}");

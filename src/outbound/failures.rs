@@ -14,13 +14,13 @@ use crate::storage::{begin_write, database_problem};
 
 /// The data of `templates/delivery_failure.*`.
 #[derive(Serialize)]
-struct FailureNotice<'a> {
-    ticket: Option<i64>,
-    kind: OutboxKind,
-    to: String,
-    subject: &'a str,
-    attempts: i64,
-    error: &'a str,
+pub(crate) struct FailureNotice<'a> {
+    pub(crate) ticket: Option<i64>,
+    pub(crate) kind: OutboxKind,
+    pub(crate) to: String,
+    pub(crate) subject: &'a str,
+    pub(crate) attempts: i64,
+    pub(crate) error: &'a str,
 }
 
 /// Queues one notice per newly failed outbox row. Returns how many were queued. A row whose

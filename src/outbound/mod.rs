@@ -7,3 +7,5 @@ pub mod compose;
 pub mod failures;
 pub mod outbox;
 pub mod sender;
+#[cfg(test)]
+mod templates_test;

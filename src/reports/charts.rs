@@ -1,26 +1,32 @@
 //! Charts for the HTML reports, drawn with plotters into PNG images that travel inside the
 //! mail (Content-ID), since Gmail and Outlook show no SVG. No text is drawn (no font is
-//! needed): the HTML around each image carries the title and the numbers.
+//! needed): the HTML around each image carries the title and the numbers. Pure: drawn and
+//! encoded in memory, no file is written.
 
 use anyhow::Context;
+use image::ImageEncoder;
 use plotters::prelude::*;
 
 const WIDTH: u32 = 560;
 const HEIGHT: u32 = 180;
 
+/// Draws into an RGB buffer in memory and encodes it as PNG, as `BitMapBackend::new(path)`
+/// would have written the file (the same `image` PNG encoder, defaults and all).
 fn render(
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<u8>> {
-    let path = std::env::temp_dir().join(format!("helpdesk-chart-{}.png", uuid::Uuid::new_v4().simple()));
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
-        let root = BitMapBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|err| anyhow::anyhow!("chart: {err}"))?;
         draw(&root)?;
         root.present().map_err(|err| anyhow::anyhow!("chart: {err}"))?;
     }
-    let bytes = std::fs::read(&path).context("reading the rendered chart")?;
-    let _ = std::fs::remove_file(&path);
-    Ok(bytes)
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, WIDTH, HEIGHT, image::ColorType::Rgb8)
+        .context("encoding the chart as PNG")?;
+    Ok(png)
 }
 
 /// Bars for counts (e.g. tickets per week), scaled to the largest.

@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Datelike, Duration, IsoWeek, NaiveDate, Utc, Weekday};
-use serde_json::json;
+use serde::Serialize;
 use sqlx::Row;
 
 use super::charts::{bar_chart, burn_chart};
@@ -138,6 +138,72 @@ pub struct RenderedReport {
     pub images: Vec<InlineImage>,
 }
 
+/// The data of `templates/client_report.*` (the HTML shows the charts by `cid:`
+/// `tickets-chart` and `hours-chart`).
+#[derive(Debug, Serialize)]
+pub(crate) struct ClientReportData<'a> {
+    /// Also the mail's subject.
+    pub(crate) title: &'a str,
+    /// "weekly", "monthly" or "quarterly".
+    pub(crate) kind: &'static str,
+    /// GROWTH's weekly mail: the SOP's "Weekly Proactive Check-in".
+    pub(crate) health_check: bool,
+    pub(crate) weekly_call: bool,
+    pub(crate) client: &'a str,
+    pub(crate) first_name: String,
+    /// "Nov 23 to Nov 29, 2026".
+    pub(crate) period_label: String,
+    pub(crate) opened_total: i64,
+    pub(crate) opened: SeverityCounts,
+    pub(crate) resolved_total: i64,
+    pub(crate) resolved: SeverityCounts,
+    /// "92% (11 of 12)", or "no tickets to measure".
+    pub(crate) first_response: String,
+    pub(crate) resolution: String,
+    /// P0 and P1 tickets opened in the period.
+    pub(crate) incidents: Vec<IncidentLine<'a>>,
+    /// Hours as `hours_text` writes them ("7.5h").
+    pub(crate) hours_used: String,
+    pub(crate) hours_available: String,
+    pub(crate) hours_left: String,
+    /// The billing period holding the report's last day.
+    pub(crate) billing_period: &'a str,
+    /// The agent's text above `#send`, when there is some.
+    pub(crate) observations: Option<&'a str>,
+    pub(crate) agent_name: &'a str,
+    /// What one bar of the tickets chart counts: "day" or "week".
+    pub(crate) chart_unit: &'static str,
+}
+
+/// Tickets per severity, by the SOP's names.
+#[derive(Debug, Serialize)]
+pub(crate) struct SeverityCounts {
+    #[serde(rename = "P0")]
+    pub(crate) p0: i64,
+    #[serde(rename = "P1")]
+    pub(crate) p1: i64,
+    #[serde(rename = "P2")]
+    pub(crate) p2: i64,
+    #[serde(rename = "P3")]
+    pub(crate) p3: i64,
+}
+
+impl From<[i64; 4]> for SeverityCounts {
+    fn from([p0, p1, p2, p3]: [i64; 4]) -> SeverityCounts {
+        SeverityCounts { p0, p1, p2, p3 }
+    }
+}
+
+/// One incident (P0/P1 ticket) of `ClientReportData`.
+#[derive(Debug, Serialize)]
+pub(crate) struct IncidentLine<'a> {
+    pub(crate) id: i64,
+    pub(crate) severity: &'static str,
+    pub(crate) subject: &'a str,
+    /// "resolved Nov 24" or "still open".
+    pub(crate) outcome: String,
+}
+
 /// Builds a client's report for a period from what the desk stored.
 pub async fn build_report(
     desk: &Desk,
@@ -194,9 +260,7 @@ pub async fn build_report(
                 Some(closed) => format!("resolved {}", closed.with_timezone(&config.agent.timezone).format("%b %-d")),
                 None => "still open".to_string(),
             };
-            incidents.push(
-                json!({"id": row.id.0, "severity": severity.as_str(), "subject": row.subject, "outcome": outcome}),
-            );
+            incidents.push(IncidentLine { id: row.id.0, severity: severity.as_str(), subject: &row.subject, outcome });
         }
     }
     // Hours: the billing period holding the report's last day, and its burn over the report.
@@ -227,40 +291,37 @@ pub async fn build_report(
         ReportKind::Monthly => format!("{} - Monthly Report, {}", client.name, period.start.format("%B %Y")),
         ReportKind::Quarterly => format!("{} - Quarterly Report, {}", client.name, period.name.replace('-', " ")),
     };
-    let data = json!({
-        "title": title,
-        "kind": kind.as_str(),
-        "health_check": health_check,
+    let data = ClientReportData {
+        title: &title,
+        kind: kind.as_str(),
+        health_check,
         // Only ENTERPRISE has the SOP's weekly call.
-        "weekly_call": kind == ReportKind::Weekly && client.tier == Tier::Enterprise,
-        "client": client.name,
-        "first_name": first_name(client.contact_name.as_deref()),
-        "period_label": format!("{} to {}", period.start.format("%b %-d"), last_day.format("%b %-d, %Y")),
-        "opened_total": opened.iter().sum::<i64>(),
-        "opened": {"P0": opened[0], "P1": opened[1], "P2": opened[2], "P3": opened[3]},
-        "resolved_total": resolved.iter().sum::<i64>(),
-        "resolved": {"P0": resolved[0], "P1": resolved[1], "P2": resolved[2], "P3": resolved[3]},
-        "first_response": percent(response_met, response_decided),
-        "resolution": percent(resolution_met, resolution_decided),
-        "incidents": incidents,
-        "hours_used": hours_text(statement.used_minutes()),
-        "hours_available": hours_text(statement.available_minutes),
-        "hours_left": hours_text(statement.remaining_minutes),
-        "billing_period": bank.period,
-        "observations": observations.map(str::trim).filter(|text| !text.is_empty()),
-        "agent_name": config.agent.name,
-        "chart_unit": if kind == ReportKind::Weekly { "day" } else { "week" },
-    });
+        weekly_call: kind == ReportKind::Weekly && client.tier == Tier::Enterprise,
+        client: &client.name,
+        first_name: first_name(client.contact_name.as_deref()),
+        period_label: format!("{} to {}", period.start.format("%b %-d"), last_day.format("%b %-d, %Y")),
+        opened_total: opened.iter().sum::<i64>(),
+        opened: SeverityCounts::from(opened),
+        resolved_total: resolved.iter().sum::<i64>(),
+        resolved: SeverityCounts::from(resolved),
+        first_response: percent(response_met, response_decided),
+        resolution: percent(resolution_met, resolution_decided),
+        incidents,
+        hours_used: hours_text(statement.used_minutes()),
+        hours_available: hours_text(statement.available_minutes),
+        hours_left: hours_text(statement.remaining_minutes),
+        billing_period: &bank.period,
+        observations: observations.map(str::trim).filter(|text| !text.is_empty()),
+        agent_name: &config.agent.name,
+        chart_unit: if kind == ReportKind::Weekly { "day" } else { "week" },
+    };
     let images = vec![
         InlineImage { content_id: "tickets-chart".into(), png: bar_chart(&per_bucket)? },
         InlineImage { content_id: "hours-chart".into(), png: burn_chart(&cumulative, statement.available_minutes)? },
     ];
-    Ok(RenderedReport {
-        subject: title,
-        text: desk.templates.render("client_report.txt", &data)?,
-        html: desk.templates.render("client_report.html", &data)?,
-        images,
-    })
+    let text = desk.templates.render("client_report.txt", &data)?;
+    let html = desk.templates.render("client_report.html", &data)?;
+    Ok(RenderedReport { subject: title, text, html, images })
 }
 
 fn report_recipient(client: &ClientConfig) -> Option<lettre::message::Mailbox> {

@@ -18,7 +18,7 @@ use crate::storage::{begin_write, time_from_db, time_to_db, Conn, Db};
 use crate::tickets::kinds::TicketOrigin;
 use crate::tickets::store;
 
-mod summary;
+pub(crate) mod summary;
 
 pub use summary::{build_summary, Summary, SummaryData};
 

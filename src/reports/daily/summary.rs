@@ -97,6 +97,14 @@ pub struct AttentionLine {
     count: usize,
 }
 
+#[cfg(test)]
+impl AttentionLine {
+    /// A line as the summary shows it, for template tests.
+    pub(crate) fn sample(id: Option<i64>, what: &str, subject: &str) -> AttentionLine {
+        AttentionLine { id, what: what.into(), subject: subject.into(), base: what.into(), count: 1 }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct HeldLine {
     pub id: i64,
