@@ -18,6 +18,9 @@ use crate::agent::reply::{AgentFeedbackData, AgentReplyData};
 use crate::alerts::SlaAlertData;
 use crate::domain::Severity;
 use crate::hours::alerts::{EstimateQuote, HoursAlertData, UpgradeOffer};
+use crate::intake::{
+    AcknowledgementData, FloodNoticeData, HeldTakenInData, NewTicketNoticeData, ProactiveOpenedData, UnprocessableData,
+};
 use crate::reports::client::{ClientReportData, IncidentLine, SeverityCounts};
 use crate::reports::daily::summary::{
     AttentionLine, AutomatedLine, HeldLine, HoursLine, MetricLine, NewTicketLine, OpenTicketLine, SignalLine,
@@ -34,58 +37,95 @@ fn value(data: impl Serialize) -> Value {
 /// the templates' `{{#if}}`s); empty for a stem with no sample.
 pub(super) fn samples(stem: &str) -> Vec<Value> {
     match stem {
-        // TODO: intake's struct (acknowledgement, flood_notice, agent_new_ticket,
-        // proactive_opened, unprocessable, held_taken_in): these mirror its `json!` literals.
         "acknowledgement" => [Some("today at 2:00 PM EST"), None]
             .into_iter()
             .map(|looking_at| {
-                serde_json::json!({
-                    "ticket": 42, "subject": "Checkout is down", "issue": "Checkout is down", "first_name": "Jane",
-                    "update_due": "Tuesday, December 1 at 3:00 PM EST", "looking_at": looking_at,
-                    "question": "When did it start?", "severity": "P1", "agent_name": "Travis", "client": "Acme",
+                value(AcknowledgementData {
+                    ticket: 42,
+                    subject: "Checkout is down",
+                    issue: "Checkout is down",
+                    first_name: "Jane".into(),
+                    update_due: "Tuesday, December 1 at 3:00 PM EST".into(),
+                    looking_at: looking_at.map(str::to_string),
+                    question: "When did it start?",
+                    severity: "P1",
+                    agent_name: "Travis",
+                    client: Some("Acme"),
                 })
             })
             .collect(),
-        // TODO: intake's struct
-        "flood_notice" => vec![serde_json::json!({
-            "requester": "bot@acme.test", "count": 12, "ticket": 42, "subject": "Alert", "limit": 10, "ack_limit": 5,
+        "flood_notice" => vec![value(FloodNoticeData {
+            requester: "bot@acme.test".into(),
+            count: 12,
+            ticket: 42,
+            subject: "Alert",
+            limit: 10,
+            ack_limit: 5,
         })],
-        // TODO: intake's struct
         "agent_new_ticket" => vec![
-            serde_json::json!({
-                "hours_used_up": "10", "cc": "ops@acme.test", "ticket": 42, "subject": "Checkout is down",
-                "client": "Acme", "tier": "GROWTH", "requester": "jane@acme.test", "severity": "P1",
-                "severity_reason": "rule \"outage\"", "first_response_due": "Tue Dec 1, 10:00 AM EST",
-                "resolution_due": "Tue Dec 1, 5:00 PM EST", "attention": "the sender is not verified",
-                "acknowledged": true, "attached": "screenshot.png (12 KB)",
-                "not_attached": ["big.zip (30 MB): helpdesk attachment 42 7 1"], "body": "> It is down.",
-                "problem": "the body is over the size limit",
+            value(NewTicketNoticeData {
+                hours_used_up: Some("10".into()),
+                cc: "ops@acme.test".into(),
+                ticket: 42,
+                subject: "Checkout is down",
+                client: Some("Acme"),
+                tier: Some("GROWTH".into()),
+                requester: "jane@acme.test",
+                severity: "P1",
+                severity_reason: "rule \"outage\"",
+                first_response_due: Some("Tue Dec 1, 10:00 AM EST".into()),
+                resolution_due: Some("Tue Dec 1, 5:00 PM EST".into()),
+                attention: Some("the sender is not verified"),
+                acknowledged: true,
+                attached: "screenshot.png (12 KB)".into(),
+                not_attached: vec!["big.zip (30 MB): helpdesk attachment 42 7 1".into()],
+                body: "> It is down.".into(),
+                problem: Some("the body is over the size limit"),
             }),
-            serde_json::json!({
-                "hours_used_up": null, "cc": "", "ticket": 43, "subject": "Hello", "client": null, "tier": null,
-                "requester": "someone@elsewhere.test", "severity": "P3", "severity_reason": "unknown sender",
-                "first_response_due": null, "resolution_due": null, "attention": null, "acknowledged": false,
-                "attached": "", "not_attached": [], "body": "> Hi", "problem": null,
+            value(NewTicketNoticeData {
+                hours_used_up: None,
+                cc: String::new(),
+                ticket: 43,
+                subject: "Hello",
+                client: None,
+                tier: None,
+                requester: "someone@elsewhere.test",
+                severity: "P3",
+                severity_reason: "unknown sender",
+                first_response_due: None,
+                resolution_due: None,
+                attention: None,
+                acknowledged: false,
+                attached: String::new(),
+                not_attached: Vec::new(),
+                body: "> Hi".into(),
+                problem: None,
             }),
         ],
-        // TODO: intake's struct
         "proactive_opened" => [true, false]
             .into_iter()
             .map(|proven| {
-                serde_json::json!({
-                    "ticket": 42, "client": "Acme", "severity": "P2", "subject": "Heads-up: maintenance",
-                    "requester": "jane@acme.test", "support": "support@example.test",
-                    "resolution_due": "Thu Dec 3, 5:00 PM EST", "proven": proven,
+                value(ProactiveOpenedData {
+                    ticket: 42,
+                    client: "Acme",
+                    severity: "P2",
+                    subject: "Heads-up: maintenance",
+                    requester: "jane@acme.test",
+                    support: "support@example.test",
+                    resolution_due: "Thu Dec 3, 5:00 PM EST".into(),
+                    proven,
                 })
             })
             .collect(),
-        // TODO: intake's struct
-        "unprocessable" => vec![serde_json::json!({
-            "arrived": "Tue Dec 1, 9:30 AM EST", "bytes": 2048, "error": "database is locked", "message": 17,
+        "unprocessable" => vec![value(UnprocessableData {
+            arrived: "Tue Dec 1, 9:30 AM EST".into(),
+            bytes: 2048,
+            error: "database is locked",
+            message: 17,
         })],
-        // TODO: intake's struct
         "held_taken_in" => {
-            vec![serde_json::json!({"results": ["message 17: opened ticket #42", "message 18: not held"]})]
+            let results = ["message 17: opened ticket #42".to_string(), "message 18: not held".to_string()];
+            vec![value(HeldTakenInData { results: &results })]
         }
         "agent_feedback" => agent_feedback_samples(),
         "agent_follow_up" => agent_follow_up_samples(),
