@@ -40,14 +40,15 @@ use crate::tickets::identify::{identify_sender, Sender};
 use crate::tickets::kinds::AuthorKind;
 use crate::tickets::store::{self, NewMessage};
 use crate::tickets::threading::{decide_thread, subject_token, ThreadDecision, ThreadEvidence};
-pub(crate) use acknowledgement::AcknowledgementData;
 use kept_aside::keep_unprocessable;
-pub(crate) use kept_aside::UnprocessableData;
 pub use new_ticket::quoted_for_agent;
-pub(crate) use new_ticket::{FloodNoticeData, NewTicketNoticeData};
-pub(crate) use proactive::ProactiveOpenedData;
 pub use take_in::take_in_held_mail;
-pub(crate) use take_in::HeldTakenInData;
+// Template data, for the test that renders every template (outbound::templates_test).
+#[cfg(test)]
+pub(crate) use {
+    acknowledgement::AcknowledgementData, kept_aside::UnprocessableData, new_ticket::FloodNoticeData,
+    new_ticket::NewTicketNoticeData, proactive::ProactiveOpenedData, take_in::HeldTakenInData,
+};
 
 /// What happened to one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
