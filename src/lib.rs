@@ -30,12 +30,12 @@ pub mod agent;
 /// Time logged against clients' hour banks, statements and the 75%/100% emails.
 pub mod hours;
 /// SLA warnings and breach notices to the agent, each sent once.
-pub mod alerts;
+pub mod sla_notices;
 /// The daily summary, success metrics, upsell and renewal signals.
 pub mod reports;
 /// Outgoing mail: templates, the outbox table, and delivery.
 pub mod outbound;
-/// The service loop: IDLE or polling, intake, alerts, summary, sending; `run --once`.
+/// The service loop: IDLE or polling, intake, SLA notices, summary, sending; `run --once`.
 pub mod service;
 /// The demo: a bundled Maildir of client mail run through the whole pipeline.
 pub mod demo;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::alerts::sla_alert_step;
 use crate::clock::Clock;
 use crate::config::{ImapConfig, SourceConfig};
 use crate::desk::Desk;
@@ -25,6 +24,7 @@ use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
 use crate::reports::client::client_reports_step;
 use crate::reports::daily::daily_summary_step;
+use crate::sla_notices::sla_alert_step;
 use crate::storage::database_problem;
 
 /// Messages taken in before the sender gets a turn.

@@ -5,8 +5,8 @@
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::alerts::{after_time_logged, BankAlertContext};
 use super::bank::period_containing;
+use super::bank_emails::{after_time_logged, BankAlertContext};
 use super::entries::{delete_entry, entry, insert_entry, update_entry, EntryChange, EntryRow, NewTimeEntry};
 use super::ledger::{bank_alert_recorded, client_period};
 use super::{round_up_to_quarter_hour, EntryKind};

@@ -1,8 +1,8 @@
 //! Hours: the time the agent logs against a client's hour bank. `entries` owns the
-//! `time_entries` table; the arithmetic here is pure. `sheets` and `manual` give the hour
-//! commands their data; the CLI prints it.
+//! `time_entries` table; the arithmetic here is pure; `bank_emails` sends the 75% and 100%
+//! emails. `sheets` and `manual` give the hour commands their data; the CLI prints it.
 
-pub mod alerts;
+pub mod bank_emails;
 pub mod bank;
 pub mod entries;
 pub mod ledger;

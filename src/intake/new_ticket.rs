@@ -200,7 +200,7 @@ async fn notify_agent(
         // SOP "100% Used (before doing additional work)": say so before he starts.
         Some(client) => {
             let today = now.with_timezone(&config.agent.timezone).date_naive();
-            let bank = crate::hours::alerts::hours_used_up(tx, desk, client, today).await?;
+            let bank = crate::hours::bank_emails::hours_used_up(tx, desk, client, today).await?;
             bank.map(|bank| hours_text(bank.statement.available_minutes).trim_end_matches('h').to_string())
         }
         None => None,

@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_hour_emails_offer_an_upgrade_only_where_there_is_a_higher_tier() {
-        use crate::hours::alerts::{HoursAlertData, UpgradeOffer};
+        use crate::hours::bank_emails::{HoursAlertData, UpgradeOffer};
         let templates = Templates::load(None).unwrap();
         let mut data = HoursAlertData {
             client: "Acme",

@@ -15,9 +15,8 @@ use super::failures::FailureNotice;
 use super::outbox::{FailedMail, OutboxKind};
 use crate::agent::notify::{AgentFollowUpData, AgentIgnoredData};
 use crate::agent::reply::{AgentFeedbackData, AgentReplyData};
-use crate::alerts::SlaAlertData;
 use crate::domain::Severity;
-use crate::hours::alerts::{EstimateQuote, HoursAlertData, UpgradeOffer};
+use crate::hours::bank_emails::{EstimateQuote, HoursAlertData, UpgradeOffer};
 use crate::intake::{
     AcknowledgementData, FloodNoticeData, HeldTakenInData, NewTicketNoticeData, ProactiveOpenedData, UnprocessableData,
 };
@@ -28,6 +27,7 @@ use crate::reports::daily::summary::{
 };
 use crate::reports::daily::SummaryData;
 use crate::reports::signals::Signal;
+use crate::sla_notices::SlaAlertData;
 
 fn value(data: impl Serialize) -> Value {
     serde_json::to_value(data).expect("template data serializes")
