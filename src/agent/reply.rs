@@ -75,6 +75,15 @@ pub enum AgentMailOutcome {
     Applied { relayed: bool, resolved: bool, minutes_logged: u32 },
 }
 
+/// What the agent's mail on a ticket does, once it is known to be his.
+struct Reply<'a> {
+    desk: &'a Desk,
+    mail: &'a InboundMail,
+    raw: &'a RawMail,
+    agent: EmailAddress,
+    now: DateTime<Utc>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn record_agent_mail(
     desk: &Desk,
@@ -86,46 +95,11 @@ pub async fn record_agent_mail(
     refused: &[(MessageId, Refusal)],
     now: DateTime<Utc>,
 ) -> anyhow::Result<AgentMailOutcome> {
-    let config = &desk.config;
     let agent = mail.from.clone().expect("agent mail has a From address");
-    let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
-    // The desk's signed mail about a ticket merged into this one proves his reply too.
-    let mut signed_for = vec![ticket.id];
-    signed_for.extend(store::merged_from(tx, ticket.id).await?);
-    let authenticity = signed_for
-        .iter()
-        .map(|signed_ticket| {
-            authenticate_agent_mail(
-                mail,
-                *signed_ticket,
-                &agent,
-                &config.agent.addresses[0],
-                &desk.agent_message_ids,
-                &config.agent.trusted_authserv_ids,
-                &unusable,
-            )
-        })
-        .find(|authenticity| *authenticity != Authenticity::Unverified)
-        .unwrap_or(Authenticity::Unverified);
-    if authenticity == Authenticity::Unverified {
+    let reply = Reply { desk, mail, raw, agent, now };
+    if authenticity(&reply, tx, ticket, refused).await? == Authenticity::Unverified {
         store::insert_message(tx, &NewMessage { author_kind: AuthorKind::UnverifiedAgent, ..message }, now).await?;
-        let reasons: Vec<String> = refused
-            .iter()
-            .filter(|(id, _)| desk.agent_message_ids.verify(id, ticket.id, &config.agent.addresses[0]))
-            .map(|(_, refusal)| refusal.explain(config.agent.timezone))
-            .collect();
-        tracing::warn!(ticket = ticket.id.0, from = %agent, ?reasons, "mail in the agent's name is not authenticated: stored, nothing run");
-        let data = AgentFeedbackData {
-            ticket: ticket.id.0,
-            unverified: true,
-            partly_applied: false,
-            sender: Some(agent.as_str()),
-            subject: &mail.subject,
-            errors: &reasons,
-            limit_reached: None,
-        };
-        queue_unverified_feedback(desk, tx, ticket.id, data, now).await?;
-        return Ok(AgentMailOutcome::Unverified);
+        return refuse_unverified(&reply, tx, ticket, refused).await;
     }
     if mail.body_unread() {
         // Its text is the desk's placeholder, not the agent's words: nothing runs or goes out.
@@ -135,17 +109,7 @@ pub async fn record_agent_mail(
             "the desk could not read this mail ({problem}); nothing was run and nothing was sent to the client"
         )];
         tracing::warn!(ticket = ticket.id.0, %problem, "agent mail with an unread body: nothing applied");
-        let data = AgentFeedbackData {
-            ticket: ticket.id.0,
-            unverified: false,
-            partly_applied: false,
-            sender: Some(agent.as_str()),
-            subject: &mail.subject,
-            errors: &errors,
-            limit_reached: None,
-        };
-        queue_feedback(desk, tx, ticket.id, &data, now).await?;
-        return Ok(AgentMailOutcome::NotUnderstood(errors));
+        return refuse_not_understood(&reply, tx, ticket, errors).await;
     }
     let words = agents_own_words(desk, tx, ticket.id, mail).await?;
     let mut commands = read_tags(&mail.subject, &ticket.subject, &words.text);
@@ -158,81 +122,124 @@ pub async fn record_agent_mail(
     let message_row = store::insert_message(tx, &NewMessage { author_kind: AuthorKind::Agent, ..message }, now).await?;
     if !commands.errors.is_empty() {
         tracing::warn!(ticket = ticket.id.0, errors = ?commands.errors, "agent reply not understood: nothing applied");
-        let data = AgentFeedbackData {
-            ticket: ticket.id.0,
-            unverified: false,
-            partly_applied: false,
-            sender: Some(agent.as_str()),
-            subject: &mail.subject,
-            errors: &commands.errors,
-            limit_reached: None,
-        };
-        queue_feedback(desk, tx, ticket.id, &data, now).await?;
-        return Ok(AgentMailOutcome::NotUnderstood(commands.errors));
+        return refuse_not_understood(&reply, tx, ticket, commands.errors).await;
     }
-
     // `#client NAME` first: the reply's time then counts against that client's hours.
     let moved;
     let ticket = match client_named {
         Some(client) => {
-            crate::tickets::actions::move_to_client(tx, config, ticket.id, client).await?;
+            crate::tickets::actions::move_to_client(tx, &desk.config, ticket.id, client).await?;
             moved = store::ticket_record(tx, ticket.id).await?.context("the ticket just moved is gone")?;
             &moved
         }
         None => ticket,
     };
+    apply_commands(&reply, tx, ticket, &commands, message_row).await
+}
+
+/// How the mail proves it is his. The desk's signed mail about a ticket merged into this one
+/// proves his reply too.
+async fn authenticity(
+    reply: &Reply<'_>,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    refused: &[(MessageId, Refusal)],
+) -> anyhow::Result<Authenticity> {
+    let config = &reply.desk.config;
+    let unusable: Vec<_> = refused.iter().map(|(id, _)| id.clone()).collect();
+    let mut signed_for = vec![ticket.id];
+    signed_for.extend(store::merged_from(tx, ticket.id).await?);
+    Ok(signed_for
+        .iter()
+        .map(|signed_ticket| {
+            authenticate_agent_mail(
+                reply.mail,
+                *signed_ticket,
+                &reply.agent,
+                &config.agent.addresses[0],
+                &reply.desk.agent_message_ids,
+                &config.agent.trusted_authserv_ids,
+                &unusable,
+            )
+        })
+        .find(|authenticity| *authenticity != Authenticity::Unverified)
+        .unwrap_or(Authenticity::Unverified))
+}
+
+/// Mail in his name that proves nothing: stored, nothing run, and he is told why (which of
+/// the desk's ids it answered no longer prove anything).
+async fn refuse_unverified(
+    reply: &Reply<'_>,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    refused: &[(MessageId, Refusal)],
+) -> anyhow::Result<AgentMailOutcome> {
+    let config = &reply.desk.config;
+    let reasons: Vec<String> = refused
+        .iter()
+        .filter(|(id, _)| reply.desk.agent_message_ids.verify(id, ticket.id, &config.agent.addresses[0]))
+        .map(|(_, refusal)| refusal.explain(config.agent.timezone))
+        .collect();
+    tracing::warn!(ticket = ticket.id.0, from = %reply.agent, ?reasons, "mail in the agent's name is not authenticated: stored, nothing run");
+    let data = AgentFeedbackData {
+        ticket: ticket.id.0,
+        unverified: true,
+        partly_applied: false,
+        sender: Some(reply.agent.as_str()),
+        subject: &reply.mail.subject,
+        errors: &reasons,
+        limit_reached: None,
+    };
+    queue_unverified_feedback(reply.desk, tx, ticket.id, data, reply.now).await?;
+    Ok(AgentMailOutcome::Unverified)
+}
+
+/// His mail could not be read or has an unreadable tag: nothing applied, and he is told.
+async fn refuse_not_understood(
+    reply: &Reply<'_>,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    errors: Vec<String>,
+) -> anyhow::Result<AgentMailOutcome> {
+    let data = AgentFeedbackData {
+        ticket: ticket.id.0,
+        unverified: false,
+        partly_applied: false,
+        sender: Some(reply.agent.as_str()),
+        subject: &reply.mail.subject,
+        errors: &errors,
+        limit_reached: None,
+    };
+    queue_feedback(reply.desk, tx, ticket.id, &data, reply.now).await?;
+    Ok(AgentMailOutcome::NotUnderstood(errors))
+}
+
+/// Runs an understood reply: time, severity, waiting, people, then what reaches the client,
+/// then the close or merge.
+async fn apply_commands(
+    reply: &Reply<'_>,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    commands: &AgentCommands,
+    message_row: i64,
+) -> anyhow::Result<AgentMailOutcome> {
+    let Reply { desk, raw, now, .. } = *reply;
     // The hour-bank email a resolving reply causes goes out after its resolved email (SOP
     // order), and speaks of further requests; otherwise before the relay.
     let mut minutes_logged = 0;
     if !commands.resolved {
-        minutes_logged = log_time_and_estimate(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
+        minutes_logged = log_time_and_estimate(desk, tx, ticket, commands, message_row, raw.arrived_at, now).await?;
     }
     if let Some(severity) = commands.severity.filter(|severity| *severity != ticket.severity) {
-        let client = ticket.client.as_deref().and_then(|name| config.client(name));
-        let due = client.map(|client| {
-            sla::due_times(
-                &config.sla,
-                client.tier,
-                severity,
-                ticket.opened_at,
-                &config.business_hours,
-                client.meeting.as_ref(),
-            )
-        });
-        let reason = format!("set by the agent (#{}), was {}", severity.as_str().to_ascii_lowercase(), ticket.severity);
-        store::set_severity(tx, ticket.id, severity, &reason, due).await?;
+        change_severity(desk, tx, ticket, severity).await?;
     }
     if commands.waiting {
         store::set_waiting(tx, ticket.id, raw.arrived_at).await?;
     }
-    apply_cc_tags(desk, tx, ticket, &commands, now).await?;
-
-    let requester = EmailAddress::parse(&ticket.requester);
-    let reached_client = requester.as_ref().is_some_and(|requester| mail.recipients.contains(requester));
-    let mut relayed = false;
-    // `#merge M`: the client is told nothing; his words stay on the ticket like a note.
-    let quiet = commands.note || commands.merge_into.is_some();
-    if commands.close && !commands.resolved {
-        store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
-        if !quiet && !commands.text.trim().is_empty() && !reached_client {
-            relayed = queue_to_client(desk, tx, ticket, OutboxKind::AgentReply, &commands.text, &mail.attachments, now)
-                .await?;
-        }
-    } else if commands.resolved {
-        store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
-        if !quiet {
-            relayed =
-                queue_to_client(desk, tx, ticket, OutboxKind::Resolved, &commands.text, &mail.attachments, now).await?;
-        }
-    } else if !quiet && !commands.text.trim().is_empty() && !reached_client {
-        relayed =
-            queue_to_client(desk, tx, ticket, OutboxKind::AgentReply, &commands.text, &mail.attachments, now).await?;
-    }
-    if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
-        store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
-    }
+    apply_cc_tags(desk, tx, ticket, commands, now).await?;
+    let relayed = answer_client(reply, tx, ticket, commands).await?;
     if commands.resolved {
-        minutes_logged = log_time_and_estimate(desk, tx, ticket, &commands, message_row, raw.arrived_at, now).await?;
+        minutes_logged = log_time_and_estimate(desk, tx, ticket, commands, message_row, raw.arrived_at, now).await?;
     }
     store::touch_ticket(tx, ticket.id, false, now).await?;
     if let Some(into) = commands.merge_into {
@@ -248,6 +255,57 @@ pub async fn record_agent_mail(
         "agent reply applied"
     );
     Ok(AgentMailOutcome::Applied { relayed, resolved: commands.resolved, minutes_logged })
+}
+
+/// `#p0`..`#p3`: the new severity, with due times from the ticket's opening.
+async fn change_severity(
+    desk: &Desk,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    severity: Severity,
+) -> anyhow::Result<()> {
+    let config = &desk.config;
+    let client = ticket.client.as_deref().and_then(|name| config.client(name));
+    let due = client.map(|client| {
+        let calendar = &config.business_hours;
+        sla::due_times(&config.sla, client.tier, severity, ticket.opened_at, calendar, client.meeting.as_ref())
+    });
+    let reason = format!("set by the agent (#{}), was {}", severity.as_str().to_ascii_lowercase(), ticket.severity);
+    store::set_severity(tx, ticket.id, severity, &reason, due).await
+}
+
+/// Closes or resolves the ticket as the reply says, and relays his words (and files) to the
+/// client unless his mail reached the client itself, or is a note or a merge. Returns
+/// whether a mail to the client was queued; the first one stops the response clock.
+async fn answer_client(
+    reply: &Reply<'_>,
+    tx: &mut Tx<'_>,
+    ticket: &TicketRecord,
+    commands: &AgentCommands,
+) -> anyhow::Result<bool> {
+    let Reply { desk, mail, raw, now, .. } = *reply;
+    let requester = EmailAddress::parse(&ticket.requester);
+    let reached_client = requester.as_ref().is_some_and(|requester| mail.recipients.contains(requester));
+    // `#merge M`: the client is told nothing; his words stay on the ticket like a note.
+    let quiet = commands.note || commands.merge_into.is_some();
+    let has_words = !commands.text.trim().is_empty();
+    if commands.close || commands.resolved {
+        store::close_ticket(tx, ticket.id, raw.arrived_at).await?;
+    }
+    let kind = match () {
+        _ if quiet => None,
+        _ if commands.resolved => Some(OutboxKind::Resolved),
+        _ if has_words && !reached_client => Some(OutboxKind::AgentReply),
+        _ => None,
+    };
+    let relayed = match kind {
+        Some(kind) => queue_to_client(desk, tx, ticket, kind, &commands.text, &mail.attachments, now).await?,
+        None => false,
+    };
+    if (relayed || (reached_client && !commands.note)) && ticket.first_response_at.is_none() {
+        store::record_first_response(tx, ticket.id, raw.arrived_at).await?;
+    }
+    Ok(relayed)
 }
 
 /// `#client NAME` and `#merge M` name things that must exist: an unknown client or ticket is
