@@ -149,6 +149,7 @@ addresses = ["travis@example.test"]
 timezone = "America/New_York"
 [intake]
 acknowledgements_per_sender_per_hour = 10000
+acknowledgements_per_domain_per_hour = 10000
 notify_agent = {notify_agent}
 [summary]
 enabled = false
