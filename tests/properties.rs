@@ -659,15 +659,10 @@ fn unsafe_text(what: &str, text: &str) -> Option<String> {
 fn control_characters_reach_no_composed_mail_and_no_terminal() {
     let runs = AtomicU32::new(0);
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}\n[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_sender_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n",
-        common::sample_desk()
+    let config = common::sample_desk(dir.path()).section(
+        "[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_sender_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n",
     );
-    std::fs::write(
-        dir.path().join("helpdesk.toml"),
-        format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.path().display()),
-    )
-    .unwrap();
+    common::write_config(dir.path(), &config);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let desk = runtime.block_on(common::open_desk(dir.path(), &config));
     let line_break = proptest::sample::select(&["\r\n", "\n", "\r", "\u{2028}", "\u{85}"][..]);

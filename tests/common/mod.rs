@@ -3,32 +3,32 @@
 
 #![allow(dead_code)] // each test crate uses its own part
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use helpdesk::config::Config;
 use helpdesk::desk::Desk;
 use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
+use helpdesk::testing::SampleDesk;
 
-/// The shared sample desk (`helpdesk::testing::SAMPLE_PEOPLE`) with a Maildir source and an
-/// outbox folder (everything but `[database]`, which `open_desk` adds).
-pub fn sample_desk() -> String {
-    format!(
-        "[maildir]\npath = \"maildir\"\n[outbox_dir]\npath = \"outbox\"\nfrom = \"Support <support@example.test>\"\n{}",
-        helpdesk::testing::SAMPLE_PEOPLE
-    )
+/// The sample desk (`helpdesk::testing::SampleDesk`) on a SQLite file in `dir`, with a
+/// Maildir source and an outbox folder there.
+pub fn sample_desk(dir: &Path) -> SampleDesk {
+    SampleDesk::new().database(Some(&format!("sqlite://{}/desk.db", dir.display()))).folders("maildir", "outbox")
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
-/// A desk on a fresh SQLite file in `dir`, configured by `config` (everything but `[database]`).
-pub async fn open_desk(dir: &Path, config: &str) -> Desk {
-    let toml = format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.display());
-    Desk::open(Config::from_toml(&toml, &HashMap::new(), dir).unwrap()).await.unwrap()
+/// A desk with the config `desk` (paths relative to `dir`), on a fresh database.
+pub async fn open_desk(dir: &Path, desk: &SampleDesk) -> Desk {
+    Desk::open(desk.config(dir)).await.unwrap()
+}
+
+/// Writes `desk` as `dir/helpdesk.toml`, for the CLI.
+pub fn write_config(dir: &Path, desk: &SampleDesk) {
+    std::fs::write(dir.join("helpdesk.toml"), desk.toml()).unwrap();
 }
 
 /// Records one raw mail that arrived at `arrived`.

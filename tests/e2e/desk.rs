@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use helpdesk::testing::{Delivery, SampleDesk, Source};
+
 use super::lab::{MailLab, PASSWORD};
 
 pub const AGENT: &str = "travis@example.test";
@@ -17,34 +19,18 @@ pub struct TestDesk {
     pub config_path: PathBuf,
 }
 
-/// The desk most tests run: Travis and three clients, one per tier.
-const TRAVIS_AND_CLIENTS: &str = r#"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-report_to = "li@globex.test"
-contact_name = "Li Chen"
-
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
+/// The sample desk (`helpdesk::testing::SampleDesk`) as these tests run it: Globex's reports
+/// go to Li Chen, and Globex's due times are in the agent's timezone.
+pub fn sample_desk() -> SampleDesk {
+    SampleDesk::new().client("Globex", |globex| {
+        globex.timezone = None;
+        globex.report_to = Some(("li@globex.test".into(), "Li Chen".into()));
+    })
+}
 
 impl TestDesk {
     pub fn new(lab: &MailLab) -> TestDesk {
-        TestDesk::with_extra_config(lab, "")
+        TestDesk::with_sample(lab, sample_desk())
     }
 
     /// A desk that also sends the daily summary and prepares client reports on schedule (both
@@ -54,46 +40,41 @@ impl TestDesk {
         TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n[reports]\nscheduled = true\n")
     }
 
+    /// The sample desk with `extra` (whole sections) added.
     pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
-        TestDesk::with_mailbox(lab, SUPPORT, &format!("Support <{SUPPORT}>"), &format!("{TRAVIS_AND_CLIENTS}{extra}"))
+        TestDesk::with_sample(lab, sample_desk().section(extra))
     }
 
-    /// A desk that reads `mailbox` on the lab and sends as `from` (its agent, clients and any
-    /// other sections in `rest`), with the daily summary and scheduled client reports off
-    /// unless `rest` has `[summary]` or `[reports]`: the tests run on the real calendar, and
-    /// on a Monday or the first week of a month the agent would otherwise get report drafts
-    /// no test expects.
+    /// `desk` reading support@example.test on the lab and sending through the lab's Postfix.
+    pub fn with_sample(lab: &MailLab, desk: SampleDesk) -> TestDesk {
+        let desk = desk
+            .database(Some("sqlite://helpdesk.db"))
+            .source(Source::Imap(imap_keys(lab, SUPPORT)))
+            .delivery(Delivery::Smtp(smtp_keys(lab)))
+            .from(&format!("Support <{SUPPORT}>"));
+        TestDesk::write(desk.toml())
+    }
+
+    /// A desk other than the sample one: it reads `mailbox` on the lab and sends as `from`
+    /// (its agent, clients and any other sections in `rest`).
     pub fn with_mailbox(lab: &MailLab, mailbox: &str, from: &str, rest: &str) -> TestDesk {
-        let summary = if rest.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
-        let reports = if rest.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
+        TestDesk::write(format!(
+            "[database]\nurl = \"sqlite://helpdesk.db\"\n\n[imap]\n{}\n\n[smtp]\n{}\nfrom = {from:?}\n{rest}",
+            imap_keys(lab, mailbox),
+            smtp_keys(lab)
+        ))
+    }
+
+    /// Writes `config` into a fresh temp dir, with the daily summary and scheduled client
+    /// reports off unless it has `[summary]` or `[reports]`: the tests run on the real
+    /// calendar, and on a Monday or the first week of a month the agent would otherwise get
+    /// report drafts no test expects.
+    fn write(config: String) -> TestDesk {
+        let summary = if config.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
+        let reports = if config.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"{summary}
-{reports}
-[database]
-url = "sqlite://helpdesk.db"
-
-[imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "{mailbox}"
-password_env = "TEST_DESK_IMAP_PASSWORD"
-mailbox = "INBOX"
-poll_interval_secs = 30
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "{from}"
-{rest}
-"#,
-            imap = lab.imap_port,
-            smtp = lab.smtp_port,
-        );
         let config_path = dir.path().join("helpdesk.toml");
-        std::fs::write(&config_path, config).unwrap();
+        std::fs::write(&config_path, format!("{summary}{reports}{config}")).unwrap();
         TestDesk { dir, config_path }
     }
 
@@ -191,6 +172,19 @@ from = "{from}"
         assert!(unsent.is_empty(), "the outbox did not drain; unsent (id, kind, status, error): {unsent:?}");
         lab.wait_for_empty_queue().await;
     }
+}
+
+/// The `[imap]` keys of a desk reading `mailbox` on the lab.
+fn imap_keys(lab: &MailLab, mailbox: &str) -> String {
+    format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = {mailbox:?}\npassword_env = \"TEST_DESK_IMAP_PASSWORD\"\nmailbox = \"INBOX\"\npoll_interval_secs = 30",
+        lab.imap_port
+    )
+}
+
+/// The `[smtp]` keys (all but `from`) of a desk sending through the lab's Postfix.
+fn smtp_keys(lab: &MailLab) -> String {
+    format!("host = \"127.0.0.1\"\nport = {}\ntls = \"none\"", lab.smtp_port)
 }
 
 /// The single number `sql` selects. A query that fails fails the test: a broken probe must
