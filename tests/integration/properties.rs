@@ -18,7 +18,7 @@
 //! TAB in bodies), and a line break in a one-line field never starts a line of its own.
 //!
 //! Cases per property: 2,000, or `PROPTEST_CASES` (a tenth of that through the real intake). Failures are saved (and replayed first)
-//! in `tests/properties.proptest-regressions`.
+//! in `tests/integration/properties.proptest-regressions`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,7 +33,7 @@ use helpdesk::tickets::threading::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-mod common;
+use crate::common;
 
 /// `PROPTEST_CASES`, at least 1 (0 would run nothing and pass); a value that does not parse
 /// fails the test rather than falling back.

@@ -23,8 +23,7 @@ use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
 use sqlx::Row;
 
-mod common;
-use common::{at, crlf, deliver, sample_desk};
+use crate::common::{self, at, crlf, deliver, sample_desk};
 
 /// A desk on a fresh SQLite file in `dir`; `intake` is the body of an `[intake]` section.
 async fn open_desk(dir: &Path, intake: &str) -> Desk {

@@ -1,14 +1,13 @@
 //! The daily summary rendered from a fixture history, compared with a reviewed expected file
 //! (`tests/data/daily_summary/expected.txt`). After an intended change, regenerate it with
-//! `UPDATE_EXPECTED=1 cargo test --test daily_summary` and review the diff.
+//! `UPDATE_EXPECTED=1 cargo test --test integration daily_summary` and review the diff.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use helpdesk::desk::Desk;
 
-mod common;
-use common::{at, crlf, open_desk, sample_desk};
+use crate::common::{self, at, crlf, open_desk, sample_desk};
 
 async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
     common::deliver(desk, crlf(raw), at(arrived)).await;

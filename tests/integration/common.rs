@@ -1,7 +1,5 @@
-//! Fixtures shared by the integration tests that drive the real intake on a SQLite file (no
-//! network): a desk in a temp dir, arrival times, delivering raw mail.
-
-#![allow(dead_code)] // each test crate uses its own part
+//! Helpers for the tests that drive the real intake on a SQLite file (no network): the sample
+//! desk in a temp dir, arrival times, delivering raw mail.
 
 use std::path::Path;
 

@@ -20,8 +20,7 @@ use helpdesk::reports::client::{parse_period, preview, ReportKind};
 use mail_parser::{MessageParser, MimeHeaders};
 use sqlx::Row;
 
-mod common;
-use common::{at, open_desk, sample_desk, write_config};
+use crate::common::{self, at, open_desk, sample_desk, write_config};
 
 /// A client's hostile text: each ends a header line early if anything pastes it into one.
 const INJECTED: &str = "\r\nBcc: evil@x.test\r\nContent-Type: text/html\r\n\r\n<b>owned</b>";
