@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
 use serde_json::Value;
 
 use helpdesk::testing::{Delivery, SampleDesk, Source};
@@ -153,6 +154,41 @@ impl TestDesk {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// Every mail kept without a ticket, of any age (`held --json` over 100 years).
+    pub fn held_json(&self) -> Vec<Value> {
+        let output = self.helpdesk(&["held", "--days", "36500", "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Every mail the desk recorded, as the CLI shows it, with its ticket: each ticket's
+    /// `message_list` (`ticket show ID --json`), then every held mail (ticket `None`); by id.
+    pub fn messages_json(&self) -> Vec<(Option<i64>, Value)> {
+        let mut messages = Vec::new();
+        for ticket in self.tickets_json("all") {
+            let id = ticket["id"].as_i64().unwrap();
+            let shown = self.ticket_json(id);
+            messages.extend(shown["message_list"].as_array().unwrap().iter().map(|m| (Some(id), m.clone())));
+        }
+        messages.extend(self.held_json().into_iter().map(|m| (None, m)));
+        messages.sort_by_key(|(_, m)| m["id"].as_i64().unwrap());
+        messages
+    }
+
+    /// The time entries worked this month or last, on the agent's calendar (`time list --json`
+    /// for both): every entry a test on the real calendar can have logged.
+    pub fn time_entries_json(&self) -> Vec<Value> {
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive();
+        let last_month = today.with_day(1).unwrap() - chrono::Duration::days(1);
+        let mut entries = Vec::new();
+        for month in [last_month, today] {
+            let period = month.format("%Y-%m").to_string();
+            let output = self.helpdesk(&["time", "list", "--period", &period, "--json"]);
+            entries.extend(serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap());
+        }
+        entries
+    }
+
+    /// The database itself, for what no command shows (the outbox, the IMAP cursor, scores).
     pub async fn db(&self) -> sqlx::SqlitePool {
         let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
         sqlx::SqlitePool::connect(&url).await.unwrap()
