@@ -223,8 +223,10 @@ fn smtp_keys(lab: &MailLab) -> String {
     format!("host = \"127.0.0.1\"\nport = {}\ntls = \"none\"", lab.smtp_port)
 }
 
-/// The single number `sql` selects. A query that fails fails the test: a broken probe must
-/// never read as "0 duplicates" or "nothing unsent".
+/// The single number `sql` selects, for facts no command shows (the outbox, the IMAP cursor,
+/// scores) or reads while a desk runs; the rest goes through `tickets_json` and its kin. A
+/// query that fails fails the test: a broken probe must never read as "0 duplicates" or
+/// "nothing unsent".
 pub async fn count(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
@@ -240,6 +242,7 @@ pub async fn count_once_migrated(db: &sqlx::SqlitePool, sql: &'static str) -> i6
 }
 
 /// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
+/// Raw SQL on purpose: it polls while `run` works (and the outbox, which no command shows).
 pub async fn wait_for_count(db: &sqlx::SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {

@@ -22,6 +22,7 @@ fn client_mail(from: &str, subject: &str, message_id: &str, text: &str) -> Strin
 }
 
 /// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
+/// Raw SQL: one query over every ticket's messages and the outbox, which no command shows.
 async fn assert_exactly_once(db: &SqlitePool, mails: i64) {
     let per_message: Vec<(String, i64)> =
         sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
