@@ -9,7 +9,6 @@
 #[allow(dead_code)]
 mod lab;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,10 +20,10 @@ use futures::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use helpdesk::config::Config;
 use helpdesk::desk::Desk;
 use helpdesk::inbound::RawMail;
 use helpdesk::intake::record_mail;
+use helpdesk::testing::{Delivery, SampleDesk, Source};
 use helpdesk::tickets::store::{list_tickets, StatusFilter};
 use lab::MailLab;
 
@@ -130,46 +129,19 @@ fn desk_config_with(lab: &MailLab, dir: &Path, notify_agent: bool) -> std::path:
         Some(tls) => format!("port = {}\ntls = \"tls\"\nca_file = {:?}", tls.smtps_port, tls.ca_file),
         None => format!("port = {}", lab.smtp_port),
     };
-    let config = format!(
-        r#"[database]
-url = "sqlite://helpdesk.db"
-[imap]
-host = "127.0.0.1"
-port = {}
-username = "support@example.test"
-password = "secret"
-poll_interval_secs = 600
-[smtp]
-host = "127.0.0.1"
-from = "Support <support@example.test>"
-{smtp_connection}
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[intake]
-acknowledgements_per_sender_per_hour = 10000
-acknowledgements_per_domain_per_hour = 10000
-notify_agent = {notify_agent}
-[summary]
-enabled = false
-[reports]
-scheduled = false
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#,
-        lab.imap_port
-    );
+    // The sample desk (`helpdesk::testing`), with no hourly limits and no scheduled mail.
+    let config = SampleDesk::new()
+        .database(Some("sqlite://helpdesk.db"))
+        .source(Source::Imap(format!(
+            "host = \"127.0.0.1\"\nport = {}\nusername = \"support@example.test\"\npassword = \"secret\"\npoll_interval_secs = 600",
+            lab.imap_port
+        )))
+        .delivery(Delivery::Smtp(format!("host = \"127.0.0.1\"\n{smtp_connection}")))
+        .section(&format!(
+            "[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nnotify_agent = {notify_agent}\n\
+             [summary]\nenabled = false\n[reports]\nscheduled = false\n"
+        ))
+        .toml();
     let path = dir.join("helpdesk.toml");
     std::fs::write(&path, config).unwrap();
     path
@@ -402,11 +374,12 @@ async fn latency(count: usize) {
 }
 
 async fn synthetic_desk(dir: &Path, tickets: usize) -> Desk {
-    let text = format!(
-        "[database]\nurl = \"sqlite://{}/big.db\"\n[maildir]\npath = \"m\"\n[outbox_dir]\npath = \"o\"\nfrom = \"Support <support@example.test>\"\n[agent]\nname = \"Travis\"\naddresses = [\"travis@example.test\"]\ntimezone = \"America/New_York\"\n[[clients]]\nname = \"Acme\"\ntier = \"growth\"\ndomains = [\"acme.test\"]\n[[clients]]\nname = \"Globex\"\ntier = \"enterprise\"\ndomains = [\"globex.test\"]\n",
-        dir.display()
-    );
-    let desk = Desk::open(Config::from_toml(&text, &HashMap::new(), dir).unwrap()).await.unwrap();
+    let config = SampleDesk::new()
+        .database(Some(&format!("sqlite://{}/big.db", dir.display())))
+        .folders("m", "o")
+        .only_clients(&["Acme", "Globex"])
+        .config(dir);
+    let desk = Desk::open(config).await.unwrap();
     let mut tx = desk.db.begin().await.unwrap();
     let opened = DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z").unwrap().with_timezone(&Utc);
     for t in 1..=tickets as i64 {

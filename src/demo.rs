@@ -19,39 +19,16 @@ use crate::outbound::outbox::{self, OutboxKind};
 use crate::service;
 use crate::tickets::store::{self, StatusFilter};
 
-const DEMO_CONFIG: &str = r#"# Written by `helpdesk demo`. Paths are relative to this file.
-[database]
-url = "sqlite://helpdesk.db"
-
-[maildir]
-path = "maildir"
-
-[outbox_dir]
-path = "outbox"
-from = "Support <support@agency.test>"
-
-[agent]
-name = "Travis"
-addresses = ["travis@agency.test"]
-timezone = "America/New_York"
-
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-contacts = ["ops@partner.test"]
-
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-timezone = "Europe/Berlin"
-
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
+/// The sample desk (`crate::testing`) as a user would write it: files beside the config, and
+/// the agency's own addresses.
+fn demo_config() -> String {
+    let desk = crate::testing::SampleDesk::new()
+        .database(Some("sqlite://helpdesk.db"))
+        .folders("maildir", "outbox")
+        .from("Support <support@agency.test>")
+        .agent_address("travis@agency.test");
+    format!("# Written by `helpdesk demo`. Paths are relative to this file.\n{}", desk.toml())
+}
 
 fn first_round() -> Vec<(&'static str, String)> {
     vec![
@@ -95,8 +72,9 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     let config_path = dir.join("helpdesk.toml");
-    std::fs::write(&config_path, DEMO_CONFIG)?;
-    let config = Config::from_toml(DEMO_CONFIG, &HashMap::new(), dir)?;
+    let demo_config = demo_config();
+    std::fs::write(&config_path, &demo_config)?;
+    let config = Config::from_toml(&demo_config, &HashMap::new(), dir)?;
     let crate::config::SourceConfig::Maildir { path: maildir } = config.source.clone() else {
         unreachable!("the demo config uses a Maildir")
     };

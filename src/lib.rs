@@ -42,6 +42,6 @@ pub mod demo;
 /// The command line.
 pub mod cli;
 
-/// Fixtures for the tests (unit and integration); not part of the desk.
+/// The sample desk (Travis and three clients) that the tests, the benches and the demo run.
 #[doc(hidden)]
 pub mod testing;

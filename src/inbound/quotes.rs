@@ -19,7 +19,7 @@
 //!   new text, or a long answer below the quote), in which case only the marker goes. A history
 //!   start before any text (a bare forward, a bottom-posted reply) is skipped and what follows
 //!   it is the new part. Tested against discourse/email_reply_trimmer's corpus
-//!   and crisp-oss/email-reply-parser's (`tests/quote_corpus.rs`); unlike those projects, `>`
+//!   and crisp-oss/email-reply-parser's (`tests/integration/quote_corpus.rs`); unlike those projects, `>`
 //!   lines never stay.
 //! - `without_quotes`: the same without the signature cut (mailgun/talon's `extract_from_plain`).
 //! - `new_part_of_html`: drops the quoted blocks of an HTML-only mail at the HTML level first

@@ -271,11 +271,13 @@ async fn an_agent_reply_over_the_size_limit_runs_nothing_relays_nothing_and_tell
     let ticket = desk.ticket_json(1);
     assert_eq!(ticket["status"], "open", "RESOLVED in an unread body is not run: {ticket}");
     let db = desk.db().await;
+    // The outbox: what was queued for the client, sent or not.
     let relayed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind IN ('agent_reply', 'resolved')")
         .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(relayed, 0, "the placeholder text is never sent to the client");
+    // Every entry of any month: `time list` shows one period at a time.
     let minutes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM time_entries").fetch_one(&db).await.unwrap();
     assert_eq!(minutes, 0);
     let feedback = lab.wait_for_mails(AGENT, 2).await;

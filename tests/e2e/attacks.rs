@@ -14,6 +14,11 @@ async fn scalar(desk: &TestDesk, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&db).await.unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
+/// The mails in the agent's name that did not prove they were his, on a ticket or held.
+fn unverified_agent_mails(desk: &TestDesk) -> usize {
+    desk.messages_json().iter().filter(|(_, mail)| mail["author_kind"] == "unverified_agent").count()
+}
+
 fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra_headers: &str, text: &str) -> String {
     format!("From: {from}\nTo: {to}\nSubject: {subject}\nMessage-ID: <{message_id}>\n{extra_headers}\n{text}\n")
 }
@@ -106,6 +111,7 @@ async fn a_clients_tags_never_run_when_the_agent_replies_from_outlook() {
     let ticket = desk.ticket_json(1);
     assert_eq!(ticket["status"], "open", "the client's RESOLVED closed nothing: {ticket}");
     assert_eq!(ticket["minutes_logged"], 15, "only the agent's own #time 15m: {ticket}");
+    // Every entry of any month: `time list` shows one period at a time.
     assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM time_entries WHERE kind = 'billable'").await, 0);
     let jane = lab.mails_received_by("jane@acme.test").await;
     assert!(!subjects(&jane).iter().any(|s| s.contains("RESOLVED")), "{:?}", subjects(&jane));
@@ -221,10 +227,8 @@ async fn another_clients_automated_mail_never_lands_on_a_ticket() {
     );
     deliver_and_run(&lab, &desk, "li@globex.test", SUPPORT, &globex, 2).await;
     assert_eq!(desk.ticket_json(1)["messages"], 1, "Acme's ticket holds only Acme's mail");
-    assert_eq!(
-        scalar(&desk, "SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND sender = 'li@globex.test'").await,
-        1
-    );
+    let held = desk.held_json();
+    assert_eq!(held.iter().filter(|mail| mail["sender"] == "li@globex.test").count(), 1, "{held:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,7 +248,7 @@ async fn twenty_five_forgeries_give_the_agent_five_mails() {
     desk.drain(&lab).await;
     let not_acted = subjects(&lab.mails_received_by(AGENT).await).iter().filter(|s| s.contains("NOT acted on")).count();
     assert_eq!(not_acted, 5, "agent.unverified_feedback_per_hour");
-    assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM messages WHERE author_kind = 'unverified_agent'").await, 25);
+    assert_eq!(unverified_agent_mails(&desk), 25);
     assert_eq!(desk.ticket_json(1)["status"], "open");
     println!("forgeries: 25 forged agent mails, {not_acted} feedback mails to the agent");
 }
@@ -263,6 +267,7 @@ async fn a_stranger_on_a_thread_reopens_nothing_and_scores_nothing() {
     deliver_and_run(&lab, &desk, "x@evil.test", SUPPORT, &stranger, 3).await;
     let ticket = desk.ticket_json(1);
     assert_eq!((ticket["status"].as_str(), ticket["messages"].as_i64()), (Some("closed"), Some(3)), "{ticket}");
+    // No command lists the scores one by one (`metrics` shows their average).
     assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM satisfaction_scores").await, 0, "no score for Acme");
     assert!(ticket["attention"].as_str().unwrap_or_default().contains("x@evil.test"), "{ticket}");
     assert_eq!(lab.mails_received_by("x@evil.test").await.len(), 0, "nothing goes to the stranger");
@@ -332,6 +337,7 @@ async fn forged_agent_mail_about_no_ticket_is_stored_as_unverified() {
     let desk = TestDesk::new(&lab);
     let forged = mail(AGENT, SUPPORT, "Note", "n1@evil.test", "", "#time 5h");
     deliver_and_run(&lab, &desk, "eve@evil.test", SUPPORT, &forged, 1).await;
-    assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM messages WHERE author_kind = 'unverified_agent'").await, 1);
+    assert_eq!(unverified_agent_mails(&desk), 1);
+    // Every entry of any month: `time list` shows one period at a time.
     assert_eq!(scalar(&desk, "SELECT COUNT(*) FROM time_entries").await, 0);
 }

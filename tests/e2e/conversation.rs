@@ -3,6 +3,8 @@
 //! with a PDF, the client follows up, the agent resolves, the client says thanks with a
 //! score, then writes that it is still broken.
 
+use serde_json::json;
+
 use super::agent::{deliver_and_run, reply_to};
 use super::desk::{body, count, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
@@ -126,9 +128,8 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
         let copy = wait_for_mail_saying(&lab, colleague, "I adapted the sync").await;
         assert_eq!(attachments(&copy).len(), 1, "{colleague} got the PDF too");
     }
-    let db = desk.db().await;
-    let task: String = sqlx::query_scalar("SELECT task FROM time_entries").fetch_one(&db).await.unwrap();
-    assert_eq!(task, "Investigated HubSpot paging");
+    let entries = desk.time_entries_json();
+    assert_eq!(entries[0]["task"], "Investigated HubSpot paging", "{entries:?}");
 
     // Jane follows up on the relayed mail: Travis gets it, threaded under the ticket's mail.
     let relayed_id = header(&relayed, "Message-ID").unwrap();
@@ -167,10 +168,13 @@ async fn a_week_of_conversation_reaches_both_sides_with_files_cc_follow_ups_and_
     );
     deliver_and_run(&lab, &desk, JANE, &reply_address, &thanks, 6).await;
     assert_eq!(desk.tickets_json("all")[0]["status"], "closed", "thanks reopen nothing");
+    let db = desk.db().await;
+    // No command lists the scores one by one (`metrics` shows their average).
     assert_eq!(count(&db, "SELECT COUNT(*) FROM satisfaction_scores WHERE score = 9").await, 1);
     let courtesy = wait_for_mail_saying(&lab, AGENT, "replied to closed ticket #1").await;
     assert!(body(&courtesy).contains("score of 9/10"), "{}", body(&courtesy));
     desk.helpdesk(&["run", "--once", "--now", "2026-12-10T15:00:00Z"]);
+    // The outbox: no command lists the mail queued for the agent.
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM outbox WHERE kind IN ('sla_warning', 'sla_breach')").await,
         0,
@@ -282,14 +286,12 @@ async fn agent_mail_that_runs_nothing_is_explained_and_cc_tags_change_who_is_cop
     assert_eq!(explanations, 3, "one explanation per ignored mail");
 }
 
-/// The `thread_reason` the desk stored for the mail with `message_id`.
+/// The ticket and the `thread_reason` of the mail with `message_id`, as `ticket show` shows them.
 async fn thread_reason(desk: &TestDesk, message_id: &str) -> (i64, String) {
-    let db = desk.db().await;
-    sqlx::query_as("SELECT ticket_id, thread_reason FROM messages WHERE message_id = ?")
-        .bind(message_id)
-        .fetch_one(&db)
-        .await
-        .unwrap()
+    let messages = desk.messages_json();
+    let (ticket, mail) =
+        messages.iter().find(|(_, mail)| mail["message_id"] == message_id).expect("the mail is recorded");
+    (ticket.expect("the mail is on a ticket"), mail["thread_reason"].as_str().unwrap().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,10 +318,12 @@ async fn the_agent_moves_merges_closes_and_reopens_tickets_by_mail_and_from_the_
     assert_eq!(ticket["client"], "Initech", "{ticket}");
     assert!(ticket["resolution_due"].is_string() && ticket["attention"].is_null(), "{ticket}");
     wait_for_mail_saying(&lab, PAT, "I restarted the zap.").await;
-    let db = desk.db().await;
-    let entry: (Option<String>, String) =
-        sqlx::query_as("SELECT client, task FROM time_entries").fetch_one(&db).await.unwrap();
-    assert_eq!(entry, (Some("Initech".to_string()), "Looked into the zap".to_string()));
+    let entries = desk.time_entries_json();
+    assert_eq!(
+        (&entries[0]["client"], &entries[0]["task"]),
+        (&json!("Initech"), &json!("Looked into the zap")),
+        "{entries:?}"
+    );
     let note = from_travis(&notification, &reply_address, "#note Pat is Initech's new admin.", "m0@example.test");
     deliver_and_run(&lab, &desk, AGENT, &reply_address, &note, 3).await;
     let show = String::from_utf8_lossy(&desk.helpdesk(&["ticket", "show", "1"]).stdout).to_string();

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
 use serde_json::Value;
+
+use helpdesk::testing::{Delivery, SampleDesk, Source};
 
 use super::lab::{MailLab, PASSWORD};
 
@@ -17,34 +20,18 @@ pub struct TestDesk {
     pub config_path: PathBuf,
 }
 
-/// The desk most tests run: Travis and three clients, one per tier.
-const TRAVIS_AND_CLIENTS: &str = r#"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-report_to = "li@globex.test"
-contact_name = "Li Chen"
-
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
+/// The sample desk (`helpdesk::testing::SampleDesk`) as these tests run it: Globex's reports
+/// go to Li Chen, and Globex's due times are in the agent's timezone.
+pub fn sample_desk() -> SampleDesk {
+    SampleDesk::new().client("Globex", |globex| {
+        globex.timezone = None;
+        globex.report_to = Some(("li@globex.test".into(), "Li Chen".into()));
+    })
+}
 
 impl TestDesk {
     pub fn new(lab: &MailLab) -> TestDesk {
-        TestDesk::with_extra_config(lab, "")
+        TestDesk::with_sample(lab, sample_desk())
     }
 
     /// A desk that also sends the daily summary and prepares client reports on schedule (both
@@ -54,46 +41,41 @@ impl TestDesk {
         TestDesk::with_extra_config(lab, "[summary]\nenabled = true\ntime = \"07:30\"\n[reports]\nscheduled = true\n")
     }
 
+    /// The sample desk with `extra` (whole sections) added.
     pub fn with_extra_config(lab: &MailLab, extra: &str) -> TestDesk {
-        TestDesk::with_mailbox(lab, SUPPORT, &format!("Support <{SUPPORT}>"), &format!("{TRAVIS_AND_CLIENTS}{extra}"))
+        TestDesk::with_sample(lab, sample_desk().section(extra))
     }
 
-    /// A desk that reads `mailbox` on the lab and sends as `from` (its agent, clients and any
-    /// other sections in `rest`), with the daily summary and scheduled client reports off
-    /// unless `rest` has `[summary]` or `[reports]`: the tests run on the real calendar, and
-    /// on a Monday or the first week of a month the agent would otherwise get report drafts
-    /// no test expects.
+    /// `desk` reading support@example.test on the lab and sending through the lab's Postfix.
+    pub fn with_sample(lab: &MailLab, desk: SampleDesk) -> TestDesk {
+        let desk = desk
+            .database(Some("sqlite://helpdesk.db"))
+            .source(Source::Imap(imap_keys(lab, SUPPORT)))
+            .delivery(Delivery::Smtp(smtp_keys(lab)))
+            .from(&format!("Support <{SUPPORT}>"));
+        TestDesk::write(desk.toml())
+    }
+
+    /// A desk other than the sample one: it reads `mailbox` on the lab and sends as `from`
+    /// (its agent, clients and any other sections in `rest`).
     pub fn with_mailbox(lab: &MailLab, mailbox: &str, from: &str, rest: &str) -> TestDesk {
-        let summary = if rest.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
-        let reports = if rest.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
+        TestDesk::write(format!(
+            "[database]\nurl = \"sqlite://helpdesk.db\"\n\n[imap]\n{}\n\n[smtp]\n{}\nfrom = {from:?}\n{rest}",
+            imap_keys(lab, mailbox),
+            smtp_keys(lab)
+        ))
+    }
+
+    /// Writes `config` into a fresh temp dir, with the daily summary and scheduled client
+    /// reports off unless it has `[summary]` or `[reports]`: the tests run on the real
+    /// calendar, and on a Monday or the first week of a month the agent would otherwise get
+    /// report drafts no test expects.
+    fn write(config: String) -> TestDesk {
+        let summary = if config.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
+        let reports = if config.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"{summary}
-{reports}
-[database]
-url = "sqlite://helpdesk.db"
-
-[imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "{mailbox}"
-password_env = "TEST_DESK_IMAP_PASSWORD"
-mailbox = "INBOX"
-poll_interval_secs = 30
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "{from}"
-{rest}
-"#,
-            imap = lab.imap_port,
-            smtp = lab.smtp_port,
-        );
         let config_path = dir.path().join("helpdesk.toml");
-        std::fs::write(&config_path, config).unwrap();
+        std::fs::write(&config_path, format!("{summary}{reports}{config}")).unwrap();
         TestDesk { dir, config_path }
     }
 
@@ -172,6 +154,41 @@ from = "{from}"
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// Every mail kept without a ticket, of any age (`held --json` over 100 years).
+    pub fn held_json(&self) -> Vec<Value> {
+        let output = self.helpdesk(&["held", "--days", "36500", "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Every mail the desk recorded, as the CLI shows it, with its ticket: each ticket's
+    /// `message_list` (`ticket show ID --json`), then every held mail (ticket `None`); by id.
+    pub fn messages_json(&self) -> Vec<(Option<i64>, Value)> {
+        let mut messages = Vec::new();
+        for ticket in self.tickets_json("all") {
+            let id = ticket["id"].as_i64().unwrap();
+            let shown = self.ticket_json(id);
+            messages.extend(shown["message_list"].as_array().unwrap().iter().map(|m| (Some(id), m.clone())));
+        }
+        messages.extend(self.held_json().into_iter().map(|m| (None, m)));
+        messages.sort_by_key(|(_, m)| m["id"].as_i64().unwrap());
+        messages
+    }
+
+    /// The time entries worked this month or last, on the agent's calendar (`time list --json`
+    /// for both): every entry a test on the real calendar can have logged.
+    pub fn time_entries_json(&self) -> Vec<Value> {
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York).date_naive();
+        let last_month = today.with_day(1).unwrap() - chrono::Duration::days(1);
+        let mut entries = Vec::new();
+        for month in [last_month, today] {
+            let period = month.format("%Y-%m").to_string();
+            let output = self.helpdesk(&["time", "list", "--period", &period, "--json"]);
+            entries.extend(serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap());
+        }
+        entries
+    }
+
+    /// The database itself, for what no command shows (the outbox, the IMAP cursor, scores).
     pub async fn db(&self) -> sqlx::SqlitePool {
         let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
         sqlx::SqlitePool::connect(&url).await.unwrap()
@@ -193,8 +210,23 @@ from = "{from}"
     }
 }
 
-/// The single number `sql` selects. A query that fails fails the test: a broken probe must
-/// never read as "0 duplicates" or "nothing unsent".
+/// The `[imap]` keys of a desk reading `mailbox` on the lab.
+fn imap_keys(lab: &MailLab, mailbox: &str) -> String {
+    format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = {mailbox:?}\npassword_env = \"TEST_DESK_IMAP_PASSWORD\"\nmailbox = \"INBOX\"\npoll_interval_secs = 30",
+        lab.imap_port
+    )
+}
+
+/// The `[smtp]` keys (all but `from`) of a desk sending through the lab's Postfix.
+fn smtp_keys(lab: &MailLab) -> String {
+    format!("host = \"127.0.0.1\"\nport = {}\ntls = \"none\"", lab.smtp_port)
+}
+
+/// The single number `sql` selects, for facts no command shows (the outbox, the IMAP cursor,
+/// scores) or reads while a desk runs; the rest goes through `tickets_json` and its kin. A
+/// query that fails fails the test: a broken probe must never read as "0 duplicates" or
+/// "nothing unsent".
 pub async fn count(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
@@ -210,6 +242,7 @@ pub async fn count_once_migrated(db: &sqlx::SqlitePool, sql: &'static str) -> i6
 }
 
 /// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
+/// Raw SQL on purpose: it polls while `run` works (and the outbox, which no command shows).
 pub async fn wait_for_count(db: &sqlx::SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use helpdesk::tickets::store::UNPROCESSABLE_PROBLEM;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, SqlitePool};
 
@@ -21,6 +22,7 @@ fn client_mail(from: &str, subject: &str, message_id: &str, text: &str) -> Strin
 }
 
 /// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
+/// Raw SQL: one query over every ticket's messages and the outbox, which no command shows.
 async fn assert_exactly_once(db: &SqlitePool, mails: i64) {
     let per_message: Vec<(String, i64)> =
         sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
@@ -233,7 +235,7 @@ async fn a_uidvalidity_reset_with_the_same_mails_creates_no_duplicates() {
     };
     run_on_support();
     let db = desk.db().await;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 5);
+    assert_eq!(desk.tickets_json("all").len(), 5);
 
     // The mailbox is deleted and recreated with the same mails (as a restore would), plus one new.
     session.select("INBOX").await.unwrap();
@@ -252,8 +254,8 @@ async fn a_uidvalidity_reset_with_the_same_mails_creates_no_duplicates() {
 
     let skipped = log.matches("already recorded; skipping duplicate").count();
     assert_eq!(skipped, 5, "the 5 restored mails recognised as already recorded:\n{log}");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 6);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 6);
+    assert_eq!(desk.tickets_json("all").len(), 6);
+    assert_eq!(desk.messages_json().len(), 6);
     assert_exactly_once(&db, 6).await;
     println!(
         "uidvalidity reset: {first_validity:?} -> {second_validity:?}, 6 mails rescanned, {skipped} recognised as already recorded, 1 new ticket, 0 duplicates"
@@ -364,6 +366,7 @@ async fn a_full_disk_under_the_database_stops_intake_cleanly_and_loses_nothing_o
     }
     desk.wait_for_log("run.log", "the disk holding the database is full", 60).await;
     let db = SqlitePool::connect(&url).await.unwrap();
+    // Read while the disk is full (a command would open the desk) and the outbox besides.
     let (messages, tickets, acks) = (
         count(&db, "SELECT COUNT(*) FROM messages").await,
         count(&db, "SELECT COUNT(*) FROM tickets").await,
@@ -438,6 +441,7 @@ async fn oversized_mail(processed: Option<&str>) {
     desk.drain(&lab).await;
 
     let db = desk.db().await;
+    // The stored size: no command shows it for mail on a ticket.
     let (problem, stored): (String, i64) =
         sqlx::query_as("SELECT parse_problem, LENGTH(raw) FROM messages WHERE message_id = 'big@acme.test'")
             .fetch_one(&db)
@@ -445,7 +449,7 @@ async fn oversized_mail(processed: Option<&str>) {
             .unwrap();
     assert!(problem.contains("over the 1048576 byte limit"), "{problem}");
     assert!(stored < 10_000, "only the headers were fetched and stored ({stored} bytes)");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2);
+    assert_eq!(desk.tickets_json("all").len(), 2);
     assert_eq!(lab.mails_received_by("big@acme.test").await.len(), 1, "the sender is acknowledged once");
     let agent_mail = lab.mails_received_by(AGENT).await;
     let notice = agent_mail
@@ -507,16 +511,15 @@ async fn a_mail_the_server_cannot_deliver_does_not_block_the_mails_after_it() {
     std::fs::create_dir(&file).unwrap();
     let log = desk.run_once();
     assert!(log.contains("the server did not deliver this mail"), "{log}");
-    let db = desk.db().await;
     let recorded: Vec<String> =
-        sqlx::query_scalar("SELECT message_id FROM messages ORDER BY id").fetch_all(&db).await.unwrap();
+        desk.messages_json().iter().map(|(_, mail)| mail["message_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(recorded, ["u1@acme.test", "u3@acme.test"], "{log}");
     // The broken mail is gone from the server: the mailbox now lists only the other two.
     let on_server: Vec<String> =
         lab.mails_received_by(SUPPORT).await.iter().filter_map(|raw| header(raw, "Message-ID")).collect();
     assert_eq!(on_server, ["<u1@acme.test>", "<u3@acme.test>"], "the broken mail is no longer listed");
     let again = desk.run_once();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 2, "nothing recorded twice");
+    assert_eq!(desk.tickets_json("all").len(), 2, "nothing recorded twice");
     assert!(!again.contains("the server did not deliver this mail"), "the next run meets no broken mail:\n{again}");
     println!(
         "undeliverable: 3 mails, 1 broken under the server, 2 recorded in one run, the broken one gone from the server ({} listed), 0 blocked",
@@ -547,13 +550,17 @@ async fn a_mail_the_desk_fails_on_is_kept_aside_once_and_never_fetched_again() {
     );
     desk.drain(&lab).await;
 
-    let db = desk.db().await;
-    let kept_aside = || async {
-        count(&db, "SELECT COUNT(*) FROM messages WHERE ticket_id IS NULL AND parse_problem LIKE 'internal error while processing this mail: %'").await
+    let kept_aside = || {
+        let held = desk.held_json();
+        let failed_on = |mail: &&serde_json::Value| {
+            mail["parse_problem"].as_str().is_some_and(|problem| problem.starts_with(UNPROCESSABLE_PROBLEM))
+        };
+        held.iter().filter(failed_on).map(|mail| mail["id"].as_i64().unwrap()).collect::<Vec<_>>()
     };
-    assert_eq!(kept_aside().await, 1, "the mail is kept aside, raw:\n{log}");
-    let raw_kept = count(&db, "SELECT LENGTH(raw) FROM messages WHERE ticket_id IS NULL").await;
-    assert!(raw_kept as usize >= hostile.len(), "the whole mail is stored ({raw_kept} bytes)");
+    let kept = kept_aside();
+    assert_eq!(kept.len(), 1, "the mail is kept aside, raw:\n{log}");
+    let raw_kept = desk.helpdesk(&["held", "show", &kept[0].to_string(), "--raw"]).stdout.len();
+    assert!(raw_kept >= hostile.len(), "the whole mail is stored ({raw_kept} bytes)");
     let tickets = desk.tickets_json("all");
     assert_eq!(tickets.len(), 1, "only the mail after it got a ticket: {tickets:?}");
     assert_eq!(tickets[0]["requester"], "bob@acme.test");
@@ -573,8 +580,8 @@ async fn a_mail_the_desk_fails_on_is_kept_aside_once_and_never_fetched_again() {
     let again = desk.run_once_with_env(&one_second);
     desk.drain(&lab).await;
     assert!(!again.contains("keeping the mail aside"), "the mail was fetched and read again:\n{again}");
-    assert_eq!(kept_aside().await, 1, "kept aside once");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, 2, "nothing recorded again");
+    assert_eq!(kept_aside().len(), 1, "kept aside once");
+    assert_eq!(desk.messages_json().len(), 2, "nothing recorded again");
     assert_eq!(notices().await, 1, "still one notice");
     println!(
         "kept aside: a {} byte mail read for over 1 s (intake.max_seconds_per_mail = 1) kept aside raw once, 1 notice to the agent, the mail after it recorded, marked processed on the server, not fetched by the next run",

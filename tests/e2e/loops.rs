@@ -12,7 +12,7 @@
 //! loop and fails the test (it is never taken for silence). Each test prints its figures and
 //! asserts the exact rounds and counts.
 
-use sqlx::SqlitePool;
+use std::collections::HashSet;
 
 use super::desk::{count, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
@@ -221,14 +221,16 @@ async fn a_well_behaved_autoresponder_gets_one_acknowledgement_and_nothing_more(
     let bot = "polite-bot@acme.test";
     let exchange = autoresponder_exchange(&lab, &desk, bot, Style::WellBehaved).await;
 
-    let db = desk.db().await;
     let from_desk = lab.mails_received_by(bot).await.len();
-    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
-    let on_ticket = count(
-        &db,
-        "SELECT COUNT(*) FROM messages WHERE ticket_id IS NOT NULL AND automated_reason LIKE 'Auto-Submitted%'",
-    )
-    .await;
+    let tickets = desk.tickets_json("all").len() as i64;
+    let on_ticket = desk
+        .messages_json()
+        .iter()
+        .filter(|(ticket, mail)| {
+            ticket.is_some()
+                && mail["automated_reason"].as_str().is_some_and(|reason| reason.starts_with("Auto-Submitted"))
+        })
+        .count() as i64;
     println!(
         "loops: well-behaved autoresponder: {from_desk} mail from the desk, {} from the bot in {} rounds (the desk's mails per round {:?}, the last round quiet); its auto-reply threaded onto ticket #1 and got no answer",
         exchange.from_bot,
@@ -254,7 +256,8 @@ async fn a_naive_autoresponder_that_answers_every_mail_exchanges_a_bounded_numbe
     let db = desk.db().await;
     let from_desk = lab.mails_received_by(bot).await.len();
     let from_bot = exchange.from_bot;
-    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
+    let tickets = desk.tickets_json("all").len() as i64;
+    // The outbox: what the desk queued for the bot, by kind.
     let acknowledgements: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND recipients = ?")
             .bind(bot)
@@ -298,8 +301,11 @@ async fn a_naive_autoresponder_answering_from_a_new_plus_tag_each_time_ends_in_s
     let db = desk.db().await;
     let from_desk = lab.mails_received_by(bot).await.len();
     let from_bot = exchange.from_bot;
-    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
-    let addresses = count(&db, "SELECT COUNT(DISTINCT requester) FROM tickets").await;
+    let listed = desk.tickets_json("all");
+    let tickets = listed.len() as i64;
+    let addresses =
+        listed.iter().map(|ticket| ticket["requester"].as_str().unwrap()).collect::<HashSet<_>>().len() as i64;
+    // The outbox: every acknowledgement queued, sent or not.
     let acknowledgements = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").await;
     let held_back = exchange.log.matches("acknowledgement limit reached").count();
     println!(
@@ -337,8 +343,7 @@ async fn twenty_five_mails_from_plus_tags_of_one_mailbox_are_braked_as_one_mailb
     desk.run_once();
     desk.drain(&lab).await;
 
-    let db = desk.db().await;
-    let tickets = count(&db, "SELECT COUNT(*) FROM tickets").await;
+    let tickets = desk.tickets_json("all").len() as i64;
     let to_client = lab.mails_received_by("client2@globex.test").await;
     let to_agent = lab.mails_received_by(AGENT).await;
     let is_flood_notice = |raw: &Vec<u8>| header(raw, "Subject").unwrap_or_default().contains("no more announced");
@@ -380,11 +385,10 @@ async fn mails_from(lab: &MailLab, user: &str, from: &str) -> usize {
 }
 
 /// The mails a desk recorded as automated: the ticket each went to (if any) and why.
-async fn automated_mails(db: &SqlitePool) -> Vec<(Option<i64>, String)> {
-    sqlx::query_as("SELECT ticket_id, thread_reason FROM messages WHERE automated_reason IS NOT NULL ORDER BY id")
-        .fetch_all(db)
-        .await
-        .unwrap()
+fn automated_mails(desk: &TestDesk) -> Vec<(Option<i64>, String)> {
+    let messages = desk.messages_json();
+    let automated = messages.into_iter().filter(|(_, mail)| !mail["automated_reason"].is_null());
+    automated.map(|(ticket, mail)| (ticket, mail["thread_reason"].as_str().unwrap().to_string())).collect()
 }
 
 fn where_kept(mails: &[(Option<i64>, String)]) -> String {
@@ -447,6 +451,7 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
     assert!(a_path.exists() && b_path.exists() && a_path != b_path, "two separate databases");
     let db_a = desk_a.db().await;
     let db_b = desk_b.db().await;
+    // The outbox: what each desk queued for the other.
     let a_to_b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ?")
         .bind(HELP)
         .fetch_one(&db_a)
@@ -457,9 +462,8 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
         .fetch_one(&db_b)
         .await
         .unwrap();
-    let (automated_a, automated_b) = (automated_mails(&db_a).await, automated_mails(&db_b).await);
-    let (tickets_a, tickets_b) =
-        (count(&db_a, "SELECT COUNT(*) FROM tickets").await, count(&db_b, "SELECT COUNT(*) FROM tickets").await);
+    let (automated_a, automated_b) = (automated_mails(&desk_a), automated_mails(&desk_b));
+    let (tickets_a, tickets_b) = (desk_a.tickets_json("all").len() as i64, desk_b.tickets_json("all").len() as i64);
     println!(
         "loops: two desks: {total} mails exchanged in {} rounds of desk A then desk B (2 first mails, then mails per round {:?}, the last round quiet): {a_to_b} + {b_to_a} acknowledgements, each kept as automated mail and not answered (desk A: {}; desk B: {})",
         rounds.added.len(),

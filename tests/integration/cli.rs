@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use helpdesk::testing::SampleDesk;
+
 fn helpdesk(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_helpdesk"))
         .arg("--config")
@@ -12,28 +14,23 @@ fn helpdesk(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-const CONFIG: &str = r#"
-[maildir]
-path = "maildir"
-[outbox_dir]
-path = "outbox"
-from = "Support <support@example.test>"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-report_to = "peter@initech.test"
-contact_name = "Peter Gibbons"
-"#;
+/// The sample desk with Initech alone, whose reports and hour-bank mail go to Peter.
+fn initech_desk() -> SampleDesk {
+    SampleDesk::new()
+        .database(Some("sqlite://helpdesk.db"))
+        .folders("maildir", "outbox")
+        .only_clients(&["Initech"])
+        .client("Initech", |initech| initech.report_to = Some(("peter@initech.test".into(), "Peter Gibbons".into())))
+}
+
+fn write_config(dir: &std::path::Path, config: &str) {
+    std::fs::write(dir.join("helpdesk.toml"), config).unwrap();
+}
 
 #[test]
 fn time_without_a_ticket_counts_against_the_bank_and_crosses_thresholds() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    write_config(dir.path(), &initech_desk().toml());
     let now = "2026-11-20T15:00:00Z";
     let out = helpdesk(dir.path(), &["--now", now, "time", "add", "Initech", "3h50m", "Monthly health check"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -95,7 +92,8 @@ fn time_without_a_ticket_counts_against_the_bank_and_crosses_thresholds() {
 #[test]
 fn check_reports_every_problem_with_its_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let broken = CONFIG.replace("tier = \"starter\"", "tier = \"gold\"").replace("America/New_York", "Nowhere/City")
+    let config = initech_desk().toml();
+    let broken = config.replace("tier = \"starter\"", "tier = \"gold\"").replace("America/New_York", "Nowhere/City")
         + "\n[imap]\nhost = \"x\"\n";
     std::fs::write(dir.path().join("helpdesk.toml"), broken).unwrap();
     let out = helpdesk(dir.path(), &["check"]);
@@ -104,13 +102,13 @@ fn check_reports_every_problem_with_its_key_and_exits_2() {
     for key in ["clients[0].tier", "agent.timezone", "imap"] {
         assert!(text.contains(key), "{key} missing:\n{text}");
     }
-    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    write_config(dir.path(), &initech_desk().toml());
     let out = helpdesk(dir.path(), &["check"]);
     assert!(out.status.success());
 
     // Mistakes a person makes: two clients that differ only in case, the agent listed as a
     // client's contact, two clients claiming one domain (problems); "@domain" (a warning).
-    let mistakes = CONFIG.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]")
+    let mistakes = config.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]")
         + "[[clients]]\nname = \"initech\"\ntier = \"growth\"\ndomains = [\"initech.test\"]\ncontacts = [\"travis@example.test\"]\n";
     std::fs::write(dir.path().join("helpdesk.toml"), mistakes).unwrap();
     let out = helpdesk(dir.path(), &["check"]);
@@ -123,7 +121,7 @@ fn check_reports_every_problem_with_its_key_and_exits_2() {
     ] {
         assert!(text.contains(expected), "{expected:?} missing:\n{text}");
     }
-    let only_at = CONFIG.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]");
+    let only_at = config.replace("domains = [\"initech.test\"]", "domains = [\"@initech.test\"]");
     std::fs::write(dir.path().join("helpdesk.toml"), only_at).unwrap();
     let out = helpdesk(dir.path(), &["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -134,7 +132,7 @@ fn check_reports_every_problem_with_its_key_and_exits_2() {
 #[test]
 fn held_mail_is_listed_shown_raw_and_taken_in_as_a_ticket() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    write_config(dir.path(), &initech_desk().toml());
     let new = dir.path().join("maildir/new");
     std::fs::create_dir_all(&new).unwrap();
     // Peter's real question, sent by a tool that marks its mail as automatic.
@@ -183,7 +181,7 @@ fn held_mail_is_listed_shown_raw_and_taken_in_as_a_ticket() {
 #[test]
 fn reports_fit_the_tier_and_html_is_only_the_document() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("helpdesk.toml"), CONFIG).unwrap();
+    write_config(dir.path(), &initech_desk().toml());
     let now = "2026-11-20T15:00:00Z";
     // Initech is STARTER: quarterly reports, no weekly call.
     let weekly = helpdesk(dir.path(), &["--now", now, "report", "weekly", "--client", "Initech"]);
@@ -215,11 +213,9 @@ fn reports_fit_the_tier_and_html_is_only_the_document() {
 #[test]
 fn a_signal_brings_its_draft_once_then_a_one_line_reminder() {
     let dir = tempfile::tempdir().unwrap();
-    let config = CONFIG.replace(
-        "contact_name = \"Peter Gibbons\"",
-        "contact_name = \"Peter Gibbons\"\ncontract_start = \"2026-01-10\"\ncontract_term = \"annual\"",
-    );
-    std::fs::write(dir.path().join("helpdesk.toml"), config).unwrap();
+    let config =
+        initech_desk().client("Initech", |initech| initech.contract = Some(("2026-01-10".into(), "annual".into())));
+    write_config(dir.path(), &config.toml());
     // Started the evening before, then two mornings (07:30 New York is 12:30 UTC).
     for now in ["2026-11-19T23:00:00Z", "2026-11-20T13:00:00Z", "2026-11-21T13:00:00Z"] {
         let out = helpdesk(dir.path(), &["--now", now, "run", "--once"]);

@@ -18,7 +18,7 @@
 //! TAB in bodies), and a line break in a one-line field never starts a line of its own.
 //!
 //! Cases per property: 2,000, or `PROPTEST_CASES` (a tenth of that through the real intake). Failures are saved (and replayed first)
-//! in `tests/properties.proptest-regressions`.
+//! in `tests/integration/properties.proptest-regressions`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,7 +33,7 @@ use helpdesk::tickets::threading::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-mod common;
+use crate::common;
 
 /// `PROPTEST_CASES`, at least 1 (0 would run nothing and pass); a value that does not parse
 /// fails the test rather than falling back.
@@ -659,15 +659,10 @@ fn unsafe_text(what: &str, text: &str) -> Option<String> {
 fn control_characters_reach_no_composed_mail_and_no_terminal() {
     let runs = AtomicU32::new(0);
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}\n[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_sender_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n",
-        common::sample_desk()
+    let config = common::sample_desk(dir.path()).section(
+        "[intake]\nacknowledgements_per_sender_per_hour = 10000\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_sender_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n",
     );
-    std::fs::write(
-        dir.path().join("helpdesk.toml"),
-        format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.path().display()),
-    )
-    .unwrap();
+    common::write_config(dir.path(), &config);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let desk = runtime.block_on(common::open_desk(dir.path(), &config));
     let line_break = proptest::sample::select(&["\r\n", "\n", "\r", "\u{2028}", "\u{85}"][..]);

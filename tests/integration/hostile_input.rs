@@ -23,12 +23,11 @@ use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
 use sqlx::Row;
 
-mod common;
-use common::{at, crlf, deliver, sample_desk};
+use crate::common::{self, at, crlf, deliver, sample_desk};
 
 /// A desk on a fresh SQLite file in `dir`; `intake` is the body of an `[intake]` section.
 async fn open_desk(dir: &Path, intake: &str) -> Desk {
-    common::open_desk(dir, &format!("{}\n[intake]\n{intake}\n", sample_desk())).await
+    common::open_desk(dir, &sample_desk(dir).section(&format!("[intake]\n{intake}\n"))).await
 }
 
 async fn count(desk: &Desk, sql: &'static str) -> i64 {

@@ -14,7 +14,7 @@
 //!   languages with unquoted history below), and 12 more keep their own expected text (9 of
 //!   them sentences that only look like history, kept whole).
 //!
-//! Run with `cargo test --test quote_corpus -- --nocapture` to see the pass rates.
+//! Run with `cargo test --test integration quote_corpus -- --nocapture` to see the pass rates.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,40 +1,13 @@
 //! The daily summary rendered from a fixture history, compared with a reviewed expected file
 //! (`tests/data/daily_summary/expected.txt`). After an intended change, regenerate it with
-//! `UPDATE_EXPECTED=1 cargo test --test daily_summary` and review the diff.
+//! `UPDATE_EXPECTED=1 cargo test --test integration daily_summary` and review the diff.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use helpdesk::desk::Desk;
 
-mod common;
-use common::{at, crlf, open_desk};
-
-const CONFIG: &str = r#"
-[maildir]
-path = "maildir"
-[outbox_dir]
-path = "outbox"
-from = "Support <support@example.test>"
-[agent]
-name = "Travis"
-addresses = ["travis@example.test"]
-timezone = "America/New_York"
-[[clients]]
-name = "Acme"
-tier = "growth"
-domains = ["acme.test"]
-contract_start = "2026-01-15"
-contract_term = "annual"
-[[clients]]
-name = "Globex"
-tier = "enterprise"
-domains = ["globex.test"]
-[[clients]]
-name = "Initech"
-tier = "starter"
-domains = ["initech.test"]
-"#;
+use crate::common::{self, at, crlf, open_desk, sample_desk};
 
 async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
     common::deliver(desk, crlf(raw), at(arrived)).await;
@@ -43,7 +16,10 @@ async fn deliver(desk: &Desk, raw: &str, arrived: &str) {
 #[tokio::test]
 async fn the_summary_of_a_fixture_history_matches_the_reviewed_file() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path(), CONFIG).await;
+    // Acme's contract renews within the summary's horizon.
+    let config =
+        sample_desk(dir.path()).client("Acme", |acme| acme.contract = Some(("2026-01-15".into(), "annual".into())));
+    let desk = open_desk(dir.path(), &config).await;
     deliver(&desk, "From: Jane <jane@acme.test>\nSubject: HubSpot integration completely failed\nMessage-ID: <1@acme.test>\n\nNothing syncs.\n", "2026-12-01T14:00:00Z").await;
     deliver(&desk, "From: Li <li@globex.test>\nSubject: Weekly report formatting is off\nMessage-ID: <2@globex.test>\n\nColumns shifted.\n", "2026-12-01T15:00:00Z").await;
     deliver(&desk, "From: Peter <peter@initech.test>\nSubject: Feature request: CSV export\nMessage-ID: <3@initech.test>\n\nWould be nice.\n", "2026-12-01T16:00:00Z").await;

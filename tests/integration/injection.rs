@@ -20,8 +20,7 @@ use helpdesk::reports::client::{parse_period, preview, ReportKind};
 use mail_parser::{MessageParser, MimeHeaders};
 use sqlx::Row;
 
-mod common;
-use common::{at, open_desk, sample_desk};
+use crate::common::{self, at, open_desk, sample_desk, write_config};
 
 /// A client's hostile text: each ends a header line early if anything pastes it into one.
 const INJECTED: &str = "\r\nBcc: evil@x.test\r\nContent-Type: text/html\r\n\r\n<b>owned</b>";
@@ -138,7 +137,7 @@ async fn outbox(desk: &Desk) -> Vec<(String, String, String, Vec<u8>)> {
 #[tokio::test]
 async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path(), &sample_desk()).await;
+    let desk = open_desk(dir.path(), &sample_desk(dir.path())).await;
     let outcome = deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     assert!(matches!(outcome, IntakeOutcome::NewTicket { acknowledged: true, .. }), "{outcome:?}");
     let (stored_name, stored_subject): (Option<String>, String) =
@@ -187,7 +186,7 @@ async fn client_text_cannot_add_headers_to_any_mail_the_desk_composes() {
 #[tokio::test]
 async fn client_text_is_escaped_in_the_html_the_desk_makes() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = open_desk(dir.path(), &sample_desk()).await;
+    let desk = open_desk(dir.path(), &sample_desk(dir.path())).await;
     deliver(&desk, hostile_client_mail(), "2026-12-01T14:00:00Z").await;
     // And one from a stranger (the summary's attention list shows the requester).
     let stranger = format!(
@@ -243,7 +242,7 @@ async fn attachment_names_are_metadata_and_nothing_is_written_to_disk() {
     // The data directory sits two levels down, so `../../etc/passwd` would land inside `root`.
     let data = root.path().join("a/b");
     std::fs::create_dir_all(&data).unwrap();
-    let desk = open_desk(&data, &sample_desk()).await;
+    let desk = open_desk(&data, &sample_desk(&data)).await;
     // A first mail, so the database's -wal and -shm files exist before the count.
     deliver(
         &desk,
@@ -364,12 +363,8 @@ fn cli(dir: &Path, args: &[&str]) -> String {
 #[tokio::test]
 async fn control_characters_from_outside_reach_no_body_template_or_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sample_desk();
-    std::fs::write(
-        dir.path().join("helpdesk.toml"),
-        format!("[database]\nurl = \"sqlite://{}/desk.db\"\n{config}", dir.path().display()),
-    )
-    .unwrap();
+    let config = sample_desk(dir.path());
+    write_config(dir.path(), &config);
     let desk = open_desk(dir.path(), &config).await;
     let fake_lines = format!(
         "From: {} <jane@acme.test>\r\nTo: support@example.test\r\nSubject: {}\r\nMessage-ID: <fake@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease check the invoice.\r\n--BB\r\nContent-Type: text/plain; name=\"{attachment}\"\r\nContent-Disposition: attachment; filename=\"{attachment}\"\r\n\r\nnumbers\r\n--BB--\r\n",
