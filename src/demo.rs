@@ -107,7 +107,7 @@ pub async fn run_demo(dir: &Path) -> anyhow::Result<()> {
         .await?
         .into_iter()
         .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     println!("{}", crate::cli::tickets_table(&desk.config, &tickets));
     let held = store::count_held_messages(&desk.db).await?;
     println!(

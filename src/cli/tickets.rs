@@ -42,7 +42,7 @@ pub async fn list(
         .into_iter()
         .filter(of_client)
         .map(|ticket| ticket.with_sla_state(now, &desk.config.sla))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     if json {
         print_json(&tickets)?;
     } else {
@@ -106,7 +106,7 @@ async fn show(desk: &Desk, id: TicketId, json: bool, now: DateTime<Utc>) -> anyh
         eprintln!("error: there is no ticket #{}", id.0);
         return Ok(ExitCode::from(1));
     };
-    let ticket = ticket.with_sla_state(now, &desk.config.sla);
+    let ticket = ticket.with_sla_state(now, &desk.config.sla)?;
     if json {
         let mut value = serde_json::to_value(&ticket)?;
         value["message_list"] = serde_json::to_value(&messages)?;
@@ -228,7 +228,7 @@ fn print_sent_to_client(config: &Config, mail: &SentMail) {
         one_line(&mail.recipients),
         mail.kind.as_str(),
         agent_time(config, &mail.created_at),
-        one_line(&mail.status),
+        mail.status.as_str(),
         one_line(&mail.subject)
     );
 }

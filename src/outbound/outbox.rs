@@ -56,6 +56,18 @@ crate::stored_kind! {
     }
 }
 
+crate::stored_kind! {
+    /// Where an outgoing mail stands.
+    pub enum OutboxStatus {
+        /// Waiting for its next attempt.
+        Pending = "pending",
+        /// The server accepted it.
+        Sent = "sent",
+        /// Given up on (a permanent rejection, or too many transient failures).
+        Failed = "failed",
+    }
+}
+
 impl OutboxKind {
     /// The mails the client side of a ticket gets (`ticket show` lists them).
     pub const TO_CLIENT: [OutboxKind; 5] = [
@@ -166,7 +178,7 @@ pub struct SentMail {
     pub kind: OutboxKind,
     pub recipients: String,
     pub subject: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub created_at: String,
 }
 
@@ -361,15 +373,6 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
         .await
         .context("mark failed")?;
     Ok(())
-}
-
-/// Counts of outbox rows by status, for `run --once` and the summary.
-pub async fn status_counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
-        .fetch_all(db)
-        .await
-        .context("status counts")?;
-    Ok(rows.into_iter().map(|row| (row.get("status"), row.get("n"))).collect())
 }
 
 /// Postpones a row behind one that just failed, without counting an attempt against it.

@@ -163,7 +163,7 @@ pub async fn build_summary(
         .await?
         .into_iter()
         .map(|t| t.with_sla_state(now, &config.sla))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let new_tickets = new_ticket_lines(desk, since).await?;
     let sorted = nearest_due_first(&tickets);
     let open = open_lines(config, &sorted);

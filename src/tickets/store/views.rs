@@ -44,25 +44,24 @@ pub struct TicketSummary {
 impl TicketSummary {
     /// Fills `sla` as seen at `now`. With `pause_while_waiting`, a waiting ticket's clocks are
     /// read at the moment it started waiting.
-    pub fn with_sla_state(mut self, now: DateTime<Utc>, sla: &SlaConfig) -> TicketSummary {
+    pub fn with_sla_state(mut self, now: DateTime<Utc>, sla: &SlaConfig) -> anyhow::Result<TicketSummary> {
         let warn_when_left = sla.warn_when_left;
-        let parse = |text: &Option<String>| text.as_deref().and_then(|t| time_from_db(t).ok());
-        let now = match parse(&self.waiting_since) {
+        // A stored time that does not read is an error, never "no SLA".
+        let parse = |text: &Option<String>| text.as_deref().map(time_from_db).transpose();
+        let now = match parse(&self.waiting_since)? {
             Some(since) if sla.pause_while_waiting => since.min(now),
             _ => now,
         };
-        let (Some(opened), Some(response_due), Some(resolution_due), None) = (
-            time_from_db(&self.opened_at).ok(),
-            parse(&self.first_response_due),
-            parse(&self.resolution_due),
-            self.merged_into,
-        ) else {
-            return self;
+        let opened = time_from_db(&self.opened_at)?;
+        let (Some(response_due), Some(resolution_due), None) =
+            (parse(&self.first_response_due)?, parse(&self.resolution_due)?, self.merged_into)
+        else {
+            return Ok(self);
         };
-        let response = clock_state(opened, response_due, parse(&self.first_response_at), now, warn_when_left);
-        let resolution = clock_state(opened, resolution_due, parse(&self.resolved_at), now, warn_when_left);
+        let response = clock_state(opened, response_due, parse(&self.first_response_at)?, now, warn_when_left);
+        let resolution = clock_state(opened, resolution_due, parse(&self.resolved_at)?, now, warn_when_left);
         self.sla = Some(ticket_state(response, resolution));
-        self
+        Ok(self)
     }
 }
 
