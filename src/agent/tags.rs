@@ -98,68 +98,13 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
             continue;
         }
         if let Some(captures) = LINE_TAG.captures(line) {
-            let value = captures[2].trim();
-            match (captures[1].to_ascii_lowercase().as_str(), value) {
-                ("client", "") => commands.errors.push("#client: give a client's name".into()),
-                ("client", name) => commands.client = Some(name.to_string()),
-                (_, "") => commands.errors.push("#merge: give a ticket number".into()),
-                (_, number) => match number.trim_start_matches('#').parse::<i64>() {
-                    Ok(target) => commands.merge_into = Some(target),
-                    Err(_) => commands.errors.push(format!("#merge {number}: not a ticket number")),
-                },
-            }
+            read_line_tag(&captures[1], captures[2].trim(), &mut commands);
             continue;
         }
-        let mut had_tag = false;
-        for captures in CC_TAG.captures_iter(line) {
-            had_tag = true;
-            let name = captures[2].to_ascii_lowercase();
-            let written = captures.get(3).map_or("", |address| address.as_str());
-            match EmailAddress::parse(written) {
-                Some(address) if name == "cc" => commands.cc_added.push(address),
-                Some(address) => commands.cc_removed.push(address),
-                None => commands.errors.push(format!("#{name} {written}: not an email address")),
-            }
-        }
+        let had_cc = read_cc_tags(line, &mut commands);
         let without_cc = CC_TAG.replace_all(line, "$1");
         let line: &str = &without_cc;
-        // `#time 45m Investigated HubSpot paging`: the words after the duration are the task.
-        let mut task_starts: Option<usize> = None;
-        for captures in TAG.captures_iter(line) {
-            had_tag = true;
-            let name = captures[2].to_ascii_lowercase();
-            match name.as_str() {
-                "time" | "estimate" => {
-                    let minutes = match captures.get(3).map(|m| m.as_str().trim()) {
-                        Some(value) => parse_duration(value).ok_or_else(|| value.to_string()),
-                        None => Err(DURATION_WITHOUT_VALUE
-                            .captures_iter(line)
-                            .find(|c| c[2].eq_ignore_ascii_case(&name))
-                            .map(|c| c[3].to_string())
-                            .unwrap_or_default()),
-                    };
-                    match (minutes, name.as_str()) {
-                        (Ok(minutes), "time") => {
-                            let end = captures.get(0).map_or(line.len(), |whole| whole.end());
-                            let task = task_after(&line[end..]);
-                            if task.is_some() && task_starts.is_none() {
-                                task_starts = captures.get(0).map(|whole| whole.start());
-                            }
-                            commands.time_entries.push(TimeTag { minutes, task });
-                        }
-                        (Ok(minutes), _) => commands.estimate = Some(minutes),
-                        (Err(written), _) => {
-                            commands.errors.push(format!("#{name} {written}: not a duration like 45m, 1h30m or 1.5h"))
-                        }
-                    }
-                }
-                "billable" => commands.billable = true,
-                "close" => commands.close = true,
-                "waiting" => commands.waiting = true,
-                "note" => commands.note = true,
-                priority => commands.severity = priority.to_ascii_uppercase().parse().ok(),
-            }
-        }
+        let (had_tag, task_starts) = read_word_tags(line, &mut commands);
         // The task text goes with its tag: only what stands before the first task-carrying
         // `#time` on the line can be relayed.
         let relayable = &line[..task_starts.unwrap_or(line.len())];
@@ -167,7 +112,7 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
         if let Some(unknown) = UNKNOWN_TAG_LINE.captures(&remaining) {
             commands.errors.push(format!("#{}: not a tag this desk knows", &unknown[1]));
         }
-        if had_tag && remaining.trim().is_empty() {
+        if (had_cc || had_tag) && remaining.trim().is_empty() {
             continue;
         }
         kept_lines.push(remaining);
@@ -183,6 +128,88 @@ pub fn read_tags(subject: &str, ticket_subject: &str, new_part: &str) -> AgentCo
     }
     commands.text = kept_lines.join("\n");
     commands
+}
+
+/// A tag that takes its whole line: `#client NAME`, `#merge N`.
+fn read_line_tag(name: &str, value: &str, commands: &mut AgentCommands) {
+    match (name.to_ascii_lowercase().as_str(), value) {
+        ("client", "") => commands.errors.push("#client: give a client's name".into()),
+        ("client", name) => commands.client = Some(name.to_string()),
+        (_, "") => commands.errors.push("#merge: give a ticket number".into()),
+        (_, number) => match number.trim_start_matches('#').parse::<i64>() {
+            Ok(target) => commands.merge_into = Some(target),
+            Err(_) => commands.errors.push(format!("#merge {number}: not a ticket number")),
+        },
+    }
+}
+
+/// `#cc ADDRESS` and `#uncc ADDRESS` on the line; whether there was one.
+fn read_cc_tags(line: &str, commands: &mut AgentCommands) -> bool {
+    let mut had_tag = false;
+    for captures in CC_TAG.captures_iter(line) {
+        had_tag = true;
+        let name = captures[2].to_ascii_lowercase();
+        let written = captures.get(3).map_or("", |address| address.as_str());
+        match EmailAddress::parse(written) {
+            Some(address) if name == "cc" => commands.cc_added.push(address),
+            Some(address) => commands.cc_removed.push(address),
+            None => commands.errors.push(format!("#{name} {written}: not an email address")),
+        }
+    }
+    had_tag
+}
+
+/// The word tags on the line (`#time`, `#estimate`, `#billable`, `#close`, `#waiting`,
+/// `#note`, `#p0`..`#p3`): whether there was one, and where the first `#time` that carries a
+/// task starts (`#time 45m Investigated HubSpot paging`: the words after the duration are
+/// the task).
+fn read_word_tags(line: &str, commands: &mut AgentCommands) -> (bool, Option<usize>) {
+    let mut had_tag = false;
+    let mut task_starts: Option<usize> = None;
+    for captures in TAG.captures_iter(line) {
+        had_tag = true;
+        let name = captures[2].to_ascii_lowercase();
+        match name.as_str() {
+            "time" | "estimate" => {
+                let Some(minutes) = read_duration(line, &captures, &name, commands) else { continue };
+                if name == "estimate" {
+                    commands.estimate = Some(minutes);
+                    continue;
+                }
+                let end = captures.get(0).map_or(line.len(), |whole| whole.end());
+                let task = task_after(&line[end..]);
+                if task.is_some() && task_starts.is_none() {
+                    task_starts = captures.get(0).map(|whole| whole.start());
+                }
+                commands.time_entries.push(TimeTag { minutes, task });
+            }
+            "billable" => commands.billable = true,
+            "close" => commands.close = true,
+            "waiting" => commands.waiting = true,
+            "note" => commands.note = true,
+            priority => commands.severity = priority.to_ascii_uppercase().parse().ok(),
+        }
+    }
+    (had_tag, task_starts)
+}
+
+/// The duration of a `#time` or `#estimate` tag; an error (and `None`) when it does not read.
+fn read_duration(line: &str, captures: &regex::Captures<'_>, name: &str, commands: &mut AgentCommands) -> Option<u32> {
+    let minutes = match captures.get(3).map(|m| m.as_str().trim()) {
+        Some(value) => parse_duration(value).ok_or_else(|| value.to_string()),
+        None => Err(DURATION_WITHOUT_VALUE
+            .captures_iter(line)
+            .find(|c| c[2].eq_ignore_ascii_case(name))
+            .map(|c| c[3].to_string())
+            .unwrap_or_default()),
+    };
+    match minutes {
+        Ok(minutes) => Some(minutes),
+        Err(written) => {
+            commands.errors.push(format!("#{name} {written}: not a duration like 45m, 1h30m or 1.5h"));
+            None
+        }
+    }
 }
 
 /// The task written after a `#time` duration: up to the next tag, trimmed, at most 200
