@@ -48,17 +48,26 @@ impl Desk {
         ticket: TicketId,
         subject: String,
         body: String,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Draft> {
         let agent = self.config.agent.addresses[0].as_str();
         let references = crate::outbound::outbox::first_and_last_to_about(tx, ticket, agent).await?;
         Ok(Draft {
             in_reply_to: references.last().cloned(),
             references,
-            ..self.notice_to_agent(kind, Some(ticket), subject, body)
+            ..self.notice_to_agent(kind, Some(ticket), subject, body, now)
         })
     }
 
-    pub fn notice_to_agent(&self, kind: OutboxKind, ticket: Option<TicketId>, subject: String, body: String) -> Draft {
+    /// `now` is when its signed Message-ID is issued (its age is read from it).
+    pub fn notice_to_agent(
+        &self,
+        kind: OutboxKind,
+        ticket: Option<TicketId>,
+        subject: String,
+        body: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Draft {
         let config = &self.config;
         let agent = &config.agent.addresses[0];
         Draft {
@@ -69,7 +78,7 @@ impl Desk {
             reply_to: ticket.map(|ticket| self.reply_addresses.address_for(ticket)),
             auto_submitted: Some("auto-generated"),
             message_id: ticket.map(|ticket| {
-                self.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain())
+                self.agent_message_ids.signed_message_id(ticket, agent, config.support_address().domain(), now)
             }),
             ..Draft::new(kind)
         }

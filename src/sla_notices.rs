@@ -147,6 +147,7 @@ async fn queue_notice(desk: &Desk, notice: &Notice<'_>, now: DateTime<Utc>) -> a
             ticket.id,
             desk.templates.render_line("sla_alert.subject", &data)?,
             desk.templates.render("sla_alert.txt", &data)?,
+            now,
         )
         .await?;
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;

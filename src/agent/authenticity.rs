@@ -17,6 +17,7 @@
 //!
 //! Pure apart from the key it is given.
 
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -66,12 +67,8 @@ impl AgentMessageIds {
 
     /// A Message-ID for mail the desk sends to `agent` about `ticket`. Its nonce begins with
     /// the time it was made (32 bits of Unix seconds, then 32 random bits), under the
-    /// signature, so that its age can be told without the database.
-    pub fn signed_message_id(&self, ticket: TicketId, agent: &EmailAddress, domain: &str) -> MessageId {
-        self.signed_message_id_at(ticket, agent, domain, chrono::Utc::now())
-    }
-
-    pub fn signed_message_id_at(
+    /// signature, so that its age can be told without the database. `issued` is now.
+    pub fn signed_message_id(
         &self,
         ticket: TicketId,
         agent: &EmailAddress,
@@ -90,9 +87,15 @@ impl AgentMessageIds {
     }
 
     /// A Message-ID for a report draft sent to `agent` (the `#send` reply must carry it).
-    pub fn signed_report_id(&self, report: i64, agent: &EmailAddress, domain: &str) -> MessageId {
+    pub fn signed_report_id(
+        &self,
+        report: i64,
+        agent: &EmailAddress,
+        domain: &str,
+        issued: DateTime<Utc>,
+    ) -> MessageId {
         // Reports and tickets never share a signature: reports sign the negative number.
-        self.signed_message_id(TicketId(-report), agent, domain)
+        self.signed_message_id(TicketId(-report), agent, domain, issued)
     }
 
     /// The report draft a reply answers, when it carries a correctly signed draft id.
@@ -104,8 +107,8 @@ impl AgentMessageIds {
     }
 
     /// A Message-ID for the daily summary sent to `agent` (a reply carrying it is his).
-    pub fn signed_summary_id(&self, agent: &EmailAddress, domain: &str) -> MessageId {
-        self.signed_message_id(SUMMARY_SCOPE, agent, domain)
+    pub fn signed_summary_id(&self, agent: &EmailAddress, domain: &str, issued: DateTime<Utc>) -> MessageId {
+        self.signed_message_id(SUMMARY_SCOPE, agent, domain, issued)
     }
 
     /// Whether the mail replies to a daily summary the desk sent to `agent`.
@@ -362,7 +365,7 @@ mod tests {
     #[test]
     fn signed_ids_verify_only_for_their_ticket_and_agent() {
         let ids = AgentMessageIds::new(b"key");
-        let id = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        let id = ids.signed_message_id(TicketId(7), &agent(), "example.test", chrono::Utc::now());
         assert!(ids.verify(&id, TicketId(7), &agent()));
         assert!(!ids.verify(&id, TicketId(8), &agent()));
         assert!(!ids.verify(&id, TicketId(7), &EmailAddress::parse("eve@example.test").unwrap()));
@@ -385,20 +388,24 @@ mod tests {
         assert_eq!(domain.len(), 20);
         let agent = EmailAddress::parse("travis.longname@agents.example.test").unwrap();
         for id in [
-            ids.signed_message_id(TicketId(999_999), &agent, domain),
-            ids.signed_report_id(999_999, &agent, domain),
-            ids.signed_summary_id(&agent, domain),
+            ids.signed_message_id(TicketId(999_999), &agent, domain, chrono::Utc::now()),
+            ids.signed_report_id(999_999, &agent, domain, chrono::Utc::now()),
+            ids.signed_summary_id(&agent, domain, chrono::Utc::now()),
             crate::outbound::compose::new_message_id(Some(TicketId(999_999)), domain),
             crate::outbound::compose::new_message_id(None, domain),
         ] {
             let line = format!("In-Reply-To: {}", id.bracketed());
             assert!(line.len() <= 78, "{} columns: {line}", line.len());
         }
-        let id = ids.signed_message_id(TicketId(999_999), &agent, domain);
+        let id = ids.signed_message_id(TicketId(999_999), &agent, domain, chrono::Utc::now());
         assert_eq!(id.as_str().split('@').next().unwrap().len(), 41, "{id}");
         assert!(ids.verify(&id, TicketId(999_999), &agent));
         assert_eq!(
-            ids.report_answered(&reply_to(&ids.signed_report_id(999_999, &agent, domain)), &agent, &[]),
+            ids.report_answered(
+                &reply_to(&ids.signed_report_id(999_999, &agent, domain, chrono::Utc::now())),
+                &agent,
+                &[]
+            ),
             Some(999_999)
         );
     }
@@ -434,7 +441,7 @@ mod tests {
         // The old fields in the new form's frame (or the reverse) prove nothing.
         let reframed = MessageId::parse("hd.t7.6955b9000123456789abcdef.6e80382ff37bf5ff9563@example.test").unwrap();
         assert!(!ids.verify(&reframed, TicketId(7), &agent()));
-        let short = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        let short = ids.signed_message_id(TicketId(7), &agent(), "example.test", chrono::Utc::now());
         let [_, _, nonce, signature] = short.as_str().split('@').next().unwrap().split('.').collect::<Vec<_>>()[..]
         else {
             panic!("{short}")
@@ -447,7 +454,7 @@ mod tests {
     fn a_signed_id_carries_its_time_under_the_signature_and_an_unusable_one_proves_nothing() {
         let ids = AgentMessageIds::new(b"key");
         let issued = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-        let id = ids.signed_message_id_at(TicketId(7), &agent(), "example.test", issued);
+        let id = ids.signed_message_id(TicketId(7), &agent(), "example.test", issued);
         assert_eq!(AgentMessageIds::issued_at(&id), Some(issued));
         // A changed time breaks the signature.
         let nonce = id.as_str().split('.').nth(2).unwrap().to_string();
@@ -493,7 +500,7 @@ mod tests {
     #[test]
     fn replies_to_signed_mail_and_trusted_results_authenticate() {
         let ids = AgentMessageIds::new(b"key");
-        let signed = ids.signed_message_id(TicketId(7), &agent(), "example.test");
+        let signed = ids.signed_message_id(TicketId(7), &agent(), "example.test", chrono::Utc::now());
         let reply =
             format!("From: travis@example.test\r\nIn-Reply-To: {}\r\nSubject: Re\r\n\r\nok\r\n", signed.bracketed());
         let mail = parse_mail(reply.as_bytes(), 1 << 20);

@@ -210,6 +210,7 @@ pub async fn announce_follow_up(
             ticket.id,
             desk.templates.render_line("agent_follow_up.subject", &data)?,
             desk.templates.render("agent_follow_up.txt", &data)?,
+            now,
         )
         .await?;
     draft.references.extend(mail.message_id.iter().cloned());
@@ -269,6 +270,7 @@ pub async fn explain_ignored_agent_mail(
         None,
         desk.templates.render_line("agent_ignored.subject", &data)?,
         desk.templates.render("agent_ignored.txt", &data)?,
+        now,
     );
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     Ok(())

@@ -76,6 +76,7 @@ pub(super) async fn keep_unprocessable(
             None,
             desk.templates.render_line("unprocessable.subject", &data)?,
             desk.templates.render("unprocessable.txt", &data)?,
+            now,
         );
         outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     }

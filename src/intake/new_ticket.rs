@@ -154,6 +154,7 @@ async fn within_flood_brake(
             Some(opened.id),
             desk.templates.render_line("flood_notice.subject", &data)?,
             desk.templates.render("flood_notice.txt", &data)?,
+            now,
         );
         outbox::enqueue(tx, &build_mail(&config.support_mailbox, notice, now)?, now).await?;
     }
@@ -234,6 +235,7 @@ async fn notify_agent(
             Some(opened.id),
             desk.templates.render_line("agent_new_ticket.subject", &data)?,
             desk.templates.render("agent_new_ticket.txt", &data)?,
+            now,
         )
     };
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;

@@ -91,6 +91,7 @@ pub(super) async fn open_proactive_ticket(
         Some(ticket),
         desk.templates.render_line("proactive_opened.subject", &data)?,
         desk.templates.render("proactive_opened.txt", &data)?,
+        now,
     );
     outbox::enqueue(tx, &build_mail(&config.support_mailbox, notice, now)?, now).await?;
     tracing::info!(ticket = ticket.0, client = %client.name, "proactive ticket opened from the agent's mail");

@@ -119,6 +119,7 @@ pub(super) async fn answer_summary(
         None,
         desk.templates.render_line("held_taken_in.subject", &data)?,
         desk.templates.render("held_taken_in.txt", &data)?,
+        now,
     );
     outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;
     Ok(results.join("; "))

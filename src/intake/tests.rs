@@ -548,7 +548,7 @@ async fn a_signed_reply_to_the_daily_summary_takes_held_mail_in() {
     record_mail(&desk, &RawMail::new(screened.to_vec(), now), now).await.unwrap();
     let id = held_id(&desk, "dana@acme.test").await;
     let agent = EmailAddress::parse("travis@example.test").unwrap();
-    let summary_id = desk.agent_message_ids.signed_summary_id(&agent, "example.test");
+    let summary_id = desk.agent_message_ids.signed_summary_id(&agent, "example.test", chrono::Utc::now());
     let reply = |message_id: &str, in_reply_to: &str, body: &str| {
         let text = format!(
                 "From: travis@example.test\r\nSubject: Re: Daily summary\r\nMessage-ID: <{message_id}>\r\nIn-Reply-To: {in_reply_to}\r\n\r\n{body}\r\n\r\n> message {id} ... #take 77\r\n"

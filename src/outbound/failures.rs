@@ -70,6 +70,7 @@ async fn report_failure(desk: &Desk, failure: &UnreportedFailure, now: DateTime<
         failure.ticket.map(TicketId),
         desk.templates.render_line("delivery_failure.subject", &data)?,
         desk.templates.render("delivery_failure.txt", &data)?,
+        now,
     );
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now).await?;
     tx.commit().await?;

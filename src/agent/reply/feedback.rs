@@ -101,6 +101,7 @@ async fn queue_feedback_of_kind(
             ticket,
             desk.templates.render_line("agent_feedback.subject", data)?,
             desk.templates.render("agent_feedback.txt", data)?,
+            now,
         )
         .await?;
     outbox::enqueue(tx, &build_mail(&desk.config.support_mailbox, draft, now)?, now).await?;

@@ -103,7 +103,12 @@ pub async fn prepare_report(
             images: report.images,
             attachments: Vec::new(),
             auto_submitted: Some("auto-generated"),
-            message_id: Some(desk.agent_message_ids.signed_report_id(id, &agent, config.support_address().domain())),
+            message_id: Some(desk.agent_message_ids.signed_report_id(
+                id,
+                &agent,
+                config.support_address().domain(),
+                now,
+            )),
             ..Draft::new(OutboxKind::ReportDraft)
         }
     };

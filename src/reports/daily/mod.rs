@@ -143,9 +143,9 @@ pub async fn send_summary(desk: &Desk, date: NaiveDate, now: DateTime<Utc>) -> a
         .context("send summary")?;
     }
     let draft = Draft {
-        message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain())),
+        message_id: Some(desk.agent_message_ids.signed_summary_id(agent, config.support_address().domain(), now)),
         html: Some(summary.html),
-        ..desk.notice_to_agent(OutboxKind::DailySummary, None, summary.subject, summary.text)
+        ..desk.notice_to_agent(OutboxKind::DailySummary, None, summary.subject, summary.text, now)
     };
     outbox::enqueue(&mut tx, &build_mail(&config.support_mailbox, draft, now)?, now)
         .await
