@@ -81,6 +81,21 @@ pub struct MetricInputs<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// (renewed, due) of every contract with a renewal date in the 12 months up to `period_end`.
+fn renewals(contracts: &[Contract], period_end: NaiveDate) -> (i64, i64) {
+    let year_before = period_end.with_year(period_end.year() - 1).unwrap_or(period_end);
+    let (mut renewed, mut due) = (0, 0);
+    for contract in contracts {
+        for date in renewal_dates(contract, period_end).into_iter().filter(|d| *d > year_before) {
+            due += 1;
+            if contract.cancelled_on.is_none_or(|cancelled| cancelled > date) {
+                renewed += 1;
+            }
+        }
+    }
+    (renewed, due)
+}
+
 pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
     let outcomes = |f: &dyn Fn(&TicketFacts) -> Option<bool>| -> (i64, i64) {
         let decided: Vec<bool> = inputs.tickets.iter().filter_map(f).collect();
@@ -100,18 +115,7 @@ pub fn compute_metrics(inputs: &MetricInputs<'_>) -> Metrics {
     let proactive_count = inputs.tickets.iter().filter(|t| t.proactive).count() as i64;
     let proactive = percent(proactive_count, inputs.tickets.len() as i64);
     let utilisation = percent(inputs.bank_used_minutes, inputs.bank_available_minutes);
-    // Renewals: every contract with a renewal date in the 12 months up to the period's end.
-    let year_before = inputs.period_end.with_year(inputs.period_end.year() - 1).unwrap_or(inputs.period_end);
-    let mut renewed = 0;
-    let mut due = 0;
-    for contract in inputs.contracts {
-        for date in renewal_dates(contract, inputs.period_end).into_iter().filter(|d| *d > year_before) {
-            due += 1;
-            if contract.cancelled_on.is_none_or(|cancelled| cancelled > date) {
-                renewed += 1;
-            }
-        }
-    }
+    let (renewed, due) = renewals(inputs.contracts, inputs.period_end);
     let renewal = percent(renewed, due);
     Metrics {
         period: inputs.period.clone(),
