@@ -218,38 +218,9 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
     if let Some(value) = draft.auto_submitted {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
     }
-    let text_part = match draft.html {
-        Some(html) if draft.images.is_empty() => Content::Multi(MultiPart::alternative_plain_html(body, html)),
-        Some(html) => {
-            let mut related = MultiPart::related().singlepart(SinglePart::html(html));
-            for image in &draft.images {
-                let png = ContentType::parse("image/png").expect("valid content type");
-                related =
-                    related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png));
-            }
-            Content::Multi(MultiPart::alternative().singlepart(SinglePart::plain(body)).multipart(related))
-        }
-        None => Content::Plain(body),
-    };
-    let message = if draft.attachments.is_empty() {
-        match text_part {
-            Content::Multi(multipart) => builder.multipart(multipart),
-            Content::Plain(body) => builder.header(ContentType::TEXT_PLAIN).body(body),
-        }
-    } else {
-        let mut mixed = match text_part {
-            Content::Multi(multipart) => MultiPart::mixed().multipart(multipart),
-            Content::Plain(body) => MultiPart::mixed().singlepart(SinglePart::plain(body)),
-        };
-        for file in &draft.attachments {
-            let content_type = ContentType::parse(&file.content_type)
-                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid content type"));
-            let name = crate::text::one_line(&file.name);
-            mixed = mixed.singlepart(Attachment::new(name).body(file.bytes.clone(), content_type));
-        }
-        builder.multipart(mixed)
-    }
-    .with_context(|| format!("cannot build the {} mail", draft.kind))?;
+    let text_part = text_content(body, draft.html, &draft.images);
+    let message = finish_message(builder, text_part, &draft.attachments)
+        .with_context(|| format!("cannot build the {} mail", draft.kind))?;
     // Everyone in To and Cc is an envelope recipient, each once.
     let mut recipients: Vec<EmailAddress> = Vec::new();
     for mailbox in draft.to.iter().chain(&draft.cc) {
@@ -266,6 +237,48 @@ pub fn build_mail(from: &Mailbox, draft: Draft, now: DateTime<Utc>) -> anyhow::R
         subject,
         raw: message.formatted(),
     })
+}
+
+/// The text (and HTML with its inline images) of a mail, before its attachments.
+fn text_content(body: String, html: Option<String>, images: &[InlineImage]) -> Content {
+    match html {
+        Some(html) if images.is_empty() => Content::Multi(MultiPart::alternative_plain_html(body, html)),
+        Some(html) => {
+            let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+            for image in images {
+                let png = ContentType::parse("image/png").expect("valid content type");
+                related =
+                    related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png));
+            }
+            Content::Multi(MultiPart::alternative().singlepart(SinglePart::plain(body)).multipart(related))
+        }
+        None => Content::Plain(body),
+    }
+}
+
+/// The message: its text alone, or in a multipart/mixed with the files.
+fn finish_message(
+    builder: lettre::message::MessageBuilder,
+    text_part: Content,
+    attachments: &[FileAttachment],
+) -> Result<Message, lettre::error::Error> {
+    if attachments.is_empty() {
+        return match text_part {
+            Content::Multi(multipart) => builder.multipart(multipart),
+            Content::Plain(body) => builder.header(ContentType::TEXT_PLAIN).body(body),
+        };
+    }
+    let mut mixed = match text_part {
+        Content::Multi(multipart) => MultiPart::mixed().multipart(multipart),
+        Content::Plain(body) => MultiPart::mixed().singlepart(SinglePart::plain(body)),
+    };
+    for file in attachments {
+        let content_type = ContentType::parse(&file.content_type)
+            .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid content type"));
+        let name = crate::text::one_line(&file.name);
+        mixed = mixed.singlepart(Attachment::new(name).body(file.bytes.clone(), content_type));
+    }
+    builder.multipart(mixed)
 }
 
 /// The body of a mail before its attachments: one part or a multipart.
