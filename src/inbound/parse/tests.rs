@@ -1,4 +1,3 @@
-
 use super::nesting::{count_markers, without_quoted_printable_escapes};
 use super::thread_ids::MAX_REFERENCED_IDS;
 use super::*;
