@@ -10,6 +10,7 @@ mod daily_summary;
 mod hostile_input;
 mod injection;
 mod loop_protection;
+mod postgres_schema;
 mod properties;
 mod quote_corpus;
 mod threading_corpus;
