@@ -338,7 +338,11 @@ fn daily_summary_samples() -> Vec<Value> {
             subject: "Invoice question".into(),
             since: "Nov 28".into(),
         }],
-        attention: vec![AttentionLine::sample(Some(42), "mail in your name was not authenticated", "Checkout is down")],
+        attention: vec![
+            AttentionLine::sample(Some(42), "mail in your name was not authenticated", "Checkout is down"),
+            // Held mail in his name is on no ticket: the line says so instead of a bare "#".
+            AttentionLine::sample(None, "unauthenticated mail in your name from travis@example.test", "[#3] Site down"),
+        ],
         held_count: 1,
         held_to_check: vec![HeldLine {
             id: 17,
@@ -469,6 +473,9 @@ fn every_template_renders_with_samples_of_its_data_in_strict_mode() {
     assert!(feedback.contains("5th such mail"), "{feedback}");
     assert!(rendered[&("hours_100.txt".to_string(), 0)].contains("estimated 2 hours = $300"));
     assert!(rendered[&("resolved.txt".to_string(), 0)].contains("P.S. - Turn on the daily backup."));
+    let summary = &rendered[&("daily_summary.txt".to_string(), 0)];
+    assert!(summary.contains("  #42 mail in your name was not authenticated"), "{summary}");
+    assert!(summary.contains("  no ticket, unauthenticated mail in your name from travis@example.test"), "{summary}");
 }
 
 #[test]
