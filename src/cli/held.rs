@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::Table;
 
 use super::args::HeldCommand;
-use super::format::{clipped, local_short_time, print_json, table};
+use super::format::{agent_time, clipped, local_short_time, print_json, table};
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::intake::IntakeOutcome;
@@ -79,7 +79,8 @@ async fn show(desk: &Desk, id: i64, raw: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let message = &stored.summary;
-    println!("Message {} from {} at {}", message.id, one_line(&message.sender), one_line(&message.arrived_at));
+    let arrived = agent_time(&desk.config, &message.arrived_at);
+    println!("Message {} from {} at {arrived}", message.id, one_line(&message.sender));
     println!("Subject:   {}", one_line(&message.subject));
     match stored.ticket {
         Some(ticket) => println!("On ticket: #{}", ticket.0),

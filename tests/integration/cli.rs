@@ -157,6 +157,13 @@ fn held_mail_is_listed_shown_raw_and_taken_in_as_a_ticket() {
 
     let out = helpdesk(dir.path(), &["held", "show", &id, "--raw"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), mail, "the original, byte for byte");
+    // Its arrival in the agent's time, as every other command shows times ("Fri Nov 20,
+    // 10:00 AM EST"), not the stored RFC 3339 UTC.
+    let shown = String::from_utf8_lossy(&helpdesk(dir.path(), &["held", "show", &id]).stdout).to_string();
+    let first = shown.lines().next().unwrap_or_default();
+    let arrival =
+        regex::Regex::new(r"^Message \d+ from peter@initech\.test at \w{3} \w{3} \d{1,2}, \d{1,2}:\d{2} [AP]M \w+$");
+    assert!(arrival.unwrap().is_match(first), "{shown}");
 
     let out = helpdesk(dir.path(), &["--now", now, "held", "open", &id]);
     let said = String::from_utf8_lossy(&out.stdout);
