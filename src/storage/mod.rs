@@ -100,6 +100,11 @@ pub fn time_from_db(text: &str) -> anyhow::Result<DateTime<Utc>> {
         .with_timezone(&Utc))
 }
 
+/// A time column that may be NULL.
+pub fn optional_time_from_db(text: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    text.map(time_from_db).transpose()
+}
+
 /// A value from the settings table, created with `make` the first time it is asked for.
 pub async fn setting_or_create(db: &Db, key: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if let Some(value) = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")

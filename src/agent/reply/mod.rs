@@ -137,6 +137,21 @@ async fn authenticity(
         .unwrap_or(Authenticity::Unverified))
 }
 
+impl Reply<'_> {
+    /// What he is told when his mail ran nothing: the errors, or why it proved nothing.
+    fn feedback<'a>(&'a self, ticket: &TicketRecord, errors: &'a [String], unverified: bool) -> AgentFeedbackData<'a> {
+        AgentFeedbackData {
+            ticket: ticket.id.0,
+            unverified,
+            partly_applied: false,
+            sender: Some(self.agent.as_str()),
+            subject: &self.mail.subject,
+            errors,
+            limit_reached: None,
+        }
+    }
+}
+
 /// Mail in his name that proves nothing: stored, nothing run, and he is told why (which of
 /// the desk's ids it answered no longer prove anything).
 async fn refuse_unverified(
@@ -152,15 +167,7 @@ async fn refuse_unverified(
         .map(|(_, refusal)| refusal.explain(config.agent.timezone))
         .collect();
     tracing::warn!(ticket = ticket.id.0, from = %reply.agent, ?reasons, "mail in the agent's name is not authenticated: stored, nothing run");
-    let data = AgentFeedbackData {
-        ticket: ticket.id.0,
-        unverified: true,
-        partly_applied: false,
-        sender: Some(reply.agent.as_str()),
-        subject: &reply.mail.subject,
-        errors: &reasons,
-        limit_reached: None,
-    };
+    let data = reply.feedback(ticket, &reasons, true);
     queue_unverified_feedback(reply.desk, tx, ticket.id, data, reply.now).await?;
     Ok(AgentMailOutcome::Unverified)
 }
@@ -172,15 +179,7 @@ async fn refuse_not_understood(
     ticket: &TicketRecord,
     errors: Vec<String>,
 ) -> anyhow::Result<AgentMailOutcome> {
-    let data = AgentFeedbackData {
-        ticket: ticket.id.0,
-        unverified: false,
-        partly_applied: false,
-        sender: Some(reply.agent.as_str()),
-        subject: &reply.mail.subject,
-        errors: &errors,
-        limit_reached: None,
-    };
+    let data = reply.feedback(ticket, &errors, false);
     queue_feedback(reply.desk, tx, ticket.id, &data, reply.now).await?;
     Ok(AgentMailOutcome::NotUnderstood(errors))
 }

@@ -16,6 +16,7 @@ use crate::outbound::compose::{build_mail, Draft};
 use crate::outbound::outbox;
 use crate::outbound::outbox::OutboxKind;
 use crate::storage::{begin_write, time_to_db, Tx};
+use lettre::message::Mailbox;
 
 mod build;
 mod period;
@@ -55,7 +56,20 @@ impl ReportKind {
     }
 }
 
-fn report_recipient(client: &ClientConfig) -> Option<lettre::message::Mailbox> {
+/// The report as the client's mail, the agent in copy.
+fn to_client(report: RenderedReport, recipient: Mailbox, agent: Mailbox) -> Draft {
+    Draft {
+        to: vec![recipient],
+        cc: vec![agent],
+        subject: report.subject,
+        body: report.text,
+        html: Some(report.html),
+        images: report.images,
+        ..Draft::new(OutboxKind::ClientReport)
+    }
+}
+
+fn report_recipient(client: &ClientConfig) -> Option<Mailbox> {
     let address = client.report_to.as_ref()?;
     Some(lettre::message::Mailbox::new(client.contact_name.clone(), address.as_str().parse().ok()?))
 }
@@ -78,30 +92,18 @@ pub async fn prepare_report(
     let auto_send = client.auto_send_reports && client.report_to.is_some();
     let draft = if auto_send {
         mark_sent(&mut tx, id, None, now).await?;
-        Draft {
-            kind: OutboxKind::ClientReport,
-            to: vec![report_recipient(client).context("auto_send_reports needs report_to")?],
-            cc: vec![agent_mailbox],
-            subject: report.subject,
-            body: report.text,
-            html: Some(report.html),
-            images: report.images,
-            attachments: Vec::new(),
-            ..Draft::new(OutboxKind::ClientReport)
-        }
+        to_client(report, report_recipient(client).context("auto_send_reports needs report_to")?, agent_mailbox)
     } else {
         let note = match &client.report_to {
             Some(to) => format!("DRAFT for {to}. Reply with #send to send it; any text you write above #send is added as observations and next steps.\n\n"),
             None => format!("DRAFT. {} has no report_to address: set one in the config, then reply with #send.\n\n", client.name),
         };
         Draft {
-            kind: OutboxKind::ReportDraft,
             to: vec![agent_mailbox],
             subject: format!("[Draft report] {}", report.subject),
             body: format!("{note}{}", report.text),
             html: Some(report.html),
             images: report.images,
-            attachments: Vec::new(),
             auto_submitted: Some("auto-generated"),
             message_id: Some(desk.agent_message_ids.signed_report_id(
                 id,
@@ -152,17 +154,7 @@ pub async fn answer_draft(
     let config = &desk.config;
     let agent_mailbox = config.agent_mailbox();
     let from = config.agent_via_support();
-    let draft = Draft {
-        kind: OutboxKind::ClientReport,
-        to: vec![recipient],
-        cc: vec![agent_mailbox],
-        subject: report.subject,
-        body: report.text,
-        html: Some(report.html),
-        images: report.images,
-        attachments: Vec::new(),
-        ..Draft::new(OutboxKind::ClientReport)
-    };
+    let draft = to_client(report, recipient, agent_mailbox);
     outbox::enqueue(tx, &build_mail(&from, draft, now)?, now).await?;
     mark_sent(tx, report_id, Some(&observations), now).await?;
     Ok(format!("report {report_id} sent to {client_name}"))

@@ -8,7 +8,7 @@ use sqlx::Row as _;
 use crate::domain::{EmailAddress, Severity, TicketId};
 use crate::outbound::outbox::{self, RecentCounts};
 use crate::sla::DueTimes;
-use crate::storage::{time_from_db, time_to_db, Tx};
+use crate::storage::{optional_time_from_db, time_from_db, time_to_db, Tx};
 use crate::tickets::kinds::{TicketOrigin, TicketStatus};
 
 pub struct NewTicket<'a> {
@@ -102,7 +102,7 @@ pub async fn ticket_record(tx: &mut Tx<'_>, ticket: TicketId) -> anyhow::Result<
     .context("ticket record")?;
     let Some(row) = row else { return Ok(None) };
     let time = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
-        row.get::<Option<String>, _>(name).as_deref().map(time_from_db).transpose()
+        optional_time_from_db(row.get::<Option<String>, _>(name).as_deref())
     };
     Ok(Some(TicketRecord {
         id: ticket,

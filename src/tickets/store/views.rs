@@ -9,7 +9,7 @@ use sqlx::Row as _;
 use super::messages::{message_from_row, MessageSummary, MESSAGE_COLUMNS};
 use crate::domain::{Severity, TicketId};
 use crate::sla::{clock_state, ticket_state, ClockState, SlaConfig};
-use crate::storage::{time_from_db, time_to_db, Conn, Db, Row, Tx};
+use crate::storage::{optional_time_from_db, time_from_db, time_to_db, Conn, Db, Row, Tx};
 use crate::tickets::kinds::{TicketOrigin, TicketStatus};
 
 /// What the agent and scripts see of a ticket (`tickets --json`). Times are RFC 3339 UTC.
@@ -47,7 +47,7 @@ impl TicketSummary {
     pub fn with_sla_state(mut self, now: DateTime<Utc>, sla: &SlaConfig) -> anyhow::Result<TicketSummary> {
         let warn_when_left = sla.warn_when_left;
         // A stored time that does not read is an error, never "no SLA".
-        let parse = |text: &Option<String>| text.as_deref().map(time_from_db).transpose();
+        let parse = |text: &Option<String>| optional_time_from_db(text.as_deref());
         let now = match parse(&self.waiting_since)? {
             Some(since) if sla.pause_while_waiting => since.min(now),
             _ => now,
@@ -184,7 +184,6 @@ pub async fn tickets_on_the_clock(db: &Db, pause_while_waiting: bool) -> anyhow:
     .fetch_all(db)
     .await
     .context("reading the tickets on the SLA clock")?;
-    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
     rows.into_iter()
         .map(|(id, client, subject, severity, opened, response_due, resolution_due, responded)| {
             Ok(ClockedTicket {
@@ -193,9 +192,9 @@ pub async fn tickets_on_the_clock(db: &Db, pause_while_waiting: bool) -> anyhow:
                 subject,
                 severity,
                 opened_at: time_from_db(&opened)?,
-                first_response_due: time(response_due)?,
+                first_response_due: optional_time_from_db(response_due.as_deref())?,
                 resolution_due: time_from_db(&resolution_due)?,
-                first_response_at: time(responded)?,
+                first_response_at: optional_time_from_db(responded.as_deref())?,
             })
         })
         .collect()
@@ -245,15 +244,14 @@ pub async fn ticket_clocks_opened_between(
     .fetch_all(db)
     .await
     .context("reading the month's ticket clocks")?;
-    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
     rows.into_iter()
         .map(|(origin, response_due, responded, resolution_due, resolved)| {
             Ok(TicketClocks {
                 origin,
-                first_response_due: time(response_due)?,
-                first_response_at: time(responded)?,
-                resolution_due: time(resolution_due)?,
-                resolved_at: time(resolved)?,
+                first_response_due: optional_time_from_db(response_due.as_deref())?,
+                first_response_at: optional_time_from_db(responded.as_deref())?,
+                resolution_due: optional_time_from_db(resolution_due.as_deref())?,
+                resolved_at: optional_time_from_db(resolved.as_deref())?,
             })
         })
         .collect()
@@ -289,7 +287,6 @@ pub async fn client_tickets_between(
     .fetch_all(&mut **tx)
     .await
     .context("reading a client's tickets for its report")?;
-    let time = |text: Option<String>| text.as_deref().map(time_from_db).transpose();
     rows.into_iter()
         .map(|(id, subject, severity, opened, response_due, responded, resolution_due, closed)| {
             Ok(ReportedTicket {
@@ -297,10 +294,10 @@ pub async fn client_tickets_between(
                 subject,
                 severity,
                 opened_at: time_from_db(&opened)?,
-                first_response_due: time(response_due)?,
-                first_response_at: time(responded)?,
-                resolution_due: time(resolution_due)?,
-                closed_at: time(closed)?,
+                first_response_due: optional_time_from_db(response_due.as_deref())?,
+                first_response_at: optional_time_from_db(responded.as_deref())?,
+                resolution_due: optional_time_from_db(resolution_due.as_deref())?,
+                closed_at: optional_time_from_db(closed.as_deref())?,
             })
         })
         .collect()
