@@ -390,7 +390,7 @@ async fn synthetic_desk(dir: &Path, tickets: usize) -> Desk {
         sqlx::query(
             "INSERT INTO tickets (id, client, requester, subject, status, severity, severity_reason, opened_at, first_response_due_at,
                                   resolution_due_at, first_response_at, closed_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 'P2', 'bench', ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, 'P2', 'bench', $6, $7, $8, $9, $10, $11)",
         )
         .bind(t)
         .bind(client)
@@ -410,7 +410,7 @@ async fn synthetic_desk(dir: &Path, tickets: usize) -> Desk {
             let id = format!("t{t}m{m}@bench.test");
             let row: i64 = sqlx::query_scalar(
                 "INSERT INTO messages (ticket_id, dedupe_key, message_id, in_reply_to, author_kind, sender, subject, body_text, thread_reason, arrived_at, recorded_at, raw)
-                 VALUES (?, ?, ?, ?, 'client', ?, ?, 'Some text of the conversation.', 'bench', ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, 'client', $5, $6, 'Some text of the conversation.', 'bench', $7, $8, $9) RETURNING id",
             )
             .bind(t)
             .bind(format!("k{t}-{m}"))
@@ -425,7 +425,7 @@ async fn synthetic_desk(dir: &Path, tickets: usize) -> Desk {
             .await
             .unwrap();
             if m > 0 {
-                sqlx::query("INSERT INTO message_refs (message_row, ticket_id, referenced_id) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO message_refs (message_row, ticket_id, referenced_id) VALUES ($1, $2, $3)")
                     .bind(row)
                     .bind(t)
                     .bind(format!("t{t}m{}@bench.test", m - 1))
@@ -436,7 +436,7 @@ async fn synthetic_desk(dir: &Path, tickets: usize) -> Desk {
         }
         sqlx::query(
             "INSERT INTO outbox (ticket_id, kind, envelope_from, recipients, message_id, subject, raw, status, next_attempt_at, created_at)
-             VALUES (?, 'acknowledgement', 'support@example.test', ?, ?, 'Re', x'00', 'sent', ?, ?)",
+             VALUES ($1, 'acknowledgement', 'support@example.test', $2, $3, 'Re', x'00', 'sent', $4, $5)",
         )
         .bind(t)
         .bind(format!("user{}@{domain}", t % 500))

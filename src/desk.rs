@@ -23,7 +23,8 @@ pub struct Desk {
 impl Desk {
     pub async fn open(config: Config) -> anyhow::Result<Desk> {
         let db =
-            storage::open(&config.database_url, config.database_busy_timeout, config.marks_mail_irreversibly()).await?;
+            storage::open(config.database_url.expose(), config.database_busy_timeout, config.marks_mail_irreversibly())
+                .await?;
         let templates = Templates::load(config.templates_dir.as_deref())?;
         // The signing key is made once per database, so it needs no config and survives restarts.
         let key = storage::setting_or_create(&db, "reply_address_key", || {

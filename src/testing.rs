@@ -78,6 +78,35 @@ fn list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|item| format!("{item:?}")).collect::<Vec<_>>().join(", "))
 }
 
+/// The environment variable that picks the backend tests run on: `postgres`, or SQLite when
+/// unset (`sqlite`). `scripts/test` runs the suite once with each.
+pub const TEST_BACKEND_VAR: &str = "HELPDESK_TEST_DATABASE";
+
+/// The PostgreSQL server tests use: `HELPDESK_TEST_POSTGRES`, or the local one.
+pub fn test_postgres_server() -> String {
+    std::env::var("HELPDESK_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Whether this run's tests use PostgreSQL (see [`TEST_BACKEND_VAR`]).
+pub fn testing_on_postgres() -> bool {
+    match std::env::var(TEST_BACKEND_VAR).as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("{TEST_BACKEND_VAR}={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// The database URL for one test: `sqlite_url` on SQLite, and on PostgreSQL a database of
+/// its own that no other test has used (the desk creates it on start; `scripts/test` drops
+/// every `helpdesk_t_*` database before and after a run).
+pub fn test_database_url(sqlite_url: &str) -> String {
+    if !testing_on_postgres() {
+        return sqlite_url.to_string();
+    }
+    let name = format!("helpdesk_t_{}", uuid::Uuid::new_v4().simple());
+    format!("{}/{name}", test_postgres_server().trim_end_matches('/'))
+}
+
 /// The sample desk as config text. `SampleDesk::new()` is the desk of the unit tests (an
 /// in-memory database, folders that are never touched); the knobs change one thing each.
 #[derive(Clone, Debug)]
@@ -104,7 +133,7 @@ impl SampleDesk {
         let mut globex = SampleClient::new("Globex", "enterprise", "globex.test");
         globex.timezone = Some("Europe/Berlin".into());
         SampleDesk {
-            database_url: Some("sqlite::memory:".into()),
+            database_url: Some(test_database_url("sqlite::memory:")),
             source: Source::Maildir("/nonexistent/maildir".into()),
             delivery: Delivery::OutboxDir("/nonexistent/outbox".into()),
             from: "Support <support@example.test>".into(),
@@ -214,7 +243,7 @@ mod tests {
             config.clients.iter().map(|client| (client.name.as_str(), client.tier)).collect();
         assert_eq!(clients, [("Acme", Tier::Growth), ("Globex", Tier::Enterprise), ("Initech", Tier::Starter)]);
         assert_eq!(config.agent.name, "Travis");
-        assert_eq!(config.database_url, "sqlite::memory:");
+        assert_eq!(config.database_url.expose().starts_with("sqlite::memory:"), !testing_on_postgres());
     }
 
     #[test]

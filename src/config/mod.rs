@@ -37,6 +37,7 @@ use toml::Value;
 
 pub use agent::{AgentConfig, BusinessHoursConfig};
 pub use clients::{ClientConfig, Contract};
+pub use database::DatabaseUrl;
 pub use delivery::{DeliveryConfig, SmtpConfig};
 pub use hours::HoursConfig;
 pub use intake::IntakeConfig;
@@ -50,7 +51,7 @@ use read::{Reader, Secrets, Table};
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// How long a write waits for another process's lock before it fails (and is retried).
     pub database_busy_timeout: Duration,
     pub source: SourceConfig,

@@ -50,9 +50,42 @@ fn a_valid_config_loads_with_secrets_redacted() {
     let config = Config::from_toml(VALID, &env(&[("TEST_IMAP_PASSWORD", "hunter2")]), Path::new("/etc/desk")).unwrap();
     let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
     assert_eq!(imap.password.expose_secret(), "hunter2");
-    assert_eq!(config.database_url, "sqlite:///etc/desk/helpdesk.db");
+    assert_eq!(config.database_url.expose(), "sqlite:///etc/desk/helpdesk.db");
     assert!(!format!("{config:?}").contains("hunter2"));
     assert_eq!(config.clients[0].tier, Tier::Growth);
+}
+
+#[test]
+fn a_postgres_url_takes_its_password_from_password_env_and_never_shows_it() {
+    let text = VALID.replace(
+        "url = \"sqlite://helpdesk.db\"",
+        "url = \"postgres://desk@db.internal:5432/helpdesk?sslmode=require\"\npassword_env = \"TEST_DB_PASSWORD\"",
+    );
+    let vars = env(&[("TEST_IMAP_PASSWORD", "s"), ("TEST_DB_PASSWORD", "p@ss/word")]);
+    let config = Config::from_toml(&text, &vars, Path::new("/etc/desk")).unwrap();
+    let url = url::Url::parse(config.database_url.expose()).unwrap();
+    assert_eq!(url.password(), Some("p%40ss%2Fword"));
+    assert_eq!(url.query(), Some("sslmode=require"));
+    for shown in [format!("{config:?}"), config.database_url.to_string()] {
+        assert!(!shown.contains("p%40ss") && !shown.contains("p@ss"), "{shown}");
+        assert!(shown.contains("desk:***@db.internal"), "{shown}");
+    }
+    let without_variable = Config::from_toml(&text, &env(&[("TEST_IMAP_PASSWORD", "s")]), Path::new("/")).unwrap_err();
+    assert!(without_variable.problems.iter().any(|p| p.contains("TEST_DB_PASSWORD")), "{without_variable:?}");
+}
+
+#[test]
+fn a_database_url_of_another_kind_or_without_a_database_is_refused_without_its_password() {
+    let vars = env(&[("TEST_IMAP_PASSWORD", "s")]);
+    for (url, expected) in [
+        ("mysql://root:secret@localhost/desk", "sqlite:// or postgres://"),
+        ("postgres://u:secret@host:5432", "names no database"),
+    ] {
+        let text = VALID.replace("url = \"sqlite://helpdesk.db\"", &format!("url = {url:?}"));
+        let problems = Config::from_toml(&text, &vars, Path::new("/")).unwrap_err().problems.join("\n");
+        assert!(problems.contains(expected), "{problems}");
+        assert!(!problems.contains("secret"), "{problems}");
+    }
 }
 
 #[test]

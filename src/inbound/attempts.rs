@@ -53,7 +53,7 @@ pub async fn begin(db: &Db, bytes: &[u8], now: DateTime<Utc>) -> anyhow::Result<
     let mut tx = begin_write(db).await?;
     let unfinished_before: i64 = sqlx::query_scalar(
         "INSERT INTO intake_attempts (mail_key, attempts, last_attempt_at) VALUES ($1, 1, $2)
-         ON CONFLICT (mail_key) DO UPDATE SET attempts = attempts + 1, last_attempt_at = excluded.last_attempt_at
+         ON CONFLICT (mail_key) DO UPDATE SET attempts = intake_attempts.attempts + 1, last_attempt_at = excluded.last_attempt_at
          RETURNING attempts - 1",
     )
     .bind(&mail_key)

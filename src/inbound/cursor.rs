@@ -21,7 +21,8 @@ pub async fn advance_cursor(tx: &mut Tx<'_>, cursor: &SourceCursor) -> anyhow::R
         "INSERT INTO mailbox_cursors (source, uid_validity, last_uid) VALUES ($1, $2, $3)
          ON CONFLICT (source) DO UPDATE SET
            last_uid = CASE WHEN mailbox_cursors.uid_validity = excluded.uid_validity
-                           THEN MAX(mailbox_cursors.last_uid, excluded.last_uid)
+                           THEN CASE WHEN excluded.last_uid > mailbox_cursors.last_uid
+                                     THEN excluded.last_uid ELSE mailbox_cursors.last_uid END
                            ELSE excluded.last_uid END,
            uid_validity = excluded.uid_validity",
     )

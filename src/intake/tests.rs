@@ -401,7 +401,7 @@ async fn a_clients_tags_in_the_notification_never_run_whatever_the_agents_mail_c
                 let text = template.replace("{words}", words).replace("{n}", &bare).replace("{q}", &quoted);
                 agent_reply(&desk, ticket, &text, now).await;
             }
-            let logged: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries")
+            let logged: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(minutes), 0) AS BIGINT) FROM time_entries")
                 .fetch_one(&desk.db)
                 .await
                 .unwrap();
@@ -446,8 +446,10 @@ async fn a_reply_to_a_client_whose_address_cannot_be_written_applies_and_tells_t
     // Travis answers the desk's notification (its Message-ID is signed for him).
     let outcome = agent_reply(&desk, ticket, "Restarted the sync.\n#time 30m", now).await;
     assert!(matches!(outcome, IntakeOutcome::AddedToTicket { .. }), "{outcome:?}");
-    let minutes: i64 =
-        sqlx::query_scalar("SELECT COALESCE(SUM(minutes), 0) FROM time_entries").fetch_one(&desk.db).await.unwrap();
+    let minutes: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(minutes), 0) AS BIGINT) FROM time_entries")
+        .fetch_one(&desk.db)
+        .await
+        .unwrap();
     assert_eq!(minutes, 30, "the reply's tags still apply");
     let queued: Vec<(String, String, Vec<u8>)> =
         sqlx::query_as("SELECT kind, subject, raw FROM outbox ORDER BY id").fetch_all(&desk.db).await.unwrap();

@@ -75,13 +75,14 @@ macro_rules! stored_as_text {
 
         impl<'q, DB: ::sqlx::Database> ::sqlx::Encode<'q, DB> for $name
         where
-            &'static str: ::sqlx::Encode<'q, DB>,
+            &'q str: ::sqlx::Encode<'q, DB>,
         {
             fn encode_by_ref(
                 &self,
                 buf: &mut <DB as ::sqlx::Database>::ArgumentBuffer,
             ) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
-                <&'static str as ::sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
+                let text: &'q str = self.as_str();
+                <&'q str as ::sqlx::Encode<'q, DB>>::encode_by_ref(&text, buf)
             }
         }
 

@@ -1,44 +1,121 @@
-//! Opens the database and applies `migrations/`. The SQL for each table lives with the module
+//! Opens the database (SQLite or PostgreSQL) and applies `migrations/`. The SQL for each table lives with the module
 //! that owns the table (`tickets::store`, `outbound::outbox`, `inbound::cursor`); this module
 //! only connects and hands out the pool, plus the time format every table shares.
 
 mod kind;
 
-use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::Connection;
 
-/// The database the desk runs on. Everything outside this module names these aliases, never
-/// a backend's own types, so a second backend is an addition here.
-pub type Backend = sqlx::Sqlite;
-pub type Db = SqlitePool;
+/// The database the desk runs on: SQLite or PostgreSQL, chosen by the URL's scheme at start
+/// (sqlx's `Any` driver). Everything outside this module names these aliases, never a
+/// backend's own types; SQL that must differ between the two asks [`Dialect`].
+pub type Backend = sqlx::Any;
+pub type Db = sqlx::AnyPool;
 pub type Tx<'c> = sqlx::Transaction<'c, Backend>;
 /// One connection (a `Tx` derefs to one): what read-only helpers that also run inside a
 /// write transaction take.
-pub type Conn = <Backend as sqlx::Database>::Connection;
-pub type Row = <Backend as sqlx::Database>::Row;
+pub type Conn = sqlx::AnyConnection;
+pub type Row = sqlx::any::AnyRow;
 
-/// Connects (creating the file if needed), turns on WAL, and migrates. With
-/// `durable_commits`, every commit is synced to disk before it returns (`synchronous = FULL`);
+/// Which database a URL, pool or connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `sqlite:...`, `postgres://...` or `postgresql://...`; `None` for anything else.
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn of(db: &Db) -> Dialect {
+        Dialect::of_url(db.connect_options().database_url.as_str()).unwrap_or(Dialect::Sqlite)
+    }
+
+    pub fn of_conn(conn: &Conn) -> Dialect {
+        if conn.backend_name() == "PostgreSQL" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+}
+
+/// How the database is opened: how long a writer waits for the lock, and whether every commit
+/// is synced to disk before it returns.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub busy_timeout: Duration,
+    pub durable_commits: bool,
+}
+
+/// Connects, and creates and migrates the schema (`migrations/sqlite/` or
+/// `migrations/postgres/`). SQLite: creates the file if needed and turns on WAL; with
+/// `durable_commits` every commit is synced to disk before it returns (`synchronous = FULL`),
 /// without, a commit survives a crash of the desk at once and a crash of the machine once the
-/// WAL is synced (`NORMAL`).
+/// WAL is synced (`NORMAL`). PostgreSQL: several desks may start at once; the migrator holds
+/// an advisory lock while it works.
 pub async fn open(url: &str, busy_timeout: Duration, durable_commits: bool) -> anyhow::Result<Db> {
-    let options = SqliteConnectOptions::from_str(url)
-        .with_context(|| format!("database.url {url:?} is not a SQLite URL"))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(if durable_commits { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
-        .busy_timeout(busy_timeout)
-        // 16 MiB of page cache per connection (SQLite's default is 2 MiB): keeps the upper
-        // levels of the big indexes (messages, message_refs, outbox) in memory as they grow.
-        .pragma("cache_size", "-16384")
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
+    open_with(url, OpenOptions { busy_timeout, durable_commits }).await
+}
+
+pub async fn open_with(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
+    sqlx::any::install_default_drivers();
+    let dialect = Dialect::of_url(url)
+        .with_context(|| format!("database.url {:?} is neither sqlite: nor postgres://", redacted_url(url)))?;
+    let pool = match dialect {
+        Dialect::Sqlite => open_sqlite(url, options).await,
+        Dialect::Postgres => open_postgres(url, options).await,
+    }
+    .with_context(|| format!("cannot open database {}", redacted_url(url)))?;
+    let migrated = match dialect {
+        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+        Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+    };
+    migrated.context("cannot apply database migrations")?;
+    Ok(pool)
+}
+
+async fn open_sqlite(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
+    let (url, in_memory) = sqlite_url(url);
+    let pool = AnyPoolOptions::new().max_connections(4);
+    // An in-memory database lives as long as one connection to it does.
+    let pool = if in_memory { pool.min_connections(1).idle_timeout(None).max_lifetime(None) } else { pool };
+    let pool = pool
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                let synchronous = if options.durable_commits { "FULL" } else { "NORMAL" };
+                let mut pragmas = vec![
+                    format!("PRAGMA busy_timeout = {}", options.busy_timeout.as_millis()),
+                    "PRAGMA foreign_keys = ON".to_string(),
+                    format!("PRAGMA synchronous = {synchronous}"),
+                    // 16 MiB of page cache per connection (SQLite's default is 2 MiB): keeps
+                    // the upper levels of the big indexes (messages, message_refs, outbox) in
+                    // memory as they grow.
+                    "PRAGMA cache_size = -16384".to_string(),
+                ];
+                if !in_memory {
+                    pragmas.insert(0, "PRAGMA journal_mode = WAL".to_string());
+                }
+                for pragma in pragmas {
+                    sqlx::query(sqlx::AssertSqlSafe(pragma)).execute(&mut *connection).await?;
+                }
+                Ok(())
+            })
+        })
         // When a COMMIT fails (SQLITE_FULL on a full disk), SQLite rolls the transaction back
         // itself, sqlx's own ROLLBACK then fails, and sqlx still counts the connection as inside
         // a transaction: every later BEGIN on it would fail. Such a connection is closed
@@ -50,42 +127,164 @@ pub async fn open(url: &str, busy_timeout: Duration, durable_commits: bool) -> a
                 }
                 Ok(!connection.is_in_transaction())
             })
-        })
-        .connect_with(options)
-        .await
-        .with_context(|| format!("cannot open database {url}"))?;
-    sqlx::migrate!("./migrations/sqlite").run(&pool).await.context("cannot apply database migrations")?;
-    Ok(pool)
+        });
+    Ok(pool.connect(&url).await?)
 }
 
-/// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a writer
-/// waits (up to the busy timeout) instead of failing later on a stale snapshot.
+/// The URL handed to sqlx: the file is created if missing (`mode=rwc`), and `sqlite::memory:`
+/// becomes a named shared in-memory database, since every connection of the pool opens the
+/// URL anew and a plain `:memory:` would give each its own empty database.
+fn sqlite_url(url: &str) -> (String, bool) {
+    static MEMORY_DATABASES: AtomicUsize = AtomicUsize::new(0);
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = rest.split_once('?').map(|(p, q)| (p, Some(q))).unwrap_or((rest, None));
+    if path.is_empty() || path == ":memory:" || query.is_some_and(|q| q.contains("mode=memory")) {
+        let n = MEMORY_DATABASES.fetch_add(1, Ordering::Relaxed);
+        let name = format!("helpdesk-memory-{}-{n}", std::process::id());
+        return (format!("sqlite:file:{name}?mode=memory&cache=shared"), true);
+    }
+    let url = match query {
+        Some(query) if query.contains("mode=") => format!("sqlite://{path}?{query}"),
+        Some(query) => format!("sqlite://{path}?{query}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    };
+    (url, false)
+}
+
+/// Connects to PostgreSQL, creating the database first when the server says it does not
+/// exist (and the user may create databases); two desks creating it at once both go on.
+async fn open_postgres(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
+    let pool = || {
+        AnyPoolOptions::new()
+            .max_connections(8)
+            // A writer waits for the write lock inside its transaction (see `begin_write`);
+            // the pool's own wait is the same budget.
+            .acquire_timeout(options.busy_timeout)
+    };
+    match pool().connect(url).await {
+        Err(sqlx::Error::Database(missing)) if missing.code().as_deref() == Some("3D000") => {
+            use sqlx::migrate::MigrateDatabase;
+            tracing::info!(url = redacted_url(url), "the database does not exist: creating it");
+            if let Err(err) = sqlx::Postgres::create_database(url).await {
+                let already_made = matches!(&err, sqlx::Error::Database(e) if e.code().as_deref() == Some("42P04"));
+                if !already_made {
+                    return Err(anyhow::Error::new(err).context("cannot create the database"));
+                }
+            }
+            Ok(pool().connect(url).await?)
+        }
+        connected => Ok(connected?),
+    }
+}
+
+/// The key of PostgreSQL's transaction-level advisory lock that `begin_write` takes: every
+/// desk process on the database shares it (the bytes of "helpdesk").
+const WRITE_LOCK_KEY: i64 = 0x6865_6c70_6465_736b;
+
+/// Starts a write transaction, and takes the database's one write lock at once, so that write
+/// transactions run one at a time across every desk on the database, as on SQLite: a writer
+/// waits (up to the busy timeout) instead of failing later on a stale snapshot, and a
+/// read-then-write (threading a mail, claiming a queued mail, renewing the mailbox lease) sees
+/// every earlier commit. SQLite: `BEGIN IMMEDIATE`. PostgreSQL: `BEGIN` and
+/// `pg_advisory_xact_lock`, released by the commit or rollback (or the connection's loss).
 pub async fn begin_write(db: &Db) -> anyhow::Result<Tx<'static>> {
-    db.begin_with("BEGIN IMMEDIATE").await.context("cannot start a database transaction")
+    match Dialect::of(db) {
+        Dialect::Sqlite => db.begin_with("BEGIN IMMEDIATE").await.context("cannot start a database transaction"),
+        Dialect::Postgres => {
+            let mut tx = db.begin().await.context("cannot start a database transaction")?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await
+                .context("cannot take the database write lock")?;
+            Ok(tx)
+        }
+    }
+}
+
+/// A URL fit for a log line or an error: the password, if any, replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "(a database URL that does not parse)".to_string(),
+        Err(_) => url.to_string(),
+    }
 }
 
 /// What is wrong with the database, when an error comes from it in a way the user can fix:
-/// another process holding the lock, a full disk, a read-only or unreachable file. `None`
-/// for every other error.
+/// another process holding the lock, a full disk, a read-only or unreachable file, a
+/// PostgreSQL server that is down or shutting down. `None` for every other error.
 pub fn database_problem(err: &anyhow::Error) -> Option<String> {
     let sqlx_error = err.chain().find_map(|cause| cause.downcast_ref::<sqlx::Error>())?;
     match sqlx_error {
         sqlx::Error::Database(db_error) => {
-            // SQLite reports extended result codes; the primary code is the low byte.
-            let code: i64 = db_error.code()?.parse().ok()?;
-            let problem = match code & 0xff {
-                5 | 6 => "the database is busy or locked by another process",
-                13 => "the disk holding the database is full",
-                8 => "the database file is read-only",
-                10 => "the database file cannot be read or written (I/O error)",
-                14 => "the database file cannot be opened",
-                _ => return None,
+            let code = db_error.code()?;
+            let problem = match code.parse::<i64>() {
+                // SQLite reports extended result codes; the primary code is the low byte.
+                Ok(sqlite_code) => sqlite_problem(sqlite_code & 0xff)?,
+                Err(_) => postgres_problem(&code)?,
             };
             Some(format!("{problem} ({})", db_error.message()))
         }
         sqlx::Error::PoolTimedOut => Some("no database connection became free in time".to_string()),
-        sqlx::Error::Io(io) => Some(format!("the database file cannot be read or written: {io}")),
+        sqlx::Error::Io(io) => Some(format!("the database cannot be read or reached: {io}")),
+        sqlx::Error::Tls(tls) => Some(format!("the database's TLS connection failed: {tls}")),
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Some("the database connection was lost".to_string()),
         _ => None,
+    }
+}
+
+fn sqlite_problem(primary_code: i64) -> Option<&'static str> {
+    Some(match primary_code {
+        5 | 6 => "the database is busy or locked by another process",
+        13 => "the disk holding the database is full",
+        8 => "the database file is read-only",
+        10 => "the database file cannot be read or written (I/O error)",
+        14 => "the database file cannot be opened",
+        _ => return None,
+    })
+}
+
+/// PostgreSQL's SQLSTATE classes and codes a desk's operator can act on.
+fn postgres_problem(sqlstate: &str) -> Option<&'static str> {
+    Some(match sqlstate {
+        "53100" => "the disk holding the database is full",
+        "53300" => "the database server has no connection slot free",
+        "57P01" | "57P02" | "57P03" => "the database server is shutting down or starting up",
+        "25006" => "the database is read-only (a standby?)",
+        "28000" | "28P01" => "the database refused the login",
+        "3D000" => "the database does not exist",
+        "55P03" | "40P01" => "the database is busy or locked by another process",
+        code if code.starts_with("08") => "the connection to the database failed",
+        _ => return None,
+    })
+}
+
+/// A yes/no column: BOOLEAN on PostgreSQL, 0/1 INTEGER on SQLite (which has no boolean type
+/// that sqlx's `Any` driver reads as one). Bind a plain `bool`; read this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl sqlx::Type<Backend> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<Backend>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        ty.kind() == sqlx::any::AnyTypeInfoKind::Bool || ty.kind().is_integer()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Backend> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Flag, sqlx::error::BoxDynError> {
+        match <bool as sqlx::Decode<Backend>>::decode(value.clone()) {
+            Ok(flag) => Ok(Flag(flag)),
+            Err(_) => Ok(Flag(<i64 as sqlx::Decode<Backend>>::decode(value)? != 0)),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Runs the `helpdesk` binary the way a user does: a config file in a temp dir pointing at the
-//! lab, a fresh SQLite database, and the CLI's own commands.
+//! lab, a fresh database of the backend under test (`HELPDESK_TEST_DATABASE`: a SQLite file in
+//! the desk's dir, or a PostgreSQL database of its own), and the CLI's own commands.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use serde_json::Value;
 
-use helpdesk::testing::{Delivery, SampleDesk, Source};
+use helpdesk::storage::Db;
+use helpdesk::testing::{test_database_url, testing_on_postgres, Delivery, SampleDesk, Source};
 
 use super::lab::{MailLab, PASSWORD};
 
@@ -18,7 +20,13 @@ pub const SUPPORT: &str = "support@example.test";
 pub struct TestDesk {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// The desk's database, as the config gives it (a SQLite URL made absolute).
+    pub database_url: String,
 }
+
+/// The line every test config starts its `[database]` with; `TestDesk::write` puts the
+/// backend under test in its place.
+const SQLITE_URL_LINE: &str = "url = \"sqlite://helpdesk.db\"";
 
 /// The sample desk (`helpdesk::testing::SampleDesk`) as these tests run it: Globex's reports
 /// go to Li Chen, and Globex's due times are in the agent's timezone.
@@ -49,7 +57,7 @@ impl TestDesk {
     /// `desk` reading support@example.test on the lab and sending through the lab's Postfix.
     pub fn with_sample(lab: &MailLab, desk: SampleDesk) -> TestDesk {
         let desk = desk
-            .database(Some("sqlite://helpdesk.db"))
+            .database(Some("sqlite://helpdesk.db")) // the backend under test, by `write`
             .source(Source::Imap(imap_keys(lab, SUPPORT)))
             .delivery(Delivery::Smtp(smtp_keys(lab)))
             .from(&format!("Support <{SUPPORT}>"));
@@ -74,9 +82,11 @@ impl TestDesk {
         let summary = if config.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
         let reports = if config.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
         let dir = tempfile::tempdir().unwrap();
+        let database_url = test_database_url(&format!("sqlite://{}", dir.path().join("helpdesk.db").display()));
+        let config = config.replace(SQLITE_URL_LINE, &format!("url = {database_url:?}"));
         let config_path = dir.path().join("helpdesk.toml");
         std::fs::write(&config_path, format!("{summary}{reports}{config}")).unwrap();
-        TestDesk { dir, config_path }
+        TestDesk { dir, config_path, database_url }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -189,9 +199,26 @@ impl TestDesk {
     }
 
     /// The database itself, for what no command shows (the outbox, the IMAP cursor, scores).
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        let url = format!("sqlite://{}", self.dir.path().join("helpdesk.db").display());
-        sqlx::SqlitePool::connect(&url).await.unwrap()
+    pub async fn db(&self) -> Db {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database_url).await.unwrap()
+    }
+
+    /// Whether the desk has created its database yet (the file, or the PostgreSQL database).
+    pub async fn database_exists(&self) -> bool {
+        if !testing_on_postgres() {
+            return self.dir.path().join("helpdesk.db").exists();
+        }
+        sqlx::any::install_default_drivers();
+        let server = format!("{}/postgres", helpdesk::testing::test_postgres_server());
+        let name = self.database_url.rsplit('/').next().unwrap().to_string();
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await.unwrap();
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(&mut admin)
+            .await
+            .unwrap();
+        found.is_some()
     }
 
     /// Drain, then count: fails unless the outbox holds no row that was not handed to the SMTP
@@ -227,23 +254,24 @@ fn smtp_keys(lab: &MailLab) -> String {
 /// scores) or reads while a desk runs; the rest goes through `tickets_json` and its kin. A
 /// query that fails fails the test: a broken probe must never read as "0 duplicates" or
 /// "nothing unsent".
-pub async fn count(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
+pub async fn count(db: &Db, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
 /// `count`, but 0 while the desk has not yet created its tables (a database file that a
 /// desk killed at start left empty); any other failure fails the test.
-pub async fn count_once_migrated(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
+pub async fn count_once_migrated(db: &Db, sql: &'static str) -> i64 {
     match sqlx::query_scalar(sql).fetch_one(db).await {
         Ok(n) => n,
-        Err(err) if err.to_string().contains("no such table") => 0,
+        // SQLite's and PostgreSQL's words for a table not made yet.
+        Err(err) if err.to_string().contains("no such table") || err.to_string().contains("does not exist") => 0,
         Err(err) => panic!("{sql}: {err}"),
     }
 }
 
 /// Polls `sql` until it gives at least `expected` or `secs` pass; returns the last count.
 /// Raw SQL on purpose: it polls while `run` works (and the outbox, which no command shows).
-pub async fn wait_for_count(db: &sqlx::SqlitePool, sql: &'static str, expected: i64, secs: u64) -> i64 {
+pub async fn wait_for_count(db: &Db, sql: &'static str, expected: i64, secs: u64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let n = count_once_migrated(db, sql).await;

@@ -259,13 +259,13 @@ async fn a_naive_autoresponder_that_answers_every_mail_exchanges_a_bounded_numbe
     let tickets = desk.tickets_json("all").len() as i64;
     // The outbox: what the desk queued for the bot, by kind.
     let acknowledgements: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND recipients = ?")
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND recipients = $1")
             .bind(bot)
             .fetch_one(&db)
             .await
             .unwrap();
     let to_bot: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ?").bind(bot).fetch_one(&db).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = $1").bind(bot).fetch_one(&db).await.unwrap();
     let notifications = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'agent_notification'").await;
     let held_back = exchange.log.matches("acknowledgement limit reached").count();
     println!(
@@ -446,18 +446,17 @@ async fn two_helpdesk_instances_do_not_answer_each_other_forever() {
         }
     }
 
-    let a_path = desk_a.dir.path().join("helpdesk.db");
-    let b_path = desk_b.dir.path().join("helpdesk.db");
-    assert!(a_path.exists() && b_path.exists() && a_path != b_path, "two separate databases");
+    assert!(desk_a.database_exists().await && desk_b.database_exists().await, "both databases exist");
+    assert_ne!(desk_a.database_url, desk_b.database_url, "two separate databases");
     let db_a = desk_a.db().await;
     let db_b = desk_b.db().await;
     // The outbox: what each desk queued for the other.
-    let a_to_b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ?")
+    let a_to_b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = $1")
         .bind(HELP)
         .fetch_one(&db_a)
         .await
         .unwrap();
-    let b_to_a: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = ?")
+    let b_to_a: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipients = $1")
         .bind(SUPPORT)
         .fetch_one(&db_b)
         .await

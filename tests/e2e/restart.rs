@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use sqlx::SqlitePool;
+use helpdesk::storage::Db;
 
 use super::desk::{count, count_once_migrated, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
@@ -93,7 +93,7 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
     // Printed first, so that a run that fails below can be repeated.
     eprintln!("crash: seed {seed} (HELPDESK_SOAK_SEED repeats this run)");
     let mut random = Lcg(seed);
-    let mut db: Option<SqlitePool> = None;
+    let mut db: Option<Db> = None;
     let (mut during_intake, mut during_sending, mut after_everything) = (0, 0, 0);
     for round in 0..kills {
         let log = format!("run{round}.log");
@@ -110,7 +110,7 @@ async fn killed_20_times_during_intake_and_sending_every_mail_is_on_one_ticket_w
             "round {round}: the desk exited by itself ({status}) before the kill:\n{}",
             desk.log(&log)
         );
-        if db.is_none() && desk.dir.path().join("helpdesk.db").exists() {
+        if db.is_none() && desk.database_exists().await {
             db = Some(desk.db().await);
         }
         let (tickets, unsent) = match &db {
@@ -195,7 +195,7 @@ async fn sigterm_mid_batch_finishes_the_message_in_hand_and_leaves_nothing_half_
     let mut child = desk.spawn_run_with_env("run.log", &[("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let db = loop {
-        if desk.dir.path().join("helpdesk.db").exists() {
+        if desk.database_exists().await {
             tokio::time::sleep(Duration::from_millis(100)).await;
             break desk.db().await;
         }
@@ -249,7 +249,7 @@ async fn in_move_mode_a_kill_mid_batch_loses_nothing_and_every_mail_ends_in_the_
     let move_mode = [("HELPDESK_IMAP__PROCESSED", "move:Processed"), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "600")];
     let mut child = desk.spawn_run_with_env("run.log", &move_mode);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !desk.dir.path().join("helpdesk.db").exists() {
+    while !desk.database_exists().await {
         assert!(Instant::now() < deadline, "the desk never opened its database");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

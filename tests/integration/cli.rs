@@ -17,7 +17,7 @@ fn helpdesk(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 /// The sample desk with Initech alone, whose reports and hour-bank mail go to Peter.
 fn initech_desk() -> SampleDesk {
     SampleDesk::new()
-        .database(Some("sqlite://helpdesk.db"))
+        .database(Some(&helpdesk::testing::test_database_url("sqlite://helpdesk.db")))
         .folders("maildir", "outbox")
         .only_clients(&["Initech"])
         .client("Initech", |initech| initech.report_to = Some(("peter@initech.test".into(), "Peter Gibbons".into())))

@@ -7,12 +7,14 @@ use chrono::{DateTime, Utc};
 use helpdesk::desk::Desk;
 use helpdesk::inbound::RawMail;
 use helpdesk::intake::{record_mail, IntakeOutcome};
-use helpdesk::testing::SampleDesk;
+use helpdesk::testing::{test_database_url, SampleDesk};
 
-/// The sample desk (`helpdesk::testing::SampleDesk`) on a SQLite file in `dir`, with a
+/// The sample desk (`helpdesk::testing::SampleDesk`) on a fresh database of the backend under
+/// test (a SQLite file in `dir`, or a PostgreSQL database of its own), with a
 /// Maildir source and an outbox folder there.
 pub fn sample_desk(dir: &Path) -> SampleDesk {
-    SampleDesk::new().database(Some(&format!("sqlite://{}/desk.db", dir.display()))).folders("maildir", "outbox")
+    let url = test_database_url(&format!("sqlite://{}/desk.db", dir.display()));
+    SampleDesk::new().database(Some(&url)).folders("maildir", "outbox")
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {

@@ -128,7 +128,7 @@ async fn ingest_corpus(desk: &Desk, root: &Path, files: &[PathBuf]) -> CorpusRun
 
 /// The problems of mails that intake kept aside because it failed on them.
 async fn internal_errors(desk: &Desk) -> Vec<String> {
-    sqlx::query_scalar("SELECT parse_problem FROM messages WHERE parse_problem LIKE ?")
+    sqlx::query_scalar("SELECT parse_problem FROM messages WHERE parse_problem LIKE $1")
         .bind(format!("{}%", helpdesk::tickets::store::UNPROCESSABLE_PROBLEM))
         .fetch_all(&desk.db)
         .await
@@ -253,12 +253,12 @@ async fn every_corpus_mail_is_kept_without_panic_and_no_machine_is_acknowledged(
 }
 
 /// The one row of `messages` with this Message-ID.
-async fn message_row(desk: &Desk, message_id: &str) -> sqlx::sqlite::SqliteRow {
-    sqlx::query("SELECT * FROM messages WHERE message_id = ?").bind(message_id).fetch_one(&desk.db).await.unwrap()
+async fn message_row(desk: &Desk, message_id: &str) -> helpdesk::storage::Row {
+    sqlx::query("SELECT * FROM messages WHERE message_id = $1").bind(message_id).fetch_one(&desk.db).await.unwrap()
 }
 
 async fn outbox_rows(desk: &Desk, kind: &str) -> Vec<(String, Vec<u8>)> {
-    sqlx::query("SELECT recipients, raw FROM outbox WHERE kind = ? ORDER BY id")
+    sqlx::query("SELECT recipients, raw FROM outbox WHERE kind = $1 ORDER BY id")
         .bind(kind)
         .fetch_all(&desk.db)
         .await
@@ -368,7 +368,7 @@ async fn deep_mime_nesting_does_not_overflow_the_stack() {
         let size = raw.len();
         let outcome = deliver(&desk, crlf(&raw), arrived).await;
         assert!(matches!(outcome, IntakeOutcome::NewTicket { .. }), "{label}: {outcome:?}");
-        let row = sqlx::query("SELECT body_text, parse_problem FROM messages WHERE message_id = ? ORDER BY id DESC")
+        let row = sqlx::query("SELECT body_text, parse_problem FROM messages WHERE message_id = $1 ORDER BY id DESC")
             .bind(message_id)
             .fetch_one(&desk.db)
             .await
@@ -538,7 +538,7 @@ async fn the_mails_date_never_drives_the_sla_clocks() {
         ));
         let outcome = deliver(&desk, raw, arrived).await;
         let IntakeOutcome::NewTicket { ticket, .. } = outcome else { panic!("{date:?}: {outcome:?}") };
-        let row = sqlx::query("SELECT opened_at, first_response_due_at, resolution_due_at FROM tickets WHERE id = ?")
+        let row = sqlx::query("SELECT opened_at, first_response_due_at, resolution_due_at FROM tickets WHERE id = $1")
             .bind(ticket.0)
             .fetch_one(&desk.db)
             .await
@@ -549,7 +549,7 @@ async fn the_mails_date_never_drives_the_sla_clocks() {
             "{date:?}: the clock starts at arrival"
         );
         due_times.insert((row.get::<String, _>("first_response_due_at"), row.get::<String, _>("resolution_due_at")));
-        let stored_arrival: String = sqlx::query_scalar("SELECT arrived_at FROM messages WHERE message_id = ?")
+        let stored_arrival: String = sqlx::query_scalar("SELECT arrived_at FROM messages WHERE message_id = $1")
             .bind(format!("date{index}@acme.test"))
             .fetch_one(&desk.db)
             .await

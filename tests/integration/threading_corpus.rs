@@ -38,7 +38,7 @@ fn mbox_messages(name: &str) -> Vec<String> {
 async fn desk(dir: &Path) -> Desk {
     let config = format!(
         r#"[database]
-url = "sqlite://{}/t.db"
+url = {:?}
 [maildir]
 path = "unused"
 [outbox_dir]
@@ -52,7 +52,7 @@ name = "Domain"
 tier = "growth"
 domains = ["domain.test"]
 "#,
-        dir.display()
+        helpdesk::testing::test_database_url(&format!("sqlite://{}/t.db", dir.display()))
     );
     Desk::open(Config::from_toml(&config, &HashMap::new(), dir).unwrap()).await.unwrap()
 }
@@ -68,7 +68,7 @@ async fn tickets_for(mbox: &str, count: usize) -> Vec<Option<i64>> {
         record_mail(&desk, &RawMail::new(raw.into_bytes(), arrived), arrived).await.unwrap();
     }
     // Intake catches its own failures and keeps such mail aside: none may have happened here.
-    let failed: Vec<String> = sqlx::query_scalar("SELECT parse_problem FROM messages WHERE parse_problem LIKE ?")
+    let failed: Vec<String> = sqlx::query_scalar("SELECT parse_problem FROM messages WHERE parse_problem LIKE $1")
         .bind(format!("{}%", helpdesk::tickets::store::UNPROCESSABLE_PROBLEM))
         .fetch_all(&desk.db)
         .await

@@ -8,7 +8,7 @@ use sqlx::Row as _;
 
 use crate::domain::{MessageId, TicketId};
 use crate::outbound::outbox;
-use crate::storage::{time_to_db, Backend, Db, Row, Tx};
+use crate::storage::{time_to_db, Backend, Db, Flag, Row, Tx};
 use crate::tickets::kinds::AuthorKind;
 use crate::tickets::threading::KnownReference;
 
@@ -191,7 +191,7 @@ pub(super) fn message_from_row(row: &Row) -> anyhow::Result<MessageSummary> {
         thread_reason: row.try_get("thread_reason")?,
         automated_reason: row.try_get("automated_reason")?,
         parse_problem: row.try_get("parse_problem")?,
-        desk_failed: row.try_get("desk_failed")?,
+        desk_failed: row.try_get::<Flag, _>("desk_failed")?.0,
         attachments: serde_json::from_str(&attachments).context("bad attachments_json in messages")?,
         body_text: row.try_get("body_text")?,
     })
@@ -327,7 +327,7 @@ pub struct HeldMail {
 /// first. Read through the partial index `messages_held_recorded`: held mail piles up over
 /// the years.
 pub async fn held_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<HeldMail>> {
-    type Held = (i64, String, String, Option<String>, Option<String>, bool);
+    type Held = (i64, String, String, Option<String>, Option<String>, Flag);
     let rows: Vec<Held> = sqlx::query_as(
         "SELECT id, sender, subject, automated_reason, parse_problem, desk_failed FROM messages
          WHERE ticket_id IS NULL AND recorded_at >= $1 AND author_kind NOT IN ($2, $3) ORDER BY id",
@@ -346,7 +346,7 @@ pub async fn held_since(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<Hel
             subject,
             automated_reason,
             parse_problem,
-            desk_failed,
+            desk_failed: desk_failed.0,
         })
         .collect())
 }

@@ -76,7 +76,7 @@ const SUMMARY_COLUMNS: &str = "t.id, t.client, t.requester, t.subject, t.status,
     t.attention, t.opened_at, t.first_response_due_at, t.resolution_due_at, t.first_response_at, t.closed_at,
     t.related_ticket_id, t.merged_into, t.waiting_since, t.updated_at,
     (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages,
-    (SELECT COALESCE(SUM(e.minutes), 0) FROM time_entries e WHERE e.ticket_id = t.id) AS minutes_logged";
+    (SELECT CAST(COALESCE(SUM(e.minutes), 0) AS BIGINT) FROM time_entries e WHERE e.ticket_id = t.id) AS minutes_logged";
 
 fn summary_from_row(row: &Row) -> anyhow::Result<TicketSummary> {
     Ok(TicketSummary {
