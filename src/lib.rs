@@ -35,6 +35,8 @@ pub mod sla_notices;
 pub mod reports;
 /// Outgoing mail: templates, the outbox table, and delivery.
 pub mod outbound;
+/// Several desks on one database: the mailbox lease, heartbeats, `helpdesk status`.
+pub mod lease;
 /// The service loop: IDLE or polling, intake, SLA notices, summary, sending; `run --once`.
 pub mod service;
 /// The demo: a bundled Maildir of client mail run through the whole pipeline.

@@ -19,6 +19,7 @@ use crate::desk::Desk;
 use crate::inbound::imap::{self, MailboxConnection};
 use crate::inbound::maildir;
 use crate::intake::{record_mail, IntakeOutcome};
+use crate::lease::{self, DeskId, Holding, Keeper, STANDBY_POLL};
 use crate::outbound::failures::delivery_failure_step;
 use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
@@ -39,13 +40,120 @@ pub struct PassReport {
     pub failed: usize,
 }
 
+impl PassReport {
+    fn add(&mut self, other: PassReport) {
+        self.mails += other.mails;
+        self.alerts += other.alerts;
+        self.sent += other.sent;
+        self.retry_later += other.retry_later;
+        self.failed += other.failed;
+    }
+}
+
 /// Runs until `shutdown` turns true (`once == false`), or for one full pass (`once == true`).
+/// Works only while this desk holds the mailbox lease (`crate::lease`): until then, and again
+/// after losing it, it stands by.
 pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receiver<bool>) -> anyhow::Result<PassReport> {
     let transport = Transport::from_config(&desk.config)?;
-    match &desk.config.source {
-        SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, clock, shutdown).await,
-        SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, clock, shutdown).await,
+    let me = DeskId::of_this_process(&desk.config.ha);
+    let lease_name = mailbox_lease_name(&desk.config.source);
+    let mut report = PassReport::default();
+    loop {
+        if !stand_by_until_active(desk, &lease_name, &me, once, shutdown.clone()).await? {
+            return Ok(report);
+        }
+        let keeper = Keeper::start(desk.db.clone(), lease_name.clone(), me.clone(), &desk.config.ha, Clock::System);
+        let (active, watcher) = active_until(shutdown.clone(), keeper.lost.clone());
+        let pass = match &desk.config.source {
+            SourceConfig::Maildir { path } => run_maildir(desk, path, &transport, once, clock, active).await,
+            SourceConfig::Imap(imap_config) => run_imap(desk, imap_config, &transport, once, clock, active).await,
+        };
+        watcher.abort();
+        let lost = keeper.stop();
+        if !lost {
+            if let Err(err) = lease::release(&desk.db, &lease_name, &me, Clock::System.now()).await {
+                tracing::warn!(error = format!("{err:#}"), "could not release the mailbox lease: it ends by time");
+            }
+        }
+        report.add(pass?);
+        if !lost || once || *shutdown.borrow() {
+            return Ok(report);
+        }
+        tracing::warn!("this desk lost the mailbox lease: standing by");
     }
+}
+
+/// The lease of the mailbox this config reads: the same for every desk with this config.
+pub fn mailbox_lease_name(source: &SourceConfig) -> String {
+    match source {
+        SourceConfig::Imap(imap) => format!("imap:{}@{}:{}/{}", imap.username, imap.host, imap.port, imap.mailbox),
+        SourceConfig::Maildir { path } => format!("maildir:{}", path.display()),
+    }
+}
+
+/// Asks for the mailbox lease every second until this desk holds it; false when shut down
+/// first. With `once`, gives up (an error) after the takeover time: another desk does the work.
+async fn stand_by_until_active(
+    desk: &Desk,
+    lease_name: &str,
+    me: &DeskId,
+    once: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
+    let length = lease::lease_length(&desk.config.ha);
+    let give_up_at = tokio::time::Instant::now() + Duration::from_secs(desk.config.ha.takeover_secs) + STANDBY_POLL;
+    let mut announced: Option<String> = None;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(false);
+        }
+        match lease::hold_step(&desk.db, lease_name, me, length, Clock::System.now()).await {
+            Ok(Holding::Held { taken, previous }) => {
+                if taken {
+                    tracing::info!(desk = me.id, previous, "this desk is active: it holds the mailbox");
+                }
+                return Ok(true);
+            }
+            Ok(Holding::HeldBy(holder)) if once && tokio::time::Instant::now() >= give_up_at => anyhow::bail!(
+                "the desk {} holds the mailbox (since {}, renewed {}): it does this work; stop it first, or leave --once out to stand by",
+                holder.holder,
+                holder.held_since,
+                holder.renewed_at
+            ),
+            Ok(Holding::HeldBy(holder)) => {
+                if announced.as_deref() != Some(holder.holder.as_str()) {
+                    tracing::info!(holder = holder.holder, since = %holder.held_since, "standing by: another desk holds the mailbox");
+                    announced = Some(holder.holder);
+                }
+            }
+            Err(err) if once => return Err(explain_database_problem(err)),
+            Err(err) => tracing::error!(
+                problem = database_problem(&err),
+                error = format!("{err:#}"),
+                "database unavailable: cannot ask for the mailbox lease; retrying"
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STANDBY_POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// A channel that turns true when `shutdown` or `lost` does: the active desk's stop signal.
+fn active_until(
+    mut shutdown: watch::Receiver<bool>,
+    mut lost: watch::Receiver<bool>,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+    let (sender, receiver) = watch::channel(*shutdown.borrow() || *lost.borrow());
+    let watcher = tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = lost.wait_for(|lost| *lost) => {}
+        }
+        let _ = sender.send(true);
+    });
+    (receiver, watcher)
 }
 
 /// Takes in every message past the IMAP cursor, in UID order, in batches: each mail is

@@ -103,6 +103,13 @@ pub fn test_database_url(sqlite_url: &str) -> String {
     if !testing_on_postgres() {
         return sqlite_url.to_string();
     }
+    fresh_postgres_database_url()
+}
+
+/// A PostgreSQL database no other test has used, whatever the backend under test: for the
+/// tests of what only PostgreSQL offers (several desks on one database, a server that goes
+/// away).
+pub fn fresh_postgres_database_url() -> String {
     let name = format!("helpdesk_t_{}", uuid::Uuid::new_v4().simple());
     format!("{}/{name}", test_postgres_server().trim_end_matches('/'))
 }

@@ -109,6 +109,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Which desk holds the mailbox and since when, and every desk's last heartbeat (several
+    /// desks on one database).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the desk's whole history (tickets, messages with their raw mail, time, outbox,
+    /// cursors, signing key, report and summary records) into an empty database, e.g.
+    /// `helpdesk migrate --from sqlite://helpdesk.db --to postgres://helpdesk@db/helpdesk`.
+    /// Ids are kept, so reply addresses and Message-IDs signed before the move still verify.
+    /// Refuses a target that has any data; checks every table's count before committing.
+    /// Stop the desk first. Needs no config file.
+    Migrate {
+        /// The desk's database now: sqlite://PATH (relative to the current directory) or
+        /// postgres://...
+        #[arg(long)]
+        from: String,
+        /// The empty database to copy into (created if missing): postgres://... or sqlite://PATH.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,9 @@ mod check;
 mod format;
 mod held;
 mod hours;
+mod migrate;
 mod reports;
+mod status;
 mod tickets;
 mod time;
 
@@ -52,8 +54,8 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
 
-/// One command, one call. Every command but `demo` and `check` works on the desk of the config
-/// file, opened first (so a broken config is reported before anything else).
+/// One command, one call. Every command but `demo`, `check` and `migrate` works on the desk of
+/// the config file, opened first (so a broken config is reported before anything else).
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock = cli.now.map(Clock::Fixed).unwrap_or(Clock::System);
     let desk = || open_desk(&cli.config);
@@ -73,6 +75,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Time { command } => time::time(&desk().await?, command, clock.now()).await,
         Command::Report { command } => reports::report(&desk().await?, command, clock.now()).await,
         Command::Metrics { period, json } => reports::metrics(&desk().await?, period, json, clock.now()).await,
+        Command::Status { json } => status::status(&desk().await?, json, clock.now()).await,
+        Command::Migrate { from, to } => migrate::migrate(&from, &to).await,
     }
 }
 

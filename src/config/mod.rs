@@ -18,6 +18,7 @@ mod delivery;
 mod env;
 mod fields;
 mod hours;
+mod ha;
 mod intake;
 mod read;
 mod reports;
@@ -39,6 +40,7 @@ pub use agent::{AgentConfig, BusinessHoursConfig};
 pub use clients::{ClientConfig, Contract};
 pub use database::DatabaseUrl;
 pub use delivery::{DeliveryConfig, SmtpConfig};
+pub use ha::HaConfig;
 pub use hours::HoursConfig;
 pub use intake::IntakeConfig;
 pub use reports::{ReportsConfig, SummaryConfig};
@@ -61,6 +63,7 @@ pub struct Config {
     pub agent: AgentConfig,
     pub clients: Vec<ClientConfig>,
     pub intake: IntakeConfig,
+    pub ha: HaConfig,
     pub business_hours: BusinessHoursConfig,
     pub triage: TriageConfig,
     pub sla: SlaConfig,
@@ -205,6 +208,7 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
     let clients = clients::read(reader, root);
     let clients = validate::clients(reader, clients, agent.as_ref());
     let intake: IntakeConfig = reader.section_or_default(root, "intake");
+    let ha: HaConfig = reader.section_or_default(root, "ha");
     validate::sender_authentication(reader, &intake, agent.as_ref());
     let business_hours = agent::read_business_hours(reader, root, agent.as_ref());
     let triage = triage::read(reader, root);
@@ -222,6 +226,7 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
         agent: agent?,
         clients,
         intake,
+        ha,
         business_hours,
         triage,
         sla,
@@ -234,7 +239,7 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
     })
 }
 
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "database",
     "imap",
     "maildir",
@@ -250,6 +255,7 @@ const SECTIONS: [&str; 15] = [
     "hours",
     "summary",
     "reports",
+    "ha",
 ];
 
 fn unknown_sections(reader: &mut Reader, root: &Table) {

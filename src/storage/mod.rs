@@ -3,6 +3,7 @@
 //! only connects and hands out the pool, plus the time format every table shares.
 
 mod kind;
+pub mod migrate;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -166,7 +167,9 @@ async fn open_postgres(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
             use sqlx::migrate::MigrateDatabase;
             tracing::info!(url = redacted_url(url), "the database does not exist: creating it");
             if let Err(err) = sqlx::Postgres::create_database(url).await {
-                let already_made = matches!(&err, sqlx::Error::Database(e) if e.code().as_deref() == Some("42P04"));
+                // 42P04: it exists by now; 23505: another desk's CREATE DATABASE won the race.
+                let already_made = matches!(&err, sqlx::Error::Database(e)
+                    if matches!(e.code().as_deref(), Some("42P04" | "23505")));
                 if !already_made {
                     return Err(anyhow::Error::new(err).context("cannot create the database"));
                 }

@@ -10,7 +10,7 @@ use chrono::Datelike;
 use serde_json::Value;
 
 use helpdesk::storage::Db;
-use helpdesk::testing::{test_database_url, testing_on_postgres, Delivery, SampleDesk, Source};
+use helpdesk::testing::{test_database_url, Delivery, SampleDesk, Source};
 
 use super::lab::{MailLab, PASSWORD};
 
@@ -79,10 +79,26 @@ impl TestDesk {
     /// calendar, and on a Monday or the first week of a month the agent would otherwise get
     /// report drafts no test expects.
     fn write(config: String) -> TestDesk {
+        TestDesk::write_on(config, None)
+    }
+
+    /// `desk` as `with_sample` makes it, on the database `database_url` whatever the backend
+    /// under test (a PostgreSQL database for what only PostgreSQL offers).
+    pub fn with_sample_on(lab: &MailLab, desk: SampleDesk, database_url: &str) -> TestDesk {
+        let desk = desk
+            .database(Some("sqlite://helpdesk.db"))
+            .source(Source::Imap(imap_keys(lab, SUPPORT)))
+            .delivery(Delivery::Smtp(smtp_keys(lab)))
+            .from(&format!("Support <{SUPPORT}>"));
+        TestDesk::write_on(desk.toml(), Some(database_url.to_string()))
+    }
+
+    fn write_on(config: String, database_url: Option<String>) -> TestDesk {
         let summary = if config.contains("[summary]") { "" } else { "[summary]\nenabled = false\n" };
         let reports = if config.contains("[reports]") { "" } else { "[reports]\nscheduled = false\n" };
         let dir = tempfile::tempdir().unwrap();
-        let database_url = test_database_url(&format!("sqlite://{}", dir.path().join("helpdesk.db").display()));
+        let database_url = database_url
+            .unwrap_or_else(|| test_database_url(&format!("sqlite://{}", dir.path().join("helpdesk.db").display())));
         let config = config.replace(SQLITE_URL_LINE, &format!("url = {database_url:?}"));
         let config_path = dir.path().join("helpdesk.toml");
         std::fs::write(&config_path, format!("{summary}{reports}{config}")).unwrap();
@@ -206,7 +222,7 @@ impl TestDesk {
 
     /// Whether the desk has created its database yet (the file, or the PostgreSQL database).
     pub async fn database_exists(&self) -> bool {
-        if !testing_on_postgres() {
+        if !self.database_url.starts_with("postgres") {
             return self.dir.path().join("helpdesk.db").exists();
         }
         sqlx::any::install_default_drivers();

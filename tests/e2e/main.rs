@@ -15,6 +15,7 @@ mod proxy;
 mod reports;
 mod restart;
 mod setup;
+mod several_desks;
 mod sla;
 mod summary;
 mod tls;

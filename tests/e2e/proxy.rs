@@ -1,6 +1,7 @@
 //! A TCP proxy on 127.0.0.1 in front of a lab server, for cutting connections on purpose:
 //! `cut_after(n)` makes the next connection drop once `n` bytes have come from the server
-//! (for example in the middle of a FETCH).
+//! (for example in the middle of a FETCH), and `set_down(true)` cuts every connection and
+//! refuses new ones until `set_down(false)` (a database server that went away).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub struct CuttingProxy {
     cut_after: Arc<AtomicU64>,
     connections: Arc<AtomicUsize>,
     cuts: Arc<AtomicUsize>,
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 impl CuttingProxy {
@@ -24,20 +26,36 @@ impl CuttingProxy {
         let connections = Arc::new(AtomicUsize::new(0));
         let cuts = Arc::new(AtomicUsize::new(0));
         let (armed, count, cut_count) = (cut_after.clone(), connections.clone(), cuts.clone());
+        let (down, down_now) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if *down_now.borrow() {
+                    drop(client);
+                    continue;
+                }
                 count.fetch_add(1, Ordering::SeqCst);
                 let limit = armed.swap(0, Ordering::SeqCst);
                 let cut_count = cut_count.clone();
+                let mut down_later = down_now.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)).await else { return };
-                    if relay(client, server, limit).await {
-                        cut_count.fetch_add(1, Ordering::SeqCst);
+                    tokio::select! {
+                        cut = relay(client, server, limit) => if cut {
+                            cut_count.fetch_add(1, Ordering::SeqCst);
+                        },
+                        _ = down_later.wait_for(|down| *down) => {
+                            cut_count.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 });
             }
         });
-        CuttingProxy { port, cut_after, connections, cuts }
+        CuttingProxy { port, cut_after, connections, cuts, down }
+    }
+
+    /// Down: every open connection is cut and new ones are closed at once; up: as before.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
     }
 
     /// The next connection is cut after `bytes` bytes from the server.

@@ -14,7 +14,7 @@ use super::desk::{count, count_once_migrated, header, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 
 /// Five per sender: the default acknowledgement limit is five per sender per hour.
-const MAILS_PER_SENDER: usize = 5;
+pub(super) const MAILS_PER_SENDER: usize = 5;
 
 /// The soak knobs: `HELPDESK_SOAK_SENDERS` (default 100, so 500 mails) and
 /// `HELPDESK_SOAK_KILLS` (default 20); `HELPDESK_SOAK_SEED` repeats a run.
@@ -28,14 +28,14 @@ fn soak_setting(name: &str, default: usize) -> usize {
 /// Each `crashN@acme.test` is a different person of one client here: the per-domain brakes
 /// (by default 20 acknowledgements and 50 notifications an hour for all of a domain) stop mail
 /// loops, and would stop this test's acknowledgements after 20.
-const MANY_PEOPLE_OF_ONE_DOMAIN: &str =
+pub(super) const MANY_PEOPLE_OF_ONE_DOMAIN: &str =
     "[intake]\nacknowledgements_per_domain_per_hour = 10000\nagent_notifications_per_domain_per_hour = 10000\n";
 
-fn sender(i: usize, senders: usize) -> String {
+pub(super) fn sender(i: usize, senders: usize) -> String {
     format!("crash{}@acme.test", i % senders)
 }
 
-async fn fill_mailbox(lab: &MailLab, mails: usize, senders: usize) {
+pub(super) async fn fill_mailbox(lab: &MailLab, mails: usize, senders: usize) {
     for i in 0..mails {
         let from = sender(i, senders);
         let eml = format!(
@@ -47,17 +47,17 @@ async fn fill_mailbox(lab: &MailLab, mails: usize, senders: usize) {
 }
 
 /// A small deterministic generator, so that a failing run can be repeated with its seed.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn next_in(&mut self, low: u64, high: u64) -> u64 {
+    pub(super) fn next_in(&mut self, low: u64, high: u64) -> u64 {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         low + (self.0 >> 33) % (high - low)
     }
 }
 
 /// How many times each mail was received, keyed by the Message-ID it answers.
-fn copies_by_in_reply_to(mails: &[Vec<u8>]) -> HashMap<String, usize> {
+pub(super) fn copies_by_in_reply_to(mails: &[Vec<u8>]) -> HashMap<String, usize> {
     let mut copies = HashMap::new();
     for raw in mails {
         let key = header(raw, "In-Reply-To").unwrap_or_default();

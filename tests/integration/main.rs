@@ -10,6 +10,7 @@ mod daily_summary;
 mod hostile_input;
 mod injection;
 mod loop_protection;
+mod migrate;
 mod postgres_schema;
 mod properties;
 mod quote_corpus;

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::OutboxKind;
-use crate::storage::{time_to_db, Db, Tx};
+use crate::lease::DeskId;
+use crate::storage::{begin_write, time_to_db, Db, Tx};
 
 #[derive(Debug, Clone)]
 pub struct PendingMail {
@@ -19,34 +20,104 @@ pub struct PendingMail {
     pub raw: Vec<u8>,
 }
 
-/// Pending mail whose next attempt is due, oldest first.
-pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<PendingMail>> {
+/// Claims up to `limit` pending mails whose next attempt is due at `due_by`, oldest first,
+/// for `claimant` until `claimed_until`: while the claim lasts no other desk sends them.
+/// Claimable are mails nobody claimed, whose claim ran out at `real_now`, that `claimant`
+/// claimed before, or that a desk claimed which `claimant` sees is gone (its process ended on
+/// this host). One write transaction: claims of two desks never overlap.
+pub async fn claim_due(
+    db: &Db,
+    claimant: &DeskId,
+    due_by: DateTime<Utc>,
+    real_now: DateTime<Utc>,
+    claimed_until: DateTime<Utc>,
+    limit: i64,
+) -> anyhow::Result<Vec<PendingMail>> {
+    let mut tx = begin_write(db).await?;
+    release_claims_of_gone_desks(&mut tx, claimant, real_now).await?;
     let rows = sqlx::query(
-        "SELECT id, kind, envelope_from, recipients, message_id, attempts, raw FROM outbox
-         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
+        "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE status = 'pending' AND next_attempt_at <= $3
+                        AND (claimed_until IS NULL OR claimed_until <= $4 OR claimed_by = $1)
+                      ORDER BY id LIMIT $5)
+         RETURNING id, kind, envelope_from, recipients, message_id, attempts, raw",
     )
-    .bind(time_to_db(now))
+    .bind(&claimant.id)
+    .bind(time_to_db(claimed_until))
+    .bind(time_to_db(due_by))
+    .bind(time_to_db(real_now))
     .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+    .context("claiming due mail")?;
+    tx.commit().await.context("claiming due mail")?;
+    let mut mails: Vec<PendingMail> = rows.iter().map(pending_from_row).collect::<anyhow::Result<_>>()?;
+    mails.sort_by_key(|mail| mail.id);
+    Ok(mails)
+}
+
+async fn release_claims_of_gone_desks(
+    tx: &mut Tx<'_>,
+    claimant: &DeskId,
+    real_now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let claimants: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT claimed_by FROM outbox
+         WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_by != $1 AND claimed_until > $2",
+    )
+    .bind(&claimant.id)
+    .bind(time_to_db(real_now))
+    .fetch_all(&mut **tx)
+    .await
+    .context("reading the claims on queued mail")?;
+    for gone in claimants.iter().filter(|other| claimant.sees_gone(other)) {
+        sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND claimed_by = $1",
+        )
+        .bind(gone)
+        .execute(&mut **tx)
+        .await
+        .context("releasing the claims of a desk that is gone")?;
+        tracing::info!(desk = gone, "released the queued mail claimed by a desk that is gone");
+    }
+    Ok(())
+}
+
+fn pending_from_row(row: &crate::storage::Row) -> anyhow::Result<PendingMail> {
+    Ok(PendingMail {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        envelope_from: row.try_get("envelope_from")?,
+        recipients: row
+            .try_get::<String, _>("recipients")?
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+        message_id: row.try_get("message_id")?,
+        attempts: row.try_get("attempts")?,
+        raw: row.try_get("raw")?,
+    })
+}
+
+/// The ids of pending mail due at `due_by` that no other desk has a live claim on.
+pub async fn due_ids(
+    db: &Db,
+    claimant: &DeskId,
+    due_by: DateTime<Utc>,
+    real_now: DateTime<Utc>,
+) -> anyhow::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+           AND (claimed_until IS NULL OR claimed_until <= $2 OR claimed_by = $3) ORDER BY id",
+    )
+    .bind(time_to_db(due_by))
+    .bind(time_to_db(real_now))
+    .bind(&claimant.id)
     .fetch_all(db)
     .await
-    .context("due")?;
-    Ok(rows
-        .into_iter()
-        .map(|row| PendingMail {
-            id: row.get("id"),
-            kind: row.get("kind"),
-            envelope_from: row.get("envelope_from"),
-            recipients: row
-                .get::<String, _>("recipients")
-                .split(',')
-                .filter(|r| !r.is_empty())
-                .map(str::to_string)
-                .collect(),
-            message_id: row.get("message_id"),
-            attempts: row.get("attempts"),
-            raw: row.get("raw"),
-        })
-        .collect())
+    .context("due")
 }
 
 /// When the earliest pending mail is due, if any is pending.
@@ -60,7 +131,8 @@ pub async fn next_due_at(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
 
 pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, last_error = NULL WHERE id = $2",
+        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, last_error = NULL,
+           claimed_by = NULL, claimed_until = NULL WHERE id = $2",
     )
     .bind(time_to_db(now))
     .bind(id)
@@ -71,29 +143,35 @@ pub async fn mark_sent(db: &Db, id: i64, now: DateTime<Utc>) -> anyhow::Result<(
 }
 
 pub async fn mark_retry(db: &Db, id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
-        .bind(time_to_db(next_attempt_at))
-        .bind(error)
-        .bind(id)
-        .execute(db)
-        .await
-        .context("mark retry")?;
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2,
+           claimed_by = NULL, claimed_until = NULL WHERE id = $3",
+    )
+    .bind(time_to_db(next_attempt_at))
+    .bind(error)
+    .bind(id)
+    .execute(db)
+    .await
+    .context("mark retry")?;
     Ok(())
 }
 
 pub async fn mark_failed(db: &Db, id: i64, error: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
-        .bind(error)
-        .bind(id)
-        .execute(db)
-        .await
-        .context("mark failed")?;
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1,
+           claimed_by = NULL, claimed_until = NULL WHERE id = $2",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(db)
+    .await
+    .context("mark failed")?;
     Ok(())
 }
 
 /// Postpones a row behind one that just failed, without counting an attempt against it.
 pub async fn mark_retry_without_attempt(db: &Db, id: i64, next_attempt_at: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2")
+    sqlx::query("UPDATE outbox SET next_attempt_at = $1, claimed_by = NULL, claimed_until = NULL WHERE id = $2")
         .bind(time_to_db(next_attempt_at))
         .bind(id)
         .execute(db)

@@ -11,7 +11,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use super::outbox::{self, PendingMail};
-use crate::config::{Config, DeliveryConfig};
+use crate::config::{Config, DeliveryConfig, HaConfig};
+use crate::lease::DeskId;
 use crate::storage::Db;
 
 mod smtp;
@@ -28,6 +29,10 @@ pub const MAX_ATTEMPTS: i64 = 12;
 pub struct Transport {
     delivery: Delivery,
     accepted_unrecorded: std::sync::Mutex<std::collections::BTreeSet<i64>>,
+    /// The desk whose claims this sender's mail carries (`outbox::claim_due`).
+    claimant: DeskId,
+    /// How long a claim lasts: longer than one batch takes to hand over.
+    claim_for: chrono::Duration,
 }
 
 enum Delivery {
@@ -56,8 +61,13 @@ impl SendError {
 }
 
 impl Transport {
-    fn new(delivery: Delivery) -> Transport {
-        Transport { delivery, accepted_unrecorded: Default::default() }
+    fn new(delivery: Delivery, ha: &HaConfig) -> Transport {
+        Transport {
+            delivery,
+            accepted_unrecorded: Default::default(),
+            claimant: DeskId::of_this_process(ha),
+            claim_for: claim_length(ha),
+        }
     }
 
     fn accepted_unrecorded(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
@@ -85,15 +95,18 @@ impl Transport {
             DeliveryConfig::OutboxDir { path } => {
                 std::fs::create_dir_all(path)
                     .with_context(|| format!("cannot create outbox_dir {}", path.display()))?;
-                Ok(Transport::new(Delivery::Folder(AsyncFileTransport::new(path))))
+                Ok(Transport::new(Delivery::Folder(AsyncFileTransport::new(path)), &config.ha))
             }
             DeliveryConfig::Smtp(smtp) => {
                 let helo = smtp.helo_name.clone().unwrap_or_else(|| config.support_address().domain().to_string());
-                Ok(Transport::new(Delivery::Smtp(Box::new(SmtpSender {
-                    config: smtp.clone(),
-                    hello: ClientId::Domain(helo),
-                    connections: (0..SMTP_LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
-                }))))
+                Ok(Transport::new(
+                    Delivery::Smtp(Box::new(SmtpSender {
+                        config: smtp.clone(),
+                        hello: ClientId::Domain(helo),
+                        connections: (0..SMTP_LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
+                    })),
+                    &config.ha,
+                ))
             }
         }
     }
@@ -134,6 +147,13 @@ pub struct SendReport {
     pub failed: usize,
 }
 
+/// How long a sender's claim on queued mail lasts: twice the takeover time and half a minute,
+/// longer than a batch takes to hand over. Mail claimed by a desk that died on another
+/// machine waits this long for the next active desk (on the same machine, not at all).
+pub fn claim_length(ha: &HaConfig) -> chrono::Duration {
+    chrono::Duration::seconds(2 * ha.takeover_secs as i64 + 30)
+}
+
 /// The delay before attempt `attempts + 1`: 30 s doubling per attempt, at most an hour.
 pub fn retry_delay(attempts: i64) -> chrono::Duration {
     let seconds = 30i64.saturating_mul(1i64 << attempts.clamp(0, 20)).min(3600);
@@ -154,7 +174,9 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
         report.sent += 1;
     }
     loop {
-        let batch = outbox::due(db, now, 200).await?;
+        let real_now = Utc::now();
+        let claimed_until = real_now + transport.claim_for;
+        let batch = outbox::claim_due(db, &transport.claimant, now, real_now, claimed_until, 200).await?;
         if batch.is_empty() {
             return Ok(report);
         }
@@ -177,8 +199,8 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
             postpone_until = postpone_until.max(stopped);
         }
         if let Some(next) = postpone_until {
-            for later in outbox::due(db, now, i64::MAX).await? {
-                outbox::mark_retry_without_attempt(db, later.id, next).await?;
+            for later in outbox::due_ids(db, &transport.claimant, now, Utc::now()).await? {
+                outbox::mark_retry_without_attempt(db, later, next).await?;
                 report.retry_later += 1;
             }
             return Ok(report);
@@ -270,7 +292,7 @@ mod tests {
         let db = crate::storage::open(&url, std::time::Duration::from_secs(1), false).await.unwrap();
         let folder = dir.path().join("outbox");
         std::fs::create_dir_all(&folder).unwrap();
-        let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)));
+        let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)), &HaConfig::default());
         let now = Utc::now();
         let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
         // Three mails queued: the first one's mark will fail.

@@ -1,0 +1,78 @@
+//! `helpdesk status`: which desk holds the mailbox and since when, and every desk's last
+//! heartbeat (several desks on one database: `crate::lease`).
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use super::format::{print_json, table};
+use crate::desk::Desk;
+use crate::lease::{self, Heartbeat, Lease};
+use crate::service::mailbox_lease_name;
+
+#[derive(serde::Serialize)]
+struct Status {
+    mailbox: String,
+    holder: Option<String>,
+    held_since: Option<DateTime<Utc>>,
+    renewed_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    /// Whether the lease had expired at the time of the command: no desk is active.
+    expired: bool,
+    desks: Vec<Heartbeat>,
+}
+
+pub async fn status(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
+    let mailbox = mailbox_lease_name(&desk.config.source);
+    let (leases, desks) = lease::status(&desk.db).await?;
+    let lease = leases.into_iter().find(|lease| lease.name == mailbox);
+    let status = Status {
+        expired: lease.as_ref().is_none_or(|lease| lease.expires_at <= now),
+        holder: lease.as_ref().map(|lease| lease.holder.clone()),
+        held_since: lease.as_ref().map(|lease| lease.held_since),
+        renewed_at: lease.as_ref().map(|lease| lease.renewed_at),
+        expires_at: lease.as_ref().map(|lease| lease.expires_at),
+        mailbox,
+        desks,
+    };
+    if json {
+        print_json(&status)?;
+    } else {
+        print_text(desk, &status, lease.as_ref(), now);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(desk: &Desk, status: &Status, lease: Option<&Lease>, now: DateTime<Utc>) {
+    let shown = |time: DateTime<Utc>| desk.config.agent_local_time(time);
+    println!("Mailbox {}", status.mailbox);
+    match lease {
+        None => println!("  no desk has held it yet"),
+        Some(lease) if status.expired => {
+            println!(
+                "  no desk holds it: {} held it since {} until {}",
+                lease.holder,
+                shown(lease.held_since),
+                shown(lease.expires_at)
+            )
+        }
+        Some(lease) => println!(
+            "  held by {} since {} (renewed {} s ago)",
+            lease.holder,
+            shown(lease.held_since),
+            (now - lease.renewed_at).num_seconds().max(0)
+        ),
+    }
+    let mut desks = table(vec!["Desk", "Host", "PID", "Role", "Started", "Last heartbeat"]);
+    for heartbeat in &status.desks {
+        desks.add_row(vec![
+            heartbeat.desk.clone(),
+            heartbeat.host.clone(),
+            heartbeat.pid.to_string(),
+            heartbeat.role.clone(),
+            shown(heartbeat.started_at),
+            format!("{} s ago", (now - heartbeat.heartbeat_at).num_seconds().max(0)),
+        ]);
+    }
+    println!("{desks}");
+}
