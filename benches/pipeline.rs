@@ -1,6 +1,7 @@
 //! The benchmark: ingest throughput against a minimal-client baseline, arrival-to-
 //! acknowledgement latency under IDLE against the lab's own delivery latency, the desk's
-//! memory, and cost growth from 10k to 100k tickets. Run with `cargo bench --bench pipeline`
+//! memory, cost growth from 10k to 100k tickets, and ingest on SQLite, on PostgreSQL and by two
+//! desks on one PostgreSQL database (BENCH_BACKEND_MAILS; PostgreSQL on 127.0.0.1:5432). Run with `cargo bench --bench pipeline`
 //! (root, Dovecot and Postfix installed: `scripts/install-test-deps`). Sizes can be lowered
 //! with BENCH_MAILS, BENCH_LATENCY_MAILS, BENCH_SMALL_DB, BENCH_LARGE_DB. Under `cargo test`
 //! (no `--bench` argument) it runs in a smoke mode with tiny sizes, so CI checks it works.
@@ -125,13 +126,17 @@ fn smtp_over_tls() -> bool {
 }
 
 fn desk_config_with(lab: &MailLab, dir: &Path, notify_agent: bool) -> std::path::PathBuf {
+    desk_config_on(lab, dir, notify_agent, "sqlite://helpdesk.db")
+}
+
+fn desk_config_on(lab: &MailLab, dir: &Path, notify_agent: bool, database_url: &str) -> std::path::PathBuf {
     let smtp_connection = match &lab.tls {
         Some(tls) => format!("port = {}\ntls = \"tls\"\nca_file = {:?}", tls.smtps_port, tls.ca_file),
         None => format!("port = {}", lab.smtp_port),
     };
     // The sample desk (`helpdesk::testing`), with no hourly limits and no scheduled mail.
     let config = SampleDesk::new()
-        .database(Some("sqlite://helpdesk.db"))
+        .database(Some(database_url))
         .source(Source::Imap(format!(
             "host = \"127.0.0.1\"\nport = {}\nusername = \"support@example.test\"\npassword = \"secret\"\npoll_interval_secs = 600",
             lab.imap_port
@@ -292,6 +297,94 @@ async fn run_desk_once(lab: &MailLab, mails: usize, notify_agent: bool) -> DeskR
     assert_eq!(messages as usize, mails, "every mail on a ticket");
     assert_eq!(unsent, 0);
     DeskRun { seconds, tickets, sent, peak_mb }
+}
+
+/// `run` in `desks` processes (one host name each, as on separate machines) over the waiting
+/// mailbox, on a fresh database at `database_url`: the time from their start until every mail
+/// is on a ticket and everything queued is sent; then each is stopped with SIGTERM.
+async fn run_desks_until_done(lab: &MailLab, mails: usize, database_url: &str, desks: usize) -> DeskRun {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = database_url.replace("{dir}", &dir.path().display().to_string());
+    let config = desk_config_on(lab, dir.path(), true, &database_url);
+    let started = Instant::now();
+    let children: Vec<_> = (0..desks)
+        .map(|desk| {
+            Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+                .arg("--config")
+                .arg(&config)
+                .arg("run")
+                .env("RUST_LOG", std::env::var("BENCH_DESK_LOG").unwrap_or_else(|_| "warn".into()))
+                .env("HELPDESK_HA__HOST", format!("bench-{desk}"))
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let probe = MemoryProbe::start(children[0].id());
+    sqlx::any::install_default_drivers();
+    let db = loop {
+        if let Ok(db) = sqlx::AnyPool::connect(&database_url).await {
+            break db;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await.unwrap_or(0) }
+    };
+    loop {
+        let tickets = count("SELECT COUNT(*) FROM tickets").await;
+        let unsent = count("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").await;
+        let sent = count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await;
+        if tickets as usize == mails && unsent == 0 && sent > 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "the desks did not finish: {tickets} tickets");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_mb = probe.peak_mb();
+    drop(probe);
+    for mut child in children {
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        child.wait().unwrap();
+    }
+    let tickets = count("SELECT COUNT(*) FROM tickets").await;
+    let sent = count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await;
+    DeskRun { seconds, tickets, sent, peak_mb }
+}
+
+/// The same waiting mailbox taken in by `run` on SQLite, on PostgreSQL, and by two desks
+/// sharing one PostgreSQL database, one after the other in one run.
+async fn ingest_by_backend(mails: usize) {
+    let lab = MailLab::start();
+    let mut smtp = Smtp::connect(lab.smtp_port).await;
+    for (from, mail) in &realistic_mails(mails) {
+        smtp.send(from, "support@example.test", mail).await;
+    }
+    lab.wait_for_support_mail(mails).await;
+    let sqlite = run_desks_until_done(&lab, mails, "sqlite://{dir}/helpdesk.db", 1).await;
+    let postgres = run_desks_until_done(&lab, mails, &helpdesk::testing::fresh_postgres_database_url(), 1).await;
+    let two_desks = run_desks_until_done(&lab, mails, &helpdesk::testing::fresh_postgres_database_url(), 2).await;
+    println!(
+        "## 4. Ingest by backend ({mails} mails waiting, `run` until every mail is on a ticket and all mail is sent)\n"
+    );
+    println!("| | time | mails/s | ratio to SQLite |\n|---|---|---|---|");
+    for (name, run) in [("SQLite", &sqlite), ("PostgreSQL", &postgres), ("PostgreSQL, two desks", &two_desks)] {
+        assert_eq!(run.tickets as usize, mails, "{name}: every mail on a ticket");
+        println!(
+            "| {name}: {} tickets, {} mails sent | {:.2} s | {:.0} | {:.2} |",
+            run.tickets,
+            run.sent,
+            run.seconds,
+            mails as f64 / run.seconds,
+            sqlite.seconds / run.seconds
+        );
+    }
+    println!(
+        "\npeak RSS of the (first) desk: SQLite {:.1} MB, PostgreSQL {:.1} MB, two desks {:.1} MB\n",
+        sqlite.peak_mb, postgres.peak_mb, two_desks.peak_mb
+    );
 }
 
 async fn mailbox_count(session: &mut async_imap::Session<TcpStream>) -> u32 {
@@ -525,4 +618,5 @@ async fn main() {
     ingest_throughput(size("BENCH_MAILS", 2000, 40)).await;
     latency(size("BENCH_LATENCY_MAILS", 200, 5)).await;
     cost_growth(size("BENCH_SMALL_DB", 10_000, 300), size("BENCH_LARGE_DB", 100_000, 600)).await;
+    ingest_by_backend(size("BENCH_BACKEND_MAILS", 1000, 20)).await;
 }
