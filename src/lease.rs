@@ -364,4 +364,44 @@ mod tests {
         assert_eq!(decide(Some(&live), &me, now), Decision::Take);
         assert!(!me.sees_gone("garbage"));
     }
+
+    /// On the database (SQLite here, PostgreSQL with HELPDESK_TEST_DATABASE=postgres): one
+    /// holder at a time, a standby takes over once the lease runs out, a renewal by the old
+    /// holder then finds it taken, and a release hands over at once.
+    #[tokio::test]
+    async fn two_desks_on_one_database_hold_the_mailbox_one_at_a_time() {
+        let desk = crate::desk::Desk::open(crate::testing::sample_config()).await.unwrap();
+        let (a, b) = (desk_on("a"), desk_on("b"));
+        let length = chrono::Duration::seconds(14);
+        let t0 = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let at = |secs: i64| t0 + chrono::Duration::seconds(secs);
+        let held = |holding: Holding| matches!(holding, Holding::Held { .. });
+
+        assert_eq!(
+            hold_step(&desk.db, "box", &a, length, at(0)).await.unwrap(),
+            Holding::Held { taken: true, previous: None }
+        );
+        assert!(!held(hold_step(&desk.db, "box", &b, length, at(1)).await.unwrap()), "B stands by");
+        assert!(held(hold_step(&desk.db, "box", &a, length, at(5)).await.unwrap()), "A renews");
+        assert!(!held(hold_step(&desk.db, "box", &b, length, at(18)).await.unwrap()), "renewed at 5: held until 19");
+        let taken = hold_step(&desk.db, "box", &b, length, at(19)).await.unwrap();
+        assert_eq!(taken, Holding::Held { taken: true, previous: Some(a.id.clone()) });
+        assert!(!held(hold_step(&desk.db, "box", &a, length, at(20)).await.unwrap()), "A finds it taken");
+
+        release(&desk.db, "box", &b, at(21)).await.unwrap();
+        assert!(held(hold_step(&desk.db, "box", &a, length, at(21)).await.unwrap()), "released: A at once");
+        let (leases, heartbeats) = status(&desk.db).await.unwrap();
+        assert_eq!(leases[0].holder, a.id);
+        assert_eq!(leases[0].held_since, at(21));
+        assert_eq!(
+            heartbeats.iter().map(|beat| beat.desk.as_str()).collect::<Vec<_>>(),
+            [a.id.as_str()],
+            "B said goodbye"
+        );
+    }
+
+    /// A desk on another host (so that no process check applies).
+    fn desk_on(host: &str) -> DeskId {
+        DeskId { id: format!("{host}:1:abcd"), host: host.into(), pid: 1 }
+    }
 }

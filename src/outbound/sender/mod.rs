@@ -350,4 +350,55 @@ mod tests {
             sqlx::query_scalar("SELECT status FROM outbox ORDER BY id").fetch_all(&db).await.unwrap();
         assert_eq!(statuses, ["sent", "sent", "sent"]);
     }
+
+    /// Two desks' senders on one database: a batch one has claimed is not the other's until
+    /// the claim runs out, or at once when its desk is gone (its process ended on this host).
+    #[tokio::test]
+    async fn queued_mail_claimed_by_one_desk_is_not_sent_by_another_until_the_claim_ends() {
+        let desk = crate::desk::Desk::open(crate::testing::sample_config()).await.unwrap();
+        let now = Utc::now();
+        let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
+        let mut tx = crate::storage::begin_write(&desk.db).await.unwrap();
+        for n in 1..=3 {
+            let draft = crate::outbound::compose::Draft {
+                to: vec![format!("client{n}@acme.test").parse().unwrap()],
+                subject: format!("queued mail {n}"),
+                body: "hello".into(),
+                ..crate::outbound::compose::Draft::new(crate::outbound::outbox::OutboxKind::Acknowledgement)
+            };
+            outbox::enqueue(&mut tx, &crate::outbound::compose::build_mail(&from, draft, now).unwrap(), now)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let desk_a = DeskId { id: "a:1:x".into(), host: "a".into(), pid: 1 };
+        let desk_b = DeskId { id: "b:2:y".into(), host: "b".into(), pid: 2 };
+        let minute = chrono::Duration::minutes(1);
+        let ids = |mails: Vec<PendingMail>| mails.into_iter().map(|mail| mail.id).collect::<Vec<_>>();
+
+        let claimed_by_a = ids(outbox::claim_due(&desk.db, &desk_a, now, now, now + minute, 2).await.unwrap());
+        assert_eq!(claimed_by_a.len(), 2, "the oldest two");
+        let claimed_by_b = ids(outbox::claim_due(&desk.db, &desk_b, now, now, now + minute, 10).await.unwrap());
+        assert_eq!(claimed_by_b.len(), 1, "only the one A did not claim");
+        assert!(!claimed_by_a.contains(&claimed_by_b[0]));
+        assert!(
+            outbox::claim_due(&desk.db, &desk_b, now, now, now + minute, 10).await.unwrap().len() == 1,
+            "B's own again"
+        );
+        let after_claims_end = now + minute + chrono::Duration::seconds(1);
+        let later = ids(outbox::claim_due(&desk.db, &desk_b, now, after_claims_end, after_claims_end + minute, 10)
+            .await
+            .unwrap());
+        assert_eq!(later.len(), 3, "once A's claim ran out, B may send A's mail");
+
+        // A desk on this host whose process is gone: its claims are released at once.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = child.id();
+        child.wait().unwrap();
+        let here = DeskId::of_this_process(&HaConfig::default());
+        let gone = DeskId { id: format!("{}:{gone_pid}:z", here.host), host: here.host.clone(), pid: gone_pid };
+        let far = after_claims_end + minute * 10;
+        assert_eq!(outbox::claim_due(&desk.db, &gone, now, far, far + minute, 10).await.unwrap().len(), 3);
+        assert_eq!(outbox::claim_due(&desk.db, &here, now, far, far + minute, 10).await.unwrap().len(), 3);
+    }
 }
