@@ -139,6 +139,13 @@ pub async fn hold_step(
         }
         Decision::Take => {
             write_lease(&mut tx, name, &me.id, now, now, length).await?;
+            if let Some(previous) = &current {
+                let how = how_it_ended(previous, me, now, length);
+                tracing::info!(previous = previous.holder, how, "taking the mailbox lease over");
+                // Its desk is gone or cut off: `status` no longer lists it (a desk that is
+                // alive after all writes its heartbeat again as a standby).
+                forget_heartbeat(&mut tx, &previous.holder).await?;
+            }
             Holding::Held { taken: true, previous: current.map(|lease| lease.holder) }
         }
     };
@@ -146,6 +153,28 @@ pub async fn hold_step(
     write_heartbeat(&mut tx, me, role, now).await?;
     tx.commit().await.context("committing the mailbox lease")?;
     Ok(holding)
+}
+
+/// Why a lease another desk held is free: for the log line of a take-over.
+fn how_it_ended(lease: &Lease, me: &DeskId, now: DateTime<Utc>, length: chrono::Duration) -> &'static str {
+    if lease.expires_at > now {
+        "its desk's process is gone"
+    } else if lease.expires_at < lease.renewed_at + length {
+        "released by its desk on stopping"
+    } else if me.sees_gone(&lease.holder) {
+        "its desk's process is gone"
+    } else {
+        "not renewed in time"
+    }
+}
+
+async fn forget_heartbeat(tx: &mut Tx<'_>, desk: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM desk_heartbeats WHERE desk = $1")
+        .bind(desk)
+        .execute(&mut **tx)
+        .await
+        .context("removing a desk's heartbeat")?;
+    Ok(())
 }
 
 async fn read_lease(tx: &mut Tx<'_>, name: &str) -> anyhow::Result<Option<Lease>> {
@@ -218,11 +247,7 @@ pub async fn release(db: &Db, name: &str, me: &DeskId, now: DateTime<Utc>) -> an
         .execute(&mut *tx)
         .await
         .context("releasing the mailbox lease")?;
-    sqlx::query("DELETE FROM desk_heartbeats WHERE desk = $1")
-        .bind(&me.id)
-        .execute(&mut *tx)
-        .await
-        .context("removing the desk's heartbeat")?;
+    forget_heartbeat(&mut tx, &me.id).await?;
     tx.commit().await.context("releasing the mailbox lease")?;
     Ok(())
 }

@@ -71,8 +71,11 @@ pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receive
         watcher.abort();
         let lost = keeper.stop();
         if !lost {
-            if let Err(err) = lease::release(&desk.db, &lease_name, &me, Clock::System.now()).await {
-                tracing::warn!(error = format!("{err:#}"), "could not release the mailbox lease: it ends by time");
+            match lease::release(&desk.db, &lease_name, &me, Clock::System.now()).await {
+                Ok(()) => tracing::info!(desk = me.id, "released the mailbox lease: a standby desk takes over"),
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "could not release the mailbox lease: it ends by time")
+                }
             }
         }
         report.add(pass?);

@@ -32,7 +32,9 @@ pub async fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
         }
     }
     let started = Instant::now();
-    let source = storage::open(from, BUSY_TIMEOUT, false).await.with_context(|| format!("--from {shown_from}"))?;
+    // The source must exist: a mistyped PostgreSQL name is an error, not a new empty database.
+    let existing = storage::OpenOptions { busy_timeout: BUSY_TIMEOUT, durable_commits: false, create_missing: false };
+    let source = storage::open_with(from, existing).await.with_context(|| format!("--from {shown_from}"))?;
     let target = storage::open(to, BUSY_TIMEOUT, true).await.with_context(|| format!("--to {shown_to}"))?;
     let copied = storage::migrate::copy_desk(&source, &target)
         .await

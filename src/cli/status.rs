@@ -19,7 +19,16 @@ struct Status {
     expires_at: Option<DateTime<Utc>>,
     /// Whether the lease had expired at the time of the command: no desk is active.
     expired: bool,
-    desks: Vec<Heartbeat>,
+    desks: Vec<DeskSeen>,
+}
+
+#[derive(serde::Serialize)]
+struct DeskSeen {
+    #[serde(flatten)]
+    heartbeat: Heartbeat,
+    /// No heartbeat for longer than `[ha] takeover_secs`: the desk was killed, its machine is
+    /// down or cut off (a desk that stops cleanly leaves the list).
+    silent: bool,
 }
 
 pub async fn status(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
@@ -33,7 +42,13 @@ pub async fn status(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Resu
         renewed_at: lease.as_ref().map(|lease| lease.renewed_at),
         expires_at: lease.as_ref().map(|lease| lease.expires_at),
         mailbox,
-        desks,
+        desks: desks
+            .into_iter()
+            .map(|heartbeat| DeskSeen {
+                silent: (now - heartbeat.heartbeat_at).num_seconds() > desk.config.ha.takeover_secs as i64,
+                heartbeat,
+            })
+            .collect(),
     };
     if json {
         print_json(&status)?;
@@ -64,12 +79,14 @@ fn print_text(desk: &Desk, status: &Status, lease: Option<&Lease>, now: DateTime
         ),
     }
     let mut desks = table(vec!["Desk", "Host", "PID", "Role", "Started", "Last heartbeat"]);
-    for heartbeat in &status.desks {
+    for seen in &status.desks {
+        let heartbeat = &seen.heartbeat;
+        let role = if seen.silent { format!("{} (silent: gone?)", heartbeat.role) } else { heartbeat.role.clone() };
         desks.add_row(vec![
             heartbeat.desk.clone(),
             heartbeat.host.clone(),
             heartbeat.pid.to_string(),
-            heartbeat.role.clone(),
+            role,
             shown(heartbeat.started_at),
             format!("{} s ago", (now - heartbeat.heartbeat_at).num_seconds().max(0)),
         ]);

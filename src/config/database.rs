@@ -106,7 +106,10 @@ fn sqlite_url(reader: &mut Reader, url: String) -> String {
 fn postgres_url(reader: &mut Reader, url: String, password_env: Option<String>) -> String {
     let shown = crate::storage::redacted_url(&url);
     let Ok(mut parsed) = url::Url::parse(&url) else {
-        reader.problem("database.url", format!("{shown:?} is not a valid URL"));
+        reader.problem(
+            "database.url",
+            format!("{shown:?} is not a valid URL (a password with @ : / # ? must be percent-encoded, or given by password_env)"),
+        );
         return url;
     };
     if parsed.path().trim_start_matches('/').is_empty() {

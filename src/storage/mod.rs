@@ -61,6 +61,9 @@ impl Dialect {
 pub struct OpenOptions {
     pub busy_timeout: Duration,
     pub durable_commits: bool,
+    /// Create a PostgreSQL database the server does not have (with a warning: a mistyped
+    /// name would otherwise look like an empty desk). `migrate --from` opens without.
+    pub create_missing: bool,
 }
 
 /// Connects, and creates and migrates the schema (`migrations/sqlite/` or
@@ -70,7 +73,7 @@ pub struct OpenOptions {
 /// WAL is synced (`NORMAL`). PostgreSQL: several desks may start at once; the migrator holds
 /// an advisory lock while it works.
 pub async fn open(url: &str, busy_timeout: Duration, durable_commits: bool) -> anyhow::Result<Db> {
-    open_with(url, OpenOptions { busy_timeout, durable_commits }).await
+    open_with(url, OpenOptions { busy_timeout, durable_commits, create_missing: true }).await
 }
 
 pub async fn open_with(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
@@ -152,32 +155,50 @@ fn sqlite_url(url: &str) -> (String, bool) {
     (url, false)
 }
 
-/// Connects to PostgreSQL, creating the database first when the server says it does not
-/// exist (and the user may create databases); two desks creating it at once both go on.
+/// How long the first connection to PostgreSQL may take before the desk says the server
+/// does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL: one connection first, so that a server that refuses, a wrong
+/// password or a missing database is reported as such (a pool would only time out), and the
+/// database created when it is missing and `create_missing` says so (two desks creating it at
+/// once both go on); then the pool.
 async fn open_postgres(url: &str, options: OpenOptions) -> anyhow::Result<Db> {
-    let pool = || {
-        AnyPoolOptions::new()
-            .max_connections(8)
-            // A writer waits for the write lock inside its transaction (see `begin_write`);
-            // the pool's own wait is the same budget.
-            .acquire_timeout(options.busy_timeout)
-    };
-    match pool().connect(url).await {
-        Err(sqlx::Error::Database(missing)) if missing.code().as_deref() == Some("3D000") => {
-            use sqlx::migrate::MigrateDatabase;
-            tracing::info!(url = redacted_url(url), "the database does not exist: creating it");
-            if let Err(err) = sqlx::Postgres::create_database(url).await {
-                // 42P04: it exists by now; 23505: another desk's CREATE DATABASE won the race.
-                let already_made = matches!(&err, sqlx::Error::Database(e)
-                    if matches!(e.code().as_deref(), Some("42P04" | "23505")));
-                if !already_made {
-                    return Err(anyhow::Error::new(err).context("cannot create the database"));
-                }
+    match tokio::time::timeout(CONNECT_TIMEOUT, <Conn as Connection>::connect(url)).await {
+        Err(_) => anyhow::bail!("the database server did not answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        Ok(Ok(connection)) => connection.close().await?,
+        Ok(Err(sqlx::Error::Database(missing))) if missing.code().as_deref() == Some("3D000") => {
+            if !options.create_missing {
+                anyhow::bail!("the database does not exist on the server ({})", missing.message());
             }
-            Ok(pool().connect(url).await?)
+            create_postgres_database(url).await?;
         }
-        connected => Ok(connected?),
+        Ok(Err(err)) => return Err(err.into()),
     }
+    Ok(AnyPoolOptions::new()
+        .max_connections(8)
+        // A writer waits for the write lock inside its transaction (see `begin_write`); the
+        // pool's own wait is the same budget.
+        .acquire_timeout(options.busy_timeout)
+        .connect(url)
+        .await?)
+}
+
+async fn create_postgres_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::migrate::MigrateDatabase;
+    tracing::warn!(
+        url = redacted_url(url),
+        "the database does not exist on the server: creating it, empty (if the name is a typo, fix [database] url)"
+    );
+    if let Err(err) = sqlx::Postgres::create_database(url).await {
+        // 42P04: it exists by now; 23505: another desk's CREATE DATABASE won the race.
+        let already_made =
+            matches!(&err, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("42P04" | "23505")));
+        if !already_made {
+            return Err(anyhow::Error::new(err).context("cannot create the database"));
+        }
+    }
+    Ok(())
 }
 
 /// The key of PostgreSQL's transaction-level advisory lock that `begin_write` takes: every
@@ -195,7 +216,10 @@ pub async fn begin_write(db: &Db) -> anyhow::Result<Tx<'static>> {
         Dialect::Sqlite => db.begin_with("BEGIN IMMEDIATE").await.context("cannot start a database transaction"),
         Dialect::Postgres => {
             let mut tx = db.begin().await.context("cannot start a database transaction")?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            // The wait for the lock is bounded like SQLite's busy timeout (SQLSTATE 55P03).
+            let wait = format!("{}ms", db.options().get_acquire_timeout().as_millis());
+            sqlx::query("SELECT set_config('lock_timeout', $1, true), pg_advisory_xact_lock($2)")
+                .bind(wait)
                 .bind(WRITE_LOCK_KEY)
                 .execute(&mut *tx)
                 .await
