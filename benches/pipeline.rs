@@ -340,7 +340,10 @@ async fn run_desks_until_done(lab: &MailLab, mails: usize, database_url: &str, d
         if on_tickets as usize == mails && unsent == 0 && sent > 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "the desks did not finish: {on_tickets} mails on tickets");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the desks did not finish: {on_tickets} mails on tickets"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -37,6 +37,19 @@ async fn wait_for_holder(desk: &TestDesk, not: Option<u32>, secs: u64) -> u32 {
     }
 }
 
+/// The running desks (log name, process): killed when the test ends without stopping them,
+/// so that a failing test leaves no desk behind.
+struct Running(Vec<(String, Child)>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 async fn messages(db: &Db) -> i64 {
     count(db, "SELECT COUNT(*) FROM messages").await
 }
@@ -61,15 +74,17 @@ async fn three_desks_one_mailbox_the_active_one_killed_twice_every_mail_once_and
 
     // Three machines as far as the desks can tell: a host name each, so that a dead desk is
     // seen only by its lease running out, as across machines.
-    let mut desks: Vec<(String, Child)> = ["a", "b", "c"]
-        .iter()
-        .map(|host| {
-            let log = format!("run-{host}.log");
-            let env = [("HELPDESK_HA__HOST", *host), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "5")];
-            let child = desk.spawn_run_with_env(&log, &env);
-            (log, child)
-        })
-        .collect();
+    let mut desks = Running(
+        ["a", "b", "c"]
+            .iter()
+            .map(|host| {
+                let log = format!("run-{host}.log");
+                let env = [("HELPDESK_HA__HOST", *host), ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "5")];
+                let child = desk.spawn_run_with_env(&log, &env);
+                (log, child)
+            })
+            .collect(),
+    );
     let mut holder = wait_for_holder(&desk, None, 60).await;
     let db = desk.db().await;
     let status: Value = serde_json::from_slice(&desk.helpdesk(&["status", "--json"]).stdout).unwrap();
@@ -83,8 +98,8 @@ async fn three_desks_one_mailbox_the_active_one_killed_twice_every_mail_once_and
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(random.next_in(100, 800))).await;
-        let index = desks.iter().position(|(_, child)| child.id() == holder).expect("the holder is one of ours");
-        let (log, mut child) = desks.remove(index);
+        let index = desks.0.iter().position(|(_, child)| child.id() == holder).expect("the holder is one of ours");
+        let (log, mut child) = desks.0.remove(index);
         child.kill().unwrap();
         child.wait().unwrap();
         let killed = Instant::now();
@@ -108,7 +123,7 @@ async fn three_desks_one_mailbox_the_active_one_killed_twice_every_mail_once_and
         super::desk::wait_for_count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'", sent, 120).await,
         sent
     );
-    for (log, child) in desks {
+    for (log, child) in std::mem::take(&mut desks.0) {
         desk.stop(child, &log);
     }
 
