@@ -298,6 +298,24 @@ pub async fn wait_for_count(db: &Db, sql: &'static str, expected: i64, secs: u64
     }
 }
 
+/// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
+/// Raw SQL: one query over every ticket's messages and the outbox, which no command shows.
+pub async fn assert_exactly_once(db: &Db, mails: i64) {
+    let per_message: Vec<(String, i64)> =
+        sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    assert_eq!(per_message.len() as i64, mails, "every mail is on a ticket");
+    assert!(per_message.iter().all(|(_, n)| *n == 1), "no mail recorded twice: {per_message:?}");
+    let doubled = count(
+        db,
+        "SELECT COUNT(*) FROM tickets t WHERE (SELECT COUNT(*) FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'acknowledgement') != 1",
+    )
+    .await;
+    assert_eq!(doubled, 0, "one acknowledgement per ticket");
+}
+
 /// A header's value in a raw mail (first occurrence, unfolded).
 pub fn header(raw: &[u8], name: &str) -> Option<String> {
     let message = mail_parser::MessageParser::default().parse(raw)?;

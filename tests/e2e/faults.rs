@@ -13,7 +13,7 @@ use helpdesk::tickets::store::UNPROCESSABLE_PROBLEM;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Connection;
 
-use super::desk::{body, count, header, wait_for_count, TestDesk, AGENT, SUPPORT};
+use super::desk::{assert_exactly_once, body, count, header, wait_for_count, TestDesk, AGENT, SUPPORT};
 use super::lab::{MailLab, REJECTED_RECIPIENT};
 use super::proxy::CuttingProxy;
 
@@ -21,24 +21,6 @@ fn client_mail(from: &str, subject: &str, message_id: &str, text: &str) -> Strin
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 30 Nov 2026 10:00:00 -0500\r\n\r\n{text}\r\n"
     )
-}
-
-/// Every recorded mail is on exactly one row, and every ticket has exactly one acknowledgement.
-/// Raw SQL: one query over every ticket's messages and the outbox, which no command shows.
-async fn assert_exactly_once(db: &Db, mails: i64) {
-    let per_message: Vec<(String, i64)> =
-        sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
-            .fetch_all(db)
-            .await
-            .unwrap();
-    assert_eq!(per_message.len() as i64, mails, "every mail is on a ticket");
-    assert!(per_message.iter().all(|(_, n)| *n == 1), "no mail recorded twice: {per_message:?}");
-    let doubled = count(
-        db,
-        "SELECT COUNT(*) FROM tickets t WHERE (SELECT COUNT(*) FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'acknowledgement') != 1",
-    )
-    .await;
-    assert_eq!(doubled, 0, "one acknowledgement per ticket");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::desk::{count, header, sample_desk, TestDesk, AGENT, SUPPORT};
+use super::desk::{assert_exactly_once, count, header, sample_desk, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 use super::proxy::CuttingProxy;
 use super::restart::{copies_by_in_reply_to, fill_mailbox, sender, Lcg, MAILS_PER_SENDER, MANY_PEOPLE_OF_ONE_DOMAIN};
@@ -127,19 +127,7 @@ async fn three_desks_one_mailbox_the_active_one_killed_twice_every_mail_once_and
         desk.stop(child, &log);
     }
 
-    let per_message: Vec<(String, i64)> =
-        sqlx::query_as("SELECT message_id, COUNT(*) FROM messages WHERE ticket_id IS NOT NULL GROUP BY message_id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
-    assert_eq!(per_message.len(), mails, "every mail is on a ticket");
-    assert!(per_message.iter().all(|(_, n)| *n == 1), "no mail recorded twice");
-    let without_one_ack = count(
-        &db,
-        "SELECT COUNT(*) FROM tickets t WHERE (SELECT COUNT(*) FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'acknowledgement') != 1",
-    )
-    .await;
-    assert_eq!(without_one_ack, 0, "one queued acknowledgement per ticket");
+    assert_exactly_once(&db, mails as i64).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM daily_summaries").await, 1, "one daily summary");
 
     desk.drain(&lab).await;
@@ -226,12 +214,7 @@ async fn postgres_going_away_under_a_running_desk_is_logged_retried_and_every_ma
     )
     .await;
     desk.stop(child, "run.log");
-    let per_message: Vec<(String, i64)> =
-        sqlx::query_as("SELECT message_id, COUNT(*) FROM messages GROUP BY message_id").fetch_all(&db).await.unwrap();
-    assert_eq!(per_message.len() as i64, all);
-    assert!(per_message.iter().all(|(_, n)| *n == 1), "no mail recorded twice");
-    let acks = count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'").await;
-    assert_eq!(acks, all, "one acknowledgement each");
+    assert_exactly_once(&db, all).await;
     let log = desk.log("run.log");
     let failures = log.matches("database unavailable").count();
     assert!(failures >= 1 && recorded_while_down == BEFORE as i64, "{log}");

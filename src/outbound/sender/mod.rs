@@ -285,18 +285,10 @@ mod tests {
         assert_eq!(retry_delay(1000).num_seconds(), 3600);
     }
 
-    #[tokio::test]
-    async fn a_mail_whose_sent_mark_fails_is_never_handed_over_again_and_nothing_goes_before_its_mark() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("desk.db").display());
-        let db = crate::storage::open(&url, std::time::Duration::from_secs(1), false).await.unwrap();
-        let folder = dir.path().join("outbox");
-        std::fs::create_dir_all(&folder).unwrap();
-        let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)), &HaConfig::default());
-        let now = Utc::now();
+    /// Three acknowledgements queued, to client1..3@acme.test, subjects "queued mail 1".."3".
+    async fn queue_three_mails(db: &Db, now: DateTime<Utc>) {
         let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
-        // Three mails queued: the first one's mark will fail.
-        let mut tx = crate::storage::begin_write(&db).await.unwrap();
+        let mut tx = crate::storage::begin_write(db).await.unwrap();
         for n in 1..=3 {
             let draft = crate::outbound::compose::Draft {
                 to: vec![format!("client{n}@acme.test").parse().unwrap()],
@@ -308,6 +300,19 @@ mod tests {
             outbox::enqueue(&mut tx, &mail, now).await.unwrap();
         }
         tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_mail_whose_sent_mark_fails_is_never_handed_over_again_and_nothing_goes_before_its_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("desk.db").display());
+        let db = crate::storage::open(&url, std::time::Duration::from_secs(1), false).await.unwrap();
+        let folder = dir.path().join("outbox");
+        std::fs::create_dir_all(&folder).unwrap();
+        let transport = Transport::new(Delivery::Folder(AsyncFileTransport::new(&folder)), &HaConfig::default());
+        let now = Utc::now();
+        // Three mails queued: the first one's mark will fail.
+        queue_three_mails(&db, now).await;
         // How many copies of each queued mail were handed over, by subject.
         let handed_over = || -> Vec<usize> {
             let texts: Vec<String> = std::fs::read_dir(&folder)
@@ -357,20 +362,7 @@ mod tests {
     async fn queued_mail_claimed_by_one_desk_is_not_sent_by_another_until_the_claim_ends() {
         let desk = crate::desk::Desk::open(crate::testing::sample_config()).await.unwrap();
         let now = Utc::now();
-        let from: lettre::message::Mailbox = "Support <support@example.test>".parse().unwrap();
-        let mut tx = crate::storage::begin_write(&desk.db).await.unwrap();
-        for n in 1..=3 {
-            let draft = crate::outbound::compose::Draft {
-                to: vec![format!("client{n}@acme.test").parse().unwrap()],
-                subject: format!("queued mail {n}"),
-                body: "hello".into(),
-                ..crate::outbound::compose::Draft::new(crate::outbound::outbox::OutboxKind::Acknowledgement)
-            };
-            outbox::enqueue(&mut tx, &crate::outbound::compose::build_mail(&from, draft, now).unwrap(), now)
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
+        queue_three_mails(&desk.db, now).await;
         let desk_a = DeskId { id: "a:1:x".into(), host: "a".into(), pid: 1 };
         let desk_b = DeskId { id: "b:2:y".into(), host: "b".into(), pid: 2 };
         let minute = chrono::Duration::minutes(1);
