@@ -312,7 +312,11 @@ impl Keeper {
             let mut last_renewed = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(every).await;
-                match hold_step(&db, &name, &me, length, clock.now()).await {
+                // A renewal may not wait longer than the grace (a pool waiting for a database
+                // that does not answer would wait the busy timeout).
+                let renewal = tokio::time::timeout(grace, hold_step(&db, &name, &me, length, clock.now()));
+                let renewed = renewal.await.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from the database")));
+                match renewed {
                     Ok(Holding::Held { .. }) => last_renewed = tokio::time::Instant::now(),
                     Ok(Holding::HeldBy(lease)) => {
                         tracing::warn!(holder = lease.holder, "another desk took the mailbox over: stopping work");

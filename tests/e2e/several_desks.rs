@@ -224,3 +224,66 @@ async fn postgres_going_away_under_a_running_desk_is_logged_retried_and_every_ma
         caught_up.as_secs_f64()
     );
 }
+
+/// The active desk cut off from the database (its own connections through the proxy, cut and
+/// refused) while a standby reaches it: the active one stops working once it has not renewed
+/// for half the takeover time, the standby takes over when the lease runs out and records the
+/// mail that came meanwhile once, and the cut-off desk stands by when it is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_active_desk_cut_off_from_the_database_is_replaced_and_stands_by_when_back() {
+    let lab = MailLab::start();
+    let proxy = CuttingProxy::start(5432).await;
+    let direct = fresh_postgres_database_url();
+    let name = direct.rsplit('/').next().unwrap().to_string();
+    let server = helpdesk::testing::test_postgres_server();
+    let through_proxy = format!("{}:{}/{name}", server.rsplit_once(':').unwrap().0, proxy.port);
+    let extra = format!("[ha]\ntakeover_secs = {TAKEOVER_SECS}\n");
+    let desk = TestDesk::with_sample_on(&lab, sample_desk().section(&extra), &direct);
+    let poll = ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "1");
+    let cut_off = desk.spawn_run_with_env(
+        "run-a.log",
+        &[("HELPDESK_HA__HOST", "a"), ("HELPDESK_DATABASE__URL", through_proxy.as_str()), poll],
+    );
+    let mut running = Running(vec![("run-a.log".to_string(), cut_off)]);
+    desk.wait_for_log("run-a.log", "this desk is active", 60).await;
+    let standby = desk.spawn_run_with_env("run-b.log", &[("HELPDESK_HA__HOST", "b"), poll]);
+    running.0.push(("run-b.log".to_string(), standby));
+    desk.wait_for_log("run-b.log", "standing by", 60).await;
+    let db = desk.db().await;
+
+    proxy.set_down(true);
+    let cut = Instant::now();
+    const MAILS: usize = 3;
+    for i in 0..MAILS {
+        let from = format!("cut{i}@acme.test");
+        let mail = format!("From: {from}\r\nTo: {SUPPORT}\r\nSubject: Cut problem {i}\r\nMessage-ID: <cut{i}@acme.test>\r\n\r\nHelp\r\n");
+        lab.send(&from, SUPPORT, &mail).await;
+    }
+    desk.wait_for_log("run-b.log", "this desk is active", 60).await;
+    let took_over = cut.elapsed();
+    let recorded = super::desk::wait_for_count(&db, "SELECT COUNT(*) FROM tickets", MAILS as i64, 60).await;
+    assert_eq!(recorded, MAILS as i64, "{}", desk.log("run-b.log"));
+    desk.wait_for_log("run-a.log", "stopping work", 60).await;
+
+    proxy.set_down(false);
+    desk.wait_for_log("run-a.log", "standing by: another desk holds the mailbox holder=\"b:", 60).await;
+    super::desk::wait_for_count(
+        &db,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND status = 'sent'",
+        MAILS as i64,
+        60,
+    )
+    .await;
+    for (log, child) in std::mem::take(&mut running.0) {
+        desk.stop(child, &log);
+    }
+    assert_exactly_once(&db, MAILS as i64).await;
+    let holder = desk.log("run-b.log");
+    assert!(holder.contains("not renewed in time"), "B says how A's lease ended:\n{holder}");
+    println!(
+        "cut off: the active desk's database connections cut; the standby took over {:.1} s later (takeover_secs = {TAKEOVER_SECS}), \
+         recorded the {MAILS} mails that came meanwhile once, and the cut-off desk stood by when it was back",
+        took_over.as_secs_f64()
+    );
+    assert!(took_over < Duration::from_secs(TAKEOVER_SECS + 3), "took over in {took_over:?}");
+}
