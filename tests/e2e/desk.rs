@@ -56,12 +56,7 @@ impl TestDesk {
 
     /// `desk` reading support@example.test on the lab and sending through the lab's Postfix.
     pub fn with_sample(lab: &MailLab, desk: SampleDesk) -> TestDesk {
-        let desk = desk
-            .database(Some("sqlite://helpdesk.db")) // the backend under test, by `write`
-            .source(Source::Imap(imap_keys(lab, SUPPORT)))
-            .delivery(Delivery::Smtp(smtp_keys(lab)))
-            .from(&format!("Support <{SUPPORT}>"));
-        TestDesk::write(desk.toml())
+        TestDesk::write(on_the_lab(lab, desk).toml())
     }
 
     /// A desk other than the sample one: it reads `mailbox` on the lab and sends as `from`
@@ -85,12 +80,7 @@ impl TestDesk {
     /// `desk` as `with_sample` makes it, on the database `database_url` whatever the backend
     /// under test (a PostgreSQL database for what only PostgreSQL offers).
     pub fn with_sample_on(lab: &MailLab, desk: SampleDesk, database_url: &str) -> TestDesk {
-        let desk = desk
-            .database(Some("sqlite://helpdesk.db"))
-            .source(Source::Imap(imap_keys(lab, SUPPORT)))
-            .delivery(Delivery::Smtp(smtp_keys(lab)))
-            .from(&format!("Support <{SUPPORT}>"));
-        TestDesk::write_on(desk.toml(), Some(database_url.to_string()))
+        TestDesk::write_on(on_the_lab(lab, desk).toml(), Some(database_url.to_string()))
     }
 
     fn write_on(config: String, database_url: Option<String>) -> TestDesk {
@@ -216,8 +206,7 @@ impl TestDesk {
 
     /// The database itself, for what no command shows (the outbox, the IMAP cursor, scores).
     pub async fn db(&self) -> Db {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&self.database_url).await.unwrap()
+        connect(&self.database_url).await
     }
 
     /// Whether the desk has created its database yet (the file, or the PostgreSQL database).
@@ -262,6 +251,21 @@ fn imap_keys(lab: &MailLab, mailbox: &str) -> String {
 }
 
 /// The `[smtp]` keys (all but `from`) of a desk sending through the lab's Postfix.
+/// `desk` reading support@example.test on the lab and sending through the lab's Postfix, its
+/// `[database]` line the one `TestDesk::write_on` replaces with the database of the test.
+fn on_the_lab(lab: &MailLab, desk: SampleDesk) -> SampleDesk {
+    desk.database(Some("sqlite://helpdesk.db"))
+        .source(Source::Imap(imap_keys(lab, SUPPORT)))
+        .delivery(Delivery::Smtp(smtp_keys(lab)))
+        .from(&format!("Support <{SUPPORT}>"))
+}
+
+/// A pool on `url`, for reading what the desk wrote.
+pub async fn connect(url: &str) -> Db {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.unwrap()
+}
+
 fn smtp_keys(lab: &MailLab) -> String {
     format!("host = \"127.0.0.1\"\nport = {}\ntls = \"none\"", lab.smtp_port)
 }

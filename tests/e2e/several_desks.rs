@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::desk::{assert_exactly_once, count, header, sample_desk, TestDesk, AGENT, SUPPORT};
+use super::desk::{assert_exactly_once, connect, count, header, sample_desk, TestDesk, AGENT, SUPPORT};
 use super::lab::MailLab;
 use super::proxy::CuttingProxy;
 use super::restart::{copies_by_in_reply_to, fill_mailbox, sender, Lcg, MAILS_PER_SENDER, MANY_PEOPLE_OF_ONE_DOMAIN};
@@ -48,6 +48,12 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
+}
+
+/// The database `direct` (on the local server, port 5432) reached through `proxy`.
+fn by_proxy(direct: &str, proxy: &CuttingProxy) -> String {
+    let (server, name) = direct.rsplit_once('/').unwrap();
+    format!("{}:{}/{name}", server.rsplit_once(':').unwrap().0, proxy.port)
 }
 
 async fn messages(db: &Db) -> i64 {
@@ -162,17 +168,12 @@ async fn three_desks_one_mailbox_the_active_one_killed_twice_every_mail_once_and
 async fn postgres_going_away_under_a_running_desk_is_logged_retried_and_every_mail_recorded_once() {
     let lab = MailLab::start();
     let proxy = CuttingProxy::start(5432).await;
-    let server = helpdesk::testing::test_postgres_server();
     let direct = fresh_postgres_database_url();
-    let name = direct.rsplit('/').next().unwrap().to_string();
-    let through_proxy = format!("{}:{}/{name}", server.rsplit_once(':').unwrap().0, proxy.port);
+    let through_proxy = by_proxy(&direct, &proxy);
     let desk = TestDesk::with_sample_on(&lab, sample_desk(), &through_proxy);
     let child = desk.spawn_run_with_env("run.log", &[("HELPDESK_IMAP__POLL_INTERVAL_SECS", "1")]);
     desk.wait_for_log("run.log", "IMAP connected", 60).await;
-    let db = {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&direct).await.unwrap()
-    };
+    let db = connect(&direct).await;
 
     let mail = |i: usize| {
         format!("From: pg{i}@acme.test\r\nTo: {SUPPORT}\r\nSubject: Outage problem {i}\r\nMessage-ID: <pg{i}@acme.test>\r\n\r\nHelp\r\n")
@@ -234,9 +235,7 @@ async fn the_active_desk_cut_off_from_the_database_is_replaced_and_stands_by_whe
     let lab = MailLab::start();
     let proxy = CuttingProxy::start(5432).await;
     let direct = fresh_postgres_database_url();
-    let name = direct.rsplit('/').next().unwrap().to_string();
-    let server = helpdesk::testing::test_postgres_server();
-    let through_proxy = format!("{}:{}/{name}", server.rsplit_once(':').unwrap().0, proxy.port);
+    let through_proxy = by_proxy(&direct, &proxy);
     let extra = format!("[ha]\ntakeover_secs = {TAKEOVER_SECS}\n");
     let desk = TestDesk::with_sample_on(&lab, sample_desk().section(&extra), &direct);
     let poll = ("HELPDESK_IMAP__POLL_INTERVAL_SECS", "1");
