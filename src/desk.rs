@@ -2,11 +2,14 @@
 //! config, the database, the templates, and the two HMAC signers (reply addresses, and the
 //! Message-IDs of mail to the agent). Their key is generated once per database.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 
 use crate::agent::authenticity::AgentMessageIds;
 use crate::config::Config;
 use crate::domain::TicketId;
+use crate::oauth2::TokenSource;
 use crate::outbound::compose::{Draft, Templates};
 use crate::outbound::outbox::OutboxKind;
 use crate::storage::{self, Db};
@@ -18,6 +21,8 @@ pub struct Desk {
     pub templates: Templates,
     pub reply_addresses: ReplyAddressSigner,
     pub agent_message_ids: AgentMessageIds,
+    /// The OAuth2 access tokens, when an edge logs in with `auth = "oauth2"`.
+    pub tokens: Option<Arc<TokenSource>>,
 }
 
 impl Desk {
@@ -34,7 +39,11 @@ impl Desk {
         .context("cannot read the reply-address key")?;
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
         let agent_message_ids = AgentMessageIds::new(key.as_bytes());
-        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids })
+        let tokens = match &config.oauth2 {
+            Some(oauth2) => Some(Arc::new(TokenSource::new(db.clone(), oauth2)?)),
+            None => None,
+        };
+        Ok(Desk { config, db, templates, reply_addresses, agent_message_ids, tokens })
     }
 
     /// A mail from the desk to the agent. About a ticket, it carries the ticket's signed reply

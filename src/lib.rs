@@ -37,6 +37,8 @@ pub mod reports;
 pub mod outbound;
 /// Several desks on one database: the mailbox lease, heartbeats, `helpdesk status`.
 pub mod lease;
+
+pub mod oauth2;
 /// The service loop: IDLE or polling, intake, SLA notices, summary, sending; `run --once`.
 pub mod service;
 /// The demo: a bundled Maildir of client mail run through the whole pipeline.

@@ -20,6 +20,7 @@ use crate::inbound::imap::{self, MailboxConnection};
 use crate::inbound::maildir;
 use crate::intake::{record_mail, IntakeOutcome};
 use crate::lease::{self, DeskId, Holding, Keeper, STANDBY_POLL};
+use crate::oauth2::AuthError;
 use crate::outbound::failures::delivery_failure_step;
 use crate::outbound::outbox;
 use crate::outbound::sender::{send_step, Transport};
@@ -54,7 +55,7 @@ impl PassReport {
 /// Works only while this desk holds the mailbox lease (`crate::lease`): until then, and again
 /// after losing it, it stands by.
 pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receiver<bool>) -> anyhow::Result<PassReport> {
-    let transport = Transport::from_config(&desk.config)?;
+    let transport = Transport::from_config(&desk.config, desk.tokens.clone())?;
     let me = DeskId::of_this_process(&desk.config.ha);
     let lease_name = mailbox_lease_name(&desk.config.source);
     let mut report = PassReport::default();
@@ -313,7 +314,13 @@ async fn run_imap(
             Err(err) => {
                 failures += 1;
                 let delay = reconnect_delay(failures);
+                let waits_for_login = err.downcast_ref::<AuthError>().filter(|auth| auth.needs_login());
                 match database_problem(&err) {
+                    None if waits_for_login.is_some() => {
+                        if let (Some(tokens), Some(auth)) = (&desk.tokens, waits_for_login) {
+                            tokens.report("imap", auth, chrono::Utc::now());
+                        }
+                    }
                     Some(problem) => tracing::error!(
                         problem,
                         error = format!("{err:#}"),
@@ -357,7 +364,7 @@ async fn imap_session(
     report: &mut PassReport,
     failures: &mut u32,
 ) -> anyhow::Result<()> {
-    let mut connection = imap::connect(config).await?;
+    let mut connection = imap::connect(config, desk.tokens.as_deref()).await?;
     let stop_flag = shutdown.clone();
     let stop = move || *stop_flag.borrow();
     loop {

@@ -22,6 +22,27 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Sign in: prints the address to open in a browser (authorization code with PKCE), then
+    /// waits for the browser's redirect to http://127.0.0.1:PORT/ or for the address it ended
+    /// on pasted here. Stores the grant in the database.
+    Login {
+        /// Use the device flow instead: prints a code to enter at the provider's page (not for
+        /// Gmail, whose scopes Google refuses on this flow).
+        #[arg(long)]
+        device: bool,
+    },
+    /// The stored grant: provider, account, scopes, token expiry, last refresh and error, and
+    /// its state (ok, needs_login, error). Exits 0 only when ok.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget the stored grant (it is not revoked at the provider).
+    Logout,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a demo Maildir of client mail, run the whole pipeline on it with SQLite and the
     /// file transport, and print the tickets. Needs no server.
@@ -108,6 +129,12 @@ pub enum Command {
     Clients {
         #[arg(long)]
         json: bool,
+    },
+    /// Sign the desk in to a mailbox that logs in with OAuth2 (Gmail / Google Workspace,
+    /// Microsoft 365: `auth = "oauth2"` and `[oauth2]`), and look after the stored grant.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
     },
     /// Which desk holds the mailbox and since when, and every desk's last heartbeat (several
     /// desks on one database).

@@ -1,5 +1,5 @@
 //! `helpdesk check [--connect]`: the config's problems and warnings, and with `--connect` a
-//! login to each mail server. Needs no database.
+//! login to each mail server. Needs no database, but for the grant of an OAuth2 login.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,9 +41,16 @@ pub async fn check(config_path: &Path, connect: bool) -> anyhow::Result<ExitCode
 /// Logs in to the IMAP server (selecting the mailbox) and the SMTP server (EHLO and AUTH),
 /// printing each result; whether both accepted.
 async fn connect_to_servers(config: &Config) -> bool {
+    let tokens = match oauth2_tokens(config).await {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            println!("OAuth2: FAILED: {err:#}");
+            return false;
+        }
+    };
     let mut failed = false;
     match &config.source {
-        SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap).await {
+        SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap, tokens.as_deref()).await {
             Ok(mut connection) => {
                 let _ = connection.session.logout().await;
                 println!(
@@ -58,7 +65,7 @@ async fn connect_to_servers(config: &Config) -> bool {
         },
         SourceConfig::Maildir { path } => println!("maildir {}: nothing to connect to", path.display()),
     }
-    let checked = match crate::outbound::sender::Transport::from_config(config) {
+    let checked = match crate::outbound::sender::Transport::from_config(config, tokens) {
         Ok(transport) => transport.check_connection().await,
         Err(err) => Err(err),
     };
@@ -70,4 +77,12 @@ async fn connect_to_servers(config: &Config) -> bool {
         }
     }
     !failed
+}
+
+/// The desk's OAuth2 tokens (from its database) when an edge logs in with OAuth2.
+async fn oauth2_tokens(config: &Config) -> anyhow::Result<Option<std::sync::Arc<crate::oauth2::TokenSource>>> {
+    if config.oauth2.is_none() {
+        return Ok(None);
+    }
+    Ok(crate::desk::Desk::open(config.clone()).await?.tokens)
 }

@@ -4,6 +4,7 @@
 //! logs go to stderr. The clock is read here (or fixed by `--now`) and passed on.
 
 mod args;
+mod auth;
 mod check;
 mod format;
 mod held;
@@ -75,6 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Time { command } => time::time(&desk().await?, command, clock.now()).await,
         Command::Report { command } => reports::report(&desk().await?, command, clock.now()).await,
         Command::Metrics { period, json } => reports::metrics(&desk().await?, period, json, clock.now()).await,
+        Command::Auth { command } => auth::auth(&desk().await?, command, clock.now()).await,
         Command::Status { json } => status::status(&desk().await?, json, clock.now()).await,
         Command::Migrate { from, to } => migrate::migrate(&from, &to).await,
     }

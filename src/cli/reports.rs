@@ -98,7 +98,7 @@ async fn client_report(
 
 /// What `--send` queued goes out now, not on the desk's next pass.
 async fn send_queued(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let transport = crate::outbound::sender::Transport::from_config(&desk.config)?;
+    let transport = crate::outbound::sender::Transport::from_config(&desk.config, desk.tokens.clone())?;
     crate::outbound::sender::send_step(&desk.db, &transport, now).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::fields;
 use super::read::{Reader, Table};
-use super::sources::{ca_file, Login, TlsMode, TrustedCertificates};
+use super::sources::{ca_file, AuthKind, Login, MailLogin, TlsMode, TrustedCertificates};
 
 #[derive(Debug, Clone)]
 pub enum DeliveryConfig {
@@ -25,8 +25,8 @@ pub struct SmtpConfig {
     pub tls: TlsMode,
     /// Extra trusted certificates for the TLS handshake (`smtp.ca_file`).
     pub ca_file: Option<TrustedCertificates>,
-    pub username: Option<String>,
-    pub password: Option<SecretString>,
+    /// The login user and how it logs in; none for a relay that takes mail without AUTH.
+    pub login: Option<(String, MailLogin)>,
     /// The EHLO name; defaults to the domain of the support address.
     pub helo_name: Option<String>,
 }
@@ -45,6 +45,9 @@ struct SmtpSection {
     ca_file: Option<String>,
     #[serde(default)]
     username: Option<String>,
+    /// "password" (default) or "oauth2".
+    #[serde(default, deserialize_with = "fields::parsed")]
+    auth: AuthKind,
     #[serde(default)]
     password: Option<SecretString>,
     #[serde(default)]
@@ -101,17 +104,25 @@ fn smtp_config(reader: &mut Reader, section: SmtpSection) -> SmtpConfig {
         TlsMode::None => 25,
     };
     let login = Login { password: section.password, password_env: section.password_env };
-    let password = login.secret(reader, "smtp", false);
-    if section.username.is_some() != password.is_some() {
-        reader.problem("smtp.username", "username and password go together");
-    }
+    let login = login.for_auth(reader, "smtp", section.auth, false);
+    let login = match (section.username, login) {
+        (Some(username), Some(login)) => Some((username, login)),
+        (None, None) => None,
+        (None, Some(MailLogin::OAuth2)) => {
+            reader.problem("smtp.username", "auth = \"oauth2\" needs the login user (username)");
+            None
+        }
+        (_, _) => {
+            reader.problem("smtp.username", "username and password go together");
+            None
+        }
+    };
     SmtpConfig {
         host: section.host,
         port: section.port.unwrap_or(default_port),
         tls: section.tls,
         ca_file,
-        username: section.username,
-        password,
+        login,
         helo_name: section.helo_name,
     }
 }

@@ -20,6 +20,7 @@ mod fields;
 mod hours;
 mod ha;
 mod intake;
+mod oauth2;
 mod read;
 mod reports;
 mod sla;
@@ -43,8 +44,9 @@ pub use delivery::{DeliveryConfig, SmtpConfig};
 pub use ha::HaConfig;
 pub use hours::HoursConfig;
 pub use intake::IntakeConfig;
+pub use oauth2::{OAuth2Config, Provider, DEFAULT_TOKEN_KEY_ENV};
 pub use reports::{ReportsConfig, SummaryConfig};
-pub use sources::{ImapConfig, ProcessedAction, SourceConfig, TlsMode, TrustedCertificates};
+pub use sources::{ImapConfig, MailLogin, ProcessedAction, SourceConfig, TlsMode, TrustedCertificates};
 
 use crate::domain::EmailAddress;
 use crate::sla::SlaConfig;
@@ -58,6 +60,8 @@ pub struct Config {
     pub database_busy_timeout: Duration,
     pub source: SourceConfig,
     pub delivery: DeliveryConfig,
+    /// The OAuth2 client, when an edge logs in with `auth = "oauth2"`.
+    pub oauth2: Option<OAuth2Config>,
     /// The desk's own From: header, for example `Support <support@example.test>`.
     pub support_mailbox: lettre::message::Mailbox,
     pub agent: AgentConfig,
@@ -204,6 +208,7 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
     let (database_url, database_busy_timeout) = database::read(reader, root);
     let source = sources::read(reader, root);
     let (delivery, support_mailbox) = delivery::read(reader, root);
+    let oauth2 = read_oauth2(reader, root, source.as_ref(), delivery.as_ref());
     let agent = agent::read(reader, root);
     let clients = clients::read(reader, root);
     let clients = validate::clients(reader, clients, agent.as_ref());
@@ -222,6 +227,7 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
         database_busy_timeout,
         source: source?,
         delivery: delivery?,
+        oauth2,
         support_mailbox: support_mailbox?,
         agent: agent?,
         clients,
@@ -239,8 +245,29 @@ fn read_config(reader: &mut Reader, root: &Table) -> Option<Config> {
     })
 }
 
-const SECTIONS: [&str; 16] = [
+/// `[oauth2]`, when present or needed by the edges that log in with it.
+fn read_oauth2(
+    reader: &mut Reader,
+    root: &Table,
+    source: Option<&SourceConfig>,
+    delivery: Option<&DeliveryConfig>,
+) -> Option<OAuth2Config> {
+    let mut used_by = Vec::new();
+    if let Some(SourceConfig::Imap(ImapConfig { login: MailLogin::OAuth2, .. })) = source {
+        used_by.push("imap");
+    }
+    if let Some(DeliveryConfig::Smtp(SmtpConfig { login: Some((_, MailLogin::OAuth2)), .. })) = delivery {
+        used_by.push("smtp");
+    }
+    if used_by.is_empty() && !root.contains_key("oauth2") {
+        return None;
+    }
+    oauth2::read(reader, root, &used_by)
+}
+
+const SECTIONS: [&str; 17] = [
     "database",
+    "oauth2",
     "imap",
     "maildir",
     "smtp",

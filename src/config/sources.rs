@@ -82,6 +82,33 @@ impl Parse for ProcessedAction {
     }
 }
 
+/// How the desk proves who it is to a mail server.
+#[derive(Debug, Clone)]
+pub enum MailLogin {
+    /// LOGIN/PLAIN with a password (an app password where the provider still allows them).
+    Password(SecretString),
+    /// SASL XOAUTH2 (or OAUTHBEARER) with an access token from the `[oauth2]` grant.
+    OAuth2,
+}
+
+/// `auth` in `[imap]` and `[smtp]`, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum AuthKind {
+    #[default]
+    Password,
+    OAuth2,
+}
+
+impl Parse for AuthKind {
+    fn parse(raw: &str) -> Result<AuthKind, String> {
+        match raw {
+            "password" => Ok(AuthKind::Password),
+            "oauth2" => Ok(AuthKind::OAuth2),
+            other => Err(format!("expected \"password\" or \"oauth2\", found {other:?}")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
     pub host: String,
@@ -90,7 +117,7 @@ pub struct ImapConfig {
     /// Extra trusted certificates for the TLS handshake (`imap.ca_file`).
     pub ca_file: Option<TrustedCertificates>,
     pub username: String,
-    pub password: SecretString,
+    pub login: MailLogin,
     pub mailbox: String,
     pub processed: ProcessedAction,
     /// Polling interval when the server has no IDLE (and the longest IDLE wait).
@@ -112,6 +139,9 @@ struct ImapSection {
     #[serde(default)]
     ca_file: Option<String>,
     username: String,
+    /// "password" (default) or "oauth2".
+    #[serde(default, deserialize_with = "fields::parsed")]
+    auth: AuthKind,
     #[serde(default)]
     password: Option<SecretString>,
     #[serde(default)]
@@ -174,14 +204,14 @@ pub(super) fn read(reader: &mut Reader, root: &Table) -> Option<SourceConfig> {
             let section: ImapSection = reader.read("imap", value)?;
             let ca_file = ca_file(reader, "imap", section.ca_file.as_deref(), section.tls);
             let login = Login { password: section.password, password_env: section.password_env };
-            let password = login.secret(reader, "imap", true);
+            let login = login.for_auth(reader, "imap", section.auth, true);
             Some(SourceConfig::Imap(ImapConfig {
                 host: section.host,
                 port: section.port.unwrap_or(if section.tls == TlsMode::Tls { 993 } else { 143 }),
                 tls: section.tls,
                 ca_file,
                 username: section.username,
-                password: password?,
+                login: login?,
                 mailbox: section.mailbox,
                 processed: section.processed,
                 poll_interval_secs: section.poll_interval_secs,
@@ -192,35 +222,66 @@ pub(super) fn read(reader: &mut Reader, root: &Table) -> Option<SourceConfig> {
 }
 
 impl Login {
-    /// The password, from the file or its variable. Loaded offline, a variable that is not
-    /// set is noted in `missing_secrets` (and an empty password stands in).
+    /// The login for `auth`: a password (required when `required`), or OAuth2 with no
+    /// password given. `None` when there is a problem, or no login at all (an SMTP relay).
+    pub(super) fn for_auth(
+        self,
+        reader: &mut Reader,
+        prefix: &str,
+        auth: AuthKind,
+        required: bool,
+    ) -> Option<MailLogin> {
+        match auth {
+            AuthKind::Password => self.secret(reader, prefix, required).map(MailLogin::Password),
+            AuthKind::OAuth2 if self.password.is_some() || self.password_env.is_some() => {
+                let message = "auth = \"oauth2\" logs in with the [oauth2] grant: leave password and password_env out";
+                reader.problem(&format!("{prefix}.password"), message);
+                None
+            }
+            AuthKind::OAuth2 => Some(MailLogin::OAuth2),
+        }
+    }
+
+    /// The password, from the file or its variable.
     pub(super) fn secret(self, reader: &mut Reader, prefix: &str, required: bool) -> Option<SecretString> {
-        match (self.password, self.password_env) {
-            (Some(_), Some(_)) => {
-                reader.problem(&format!("{prefix}.password"), "give password or password_env, not both");
+        let key = format!("{prefix}.password");
+        read_secret(reader, &key, self.password, self.password_env, required)
+    }
+}
+
+/// A secret given in the file (`KEY`) or as the name of the variable holding it (`KEY_env`).
+/// Loaded offline, a variable that is not set is noted in `missing_secrets` (and an empty
+/// secret stands in).
+pub(super) fn read_secret(
+    reader: &mut Reader,
+    key: &str,
+    given: Option<SecretString>,
+    variable: Option<String>,
+    required: bool,
+) -> Option<SecretString> {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    match (given, variable) {
+        (Some(_), Some(_)) => {
+            reader.problem(key, format!("give {name} or {name}_env, not both"));
+            None
+        }
+        (Some(secret), None) => Some(secret),
+        (None, Some(variable)) => match reader.env.get(&variable) {
+            Some(secret) => Some(SecretString::from(secret.clone())),
+            None if reader.secrets == Secrets::Optional => {
+                reader.missing_secrets.push(format!("{key}_env: environment variable {variable} is not set"));
+                Some(SecretString::from(String::new()))
+            }
+            None => {
+                reader.problem(&format!("{key}_env"), format!("environment variable {variable} is not set"));
                 None
             }
-            (Some(password), None) => Some(password),
-            (None, Some(variable)) => match reader.env.get(&variable) {
-                Some(password) => Some(SecretString::from(password.clone())),
-                None if reader.secrets == Secrets::Optional => {
-                    reader
-                        .missing_secrets
-                        .push(format!("{prefix}.password_env: environment variable {variable} is not set"));
-                    Some(SecretString::from(String::new()))
-                }
-                None => {
-                    let message = format!("environment variable {variable} is not set");
-                    reader.problem(&format!("{prefix}.password_env"), message);
-                    None
-                }
-            },
-            (None, None) => {
-                if required {
-                    reader.problem(&format!("{prefix}.password"), "is required (or password_env)");
-                }
-                None
+        },
+        (None, None) => {
+            if required {
+                reader.problem(key, format!("is required (or {name}_env)"));
             }
+            None
         }
     }
 }

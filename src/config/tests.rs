@@ -49,7 +49,8 @@ fn commands_that_do_not_connect_load_without_the_mailbox_secret() {
 fn a_valid_config_loads_with_secrets_redacted() {
     let config = Config::from_toml(VALID, &env(&[("TEST_IMAP_PASSWORD", "hunter2")]), Path::new("/etc/desk")).unwrap();
     let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
-    assert_eq!(imap.password.expose_secret(), "hunter2");
+    let MailLogin::Password(password) = &imap.login else { panic!("a password login expected") };
+    assert_eq!(password.expose_secret(), "hunter2");
     assert_eq!(config.database_url.expose(), "sqlite:///etc/desk/helpdesk.db");
     assert!(!format!("{config:?}").contains("hunter2"));
     assert_eq!(config.clients[0].tier, Tier::Growth);
@@ -249,4 +250,64 @@ fn an_override_is_checked_like_the_key_it_replaces() {
     assert!(text.contains("intake.max_seconds_per_mail: expected an integer from 1 to 3600, found 0"), "{text}");
     let overrides = env(&[("TEST_IMAP_PASSWORD", "x"), ("HELPDESK_SLA__PAUSE_WHILE_WAITING", "true")]);
     assert!(Config::from_toml(VALID, &overrides, Path::new(".")).unwrap().sla.pause_while_waiting);
+}
+
+/// VALID with IMAP on OAuth2 and `oauth2` as its `[oauth2]` section.
+fn with_oauth2(oauth2: &str) -> String {
+    let text = VALID.replace("password_env = \"TEST_IMAP_PASSWORD\"", "auth = \"oauth2\"");
+    assert!(text.contains("auth = \"oauth2\""), "VALID has an imap password_env");
+    format!("{text}\n[oauth2]\n{oauth2}\n")
+}
+
+const KEY: (&str, &str) = ("HELPDESK_OAUTH2_KEY", "0123456789abcdef0123456789abcdef");
+
+#[test]
+fn oauth2_fills_the_providers_endpoints_and_scopes_and_keeps_its_secrets_out_of_debug() {
+    let text = with_oauth2(
+        "provider = \"microsoft\"\nclient_id = \"app-1\"\nclient_secret_env = \"SECRET\"\ntenant = \"agency.test\"",
+    );
+    let config = Config::from_toml(&text, &env(&[KEY, ("SECRET", "s3cr3t-value")]), Path::new("/")).unwrap();
+    let SourceConfig::Imap(imap) = &config.source else { panic!("imap expected") };
+    assert!(matches!(imap.login, MailLogin::OAuth2));
+    let oauth2 = config.oauth2.as_ref().unwrap();
+    assert_eq!(oauth2.token_url.as_str(), "https://login.microsoftonline.com/agency.test/oauth2/v2.0/token");
+    assert!(oauth2.scopes.iter().any(|scope| scope == "offline_access"), "{:?}", oauth2.scopes);
+    assert_eq!(oauth2.redirect_uri(), "http://127.0.0.1:8765/");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cr3t-value") && !debug.contains(KEY.1), "{debug}");
+}
+
+#[test]
+fn oauth2_mistakes_are_each_named_by_key() {
+    let generic = with_oauth2("provider = \"generic\"\nclient_id = \"app\"\nauth_url = \"http://login.example.test/a\"\ntenant = \"x\"\nscopes = []");
+    let problems =
+        Config::from_toml(&generic, &env(&[("HELPDESK_OAUTH2_KEY", "short")]), Path::new("/")).unwrap_err().problems;
+    let text = problems.join("\n");
+    for expected in [
+        "oauth2.auth_url: \"http://login.example.test/a\" must be https",
+        "oauth2.token_url: is required with provider = \"generic\"",
+        "oauth2.tenant: is for provider = \"microsoft\" only",
+        "oauth2.scopes: give at least one scope",
+        "oauth2.token_key: is 5 characters",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in:\n{text}");
+    }
+    let missing = VALID.replace("password_env = \"TEST_IMAP_PASSWORD\"", "auth = \"oauth2\"");
+    let problems = Config::from_toml(&missing, &env(&[KEY]), Path::new("/")).unwrap_err().problems.join("\n");
+    assert!(problems.contains("imap.auth: \"oauth2\" needs an [oauth2] section"), "{problems}");
+    let both = VALID.replace("password_env = \"TEST_IMAP_PASSWORD\"", "auth = \"oauth2\"\npassword = \"x\"");
+    let problems = Config::from_toml(&both, &env(&[KEY]), Path::new("/")).unwrap_err().problems.join("\n");
+    assert!(problems.contains("imap.password: auth = \"oauth2\" logs in with the [oauth2] grant"), "{problems}");
+}
+
+#[test]
+fn the_token_key_is_required_to_connect_but_not_to_read_tickets() {
+    let text = with_oauth2("provider = \"google\"\nclient_id = \"app\"");
+    let problems = Config::from_toml(&text, &env(&[]), Path::new("/")).unwrap_err().problems.join("\n");
+    assert!(
+        problems.contains("oauth2.token_key_env: environment variable HELPDESK_OAUTH2_KEY is not set"),
+        "{problems}"
+    );
+    let offline = Config::from_toml_with(&text, &env(&[]), Path::new("/"), Secrets::Optional).unwrap();
+    assert!(offline.require_secrets().unwrap_err().to_string().contains("HELPDESK_OAUTH2_KEY"));
 }

@@ -20,7 +20,9 @@ use tokio::net::TcpStream;
 
 use super::cursor::load_cursor;
 use super::{RawMail, SourceCursor};
-use crate::config::{ImapConfig, ProcessedAction, TlsMode};
+use crate::config::{ImapConfig, MailLogin, ProcessedAction, TlsMode};
+use crate::oauth2::sasl::{BearerMechanism, ImapBearer};
+use crate::oauth2::TokenSource;
 use crate::storage::Db;
 use crate::tls::{self, TlsPeer};
 
@@ -62,9 +64,10 @@ async fn wrap_tls(config: &ImapConfig, tcp: TcpStream) -> anyhow::Result<Box<dyn
 /// greeting that never comes) is an error, and the service loop's backoff retries it.
 const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Connects, logs in and selects the mailbox.
-pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
-    match tokio::time::timeout(SESSION_SETUP_TIMEOUT, connect_without_deadline(config)).await {
+/// Connects, logs in (with a password, or with `tokens`' access token when `imap.auth` is
+/// "oauth2") and selects the mailbox.
+pub async fn connect(config: &ImapConfig, tokens: Option<&TokenSource>) -> anyhow::Result<MailboxConnection> {
+    match tokio::time::timeout(SESSION_SETUP_TIMEOUT, connect_without_deadline(config, tokens)).await {
         Ok(connected) => connected,
         Err(_) => bail!(
             "the IMAP server {}:{} did not finish greeting, TLS, login and SELECT within {} s (is imap.tls right for this port?)",
@@ -75,7 +78,10 @@ pub async fn connect(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
     }
 }
 
-async fn connect_without_deadline(config: &ImapConfig) -> anyhow::Result<MailboxConnection> {
+async fn connect_without_deadline(
+    config: &ImapConfig,
+    tokens: Option<&TokenSource>,
+) -> anyhow::Result<MailboxConnection> {
     let address = (config.host.as_str(), config.port);
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
         .await
@@ -96,11 +102,17 @@ async fn connect_without_deadline(config: &ImapConfig) -> anyhow::Result<Mailbox
     if config.tls != TlsMode::StartTls {
         client.read_response().await.context("no IMAP greeting")?;
     }
-    let mut session = client
-        .login(&config.username, config.password.expose_secret())
-        .await
-        .map_err(|(err, _)| err)
-        .with_context(|| format!("IMAP login as {} failed", config.username))?;
+    let mut session = match &config.login {
+        MailLogin::Password(password) => client
+            .login(&config.username, password.expose_secret())
+            .await
+            .map_err(|(err, _)| err)
+            .with_context(|| format!("IMAP login as {} failed", config.username))?,
+        MailLogin::OAuth2 => {
+            let tokens = tokens.context("imap.auth = \"oauth2\" needs the desk's [oauth2] grant")?;
+            bearer_login(client, &config.username, tokens).await?
+        }
+    };
     let capabilities = session.capabilities().await.context("CAPABILITY failed")?;
     let supports_idle = capabilities.has_str("IDLE");
     let supports_move = capabilities.has_str("MOVE");
@@ -119,6 +131,53 @@ async fn connect_without_deadline(config: &ImapConfig) -> anyhow::Result<Mailbox
         source: source_key(config),
         caught_up: false,
     })
+}
+
+/// `AUTHENTICATE XOAUTH2` (or OAUTHBEARER, when that is all the server offers) with the
+/// grant's access token; when the server refuses it, once more with a freshly refreshed one.
+async fn bearer_login(
+    mut client: async_imap::Client<Box<dyn ImapIo>>,
+    username: &str,
+    tokens: &TokenSource,
+) -> anyhow::Result<ImapSession> {
+    let offered = capabilities_before_login(&mut client).await?;
+    let mechanism = BearerMechanism::choose(|name| offered.iter().any(|offer| offer.eq_ignore_ascii_case(name)));
+    let token = tokens.bearer(chrono::Utc::now()).await?;
+    let refused = match client.authenticate(mechanism.name(), ImapBearer::new(mechanism, username, &token)).await {
+        Ok(session) => return Ok(session),
+        Err((err, client)) => {
+            tracing::info!(error = %err, mechanism = mechanism.name(), "the IMAP server refused the access token: refreshing it once");
+            client
+        }
+    };
+    let token = tokens.bearer_after_rejection(chrono::Utc::now()).await?;
+    let exchange = ImapBearer::new(mechanism, username, &token);
+    let challenge = exchange.error_challenge.clone();
+    refused.authenticate(mechanism.name(), exchange).await.map_err(|(err, _)| {
+        let said = challenge.lock().map(|said| said.clone()).unwrap_or_default();
+        anyhow::Error::new(err).context(format!(
+            "IMAP {} login as {username} refused twice, with a freshly refreshed token{}: check imap.username (the mailbox the signed-in user may open) and the grant's scopes",
+            mechanism.name(),
+            said.map(|said| format!(" (the server said {said})")).unwrap_or_default()
+        ))
+    })
+}
+
+/// The `AUTH=` mechanisms the server names before login.
+async fn capabilities_before_login(client: &mut async_imap::Client<Box<dyn ImapIo>>) -> anyhow::Result<Vec<String>> {
+    use async_imap::imap_proto::{Capability, Response};
+    let (sender, receiver) = async_channel::bounded(16);
+    client.run_command_and_check_ok("CAPABILITY", Some(sender)).await.context("CAPABILITY failed")?;
+    let mut mechanisms = Vec::new();
+    while let Ok(UnsolicitedResponse::Other(response)) = receiver.try_recv() {
+        if let Response::Capabilities(capabilities) = response.parsed() {
+            mechanisms.extend(capabilities.iter().filter_map(|capability| match capability {
+                Capability::Auth(name) => Some(name.to_string()),
+                _ => None,
+            }));
+        }
+    }
+    Ok(mechanisms)
 }
 
 /// The UIDs past the cursor, in order, at most `max_messages`. The first call on a

@@ -4,6 +4,8 @@
 //! after the server accepted it, retries transient failures with exponential backoff, and
 //! records permanent ones (5xx) as `failed` without retrying.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -13,6 +15,7 @@ use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use super::outbox::{self, PendingMail};
 use crate::config::{Config, DeliveryConfig, HaConfig};
 use crate::lease::DeskId;
+use crate::oauth2::TokenSource;
 use crate::storage::Db;
 
 mod smtp;
@@ -70,6 +73,22 @@ impl Transport {
         }
     }
 
+    /// Whether mail cannot go out until someone signs in again (`smtp.auth = "oauth2"` with
+    /// a refused grant): then nothing is tried, so no mail uses up its attempts meanwhile.
+    async fn waits_for_login(&self, now: DateTime<Utc>) -> bool {
+        let Delivery::Smtp(sender) = &self.delivery else { return false };
+        let (Some(tokens), Some((_, crate::config::MailLogin::OAuth2))) = (&sender.tokens, &sender.config.login) else {
+            return false;
+        };
+        match tokens.waiting_for_login().await {
+            Some(err) => {
+                tokens.report("smtp", &err, now);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn accepted_unrecorded(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
         self.accepted_unrecorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -83,13 +102,20 @@ impl Transport {
                 let mut connection = sender.connect().await.map_err(|err| anyhow::anyhow!(err))?;
                 let _ = connection.quit().await;
                 let smtp = &sender.config;
-                let login = if smtp.username.is_some() { "logged in" } else { "no login configured" };
+                let login = match &smtp.login {
+                    Some((username, crate::config::MailLogin::OAuth2)) => {
+                        format!("logged in as {username} with OAuth2 (XOAUTH2)")
+                    }
+                    Some((username, _)) => format!("logged in as {username}"),
+                    None => "no login configured".to_string(),
+                };
                 Ok(format!("SMTP {}:{} ({:?}): greeted, {login}, no mail sent", smtp.host, smtp.port, smtp.tls))
             }
         }
     }
 
-    pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+    /// The transport of `config`; `tokens` are the desk's OAuth2 tokens (see `Desk::tokens`).
+    pub fn from_config(config: &Config, tokens: Option<Arc<TokenSource>>) -> anyhow::Result<Transport> {
         config.require_secrets()?;
         match &config.delivery {
             DeliveryConfig::OutboxDir { path } => {
@@ -103,6 +129,7 @@ impl Transport {
                     Delivery::Smtp(Box::new(SmtpSender {
                         config: smtp.clone(),
                         hello: ClientId::Domain(helo),
+                        tokens,
                         connections: (0..SMTP_LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
                     })),
                     &config.ha,
@@ -172,6 +199,9 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
         transport.accepted_unrecorded().remove(&id);
         tracing::info!(outbox = id, "sent (recorded late)");
         report.sent += 1;
+    }
+    if transport.waits_for_login(Utc::now()).await {
+        return Ok(report);
     }
     loop {
         let real_now = Utc::now();

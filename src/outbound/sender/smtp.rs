@@ -12,7 +12,8 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use super::SendError;
-use crate::config::{SmtpConfig, TlsMode};
+use crate::config::{MailLogin, SmtpConfig, TlsMode};
+use crate::oauth2::TokenSource;
 use crate::tls::{self, TlsPeer};
 
 /// One SMTP connection, opened on first use, reused for every mail, reopened after an error.
@@ -22,6 +23,8 @@ use crate::tls::{self, TlsPeer};
 pub struct SmtpSender {
     pub(super) config: SmtpConfig,
     pub(super) hello: ClientId,
+    /// The access tokens, when `smtp.auth = "oauth2"`.
+    pub(super) tokens: Option<std::sync::Arc<TokenSource>>,
     /// One kept connection per lane; lanes send at the same time.
     pub(super) connections: Vec<tokio::sync::Mutex<Option<KeptConnection>>>,
 }
@@ -80,6 +83,33 @@ impl tokio::io::AsyncWrite for ImplicitTls {
     }
 }
 
+/// Why a session could not be opened: the server refused the access token (worth one more
+/// try with a refreshed one), or anything else.
+pub(super) enum Refusal {
+    Token(String),
+    Other(String),
+}
+
+impl Refusal {
+    fn into_text(self) -> String {
+        match self {
+            Refusal::Token(text) | Refusal::Other(text) => text,
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(text: String) -> Refusal {
+        Refusal::Other(text)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(text: &str) -> Refusal {
+        Refusal::Other(text.to_string())
+    }
+}
+
 /// Parallel SMTP connections. Mail to the same recipients always takes the same lane, so
 /// each recipient still gets its mail in the order it was queued.
 pub const SMTP_LANES: usize = 4;
@@ -102,7 +132,16 @@ pub(super) const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 impl SmtpSender {
     pub(super) async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
         let smtp = &self.config;
-        tokio::time::timeout(SESSION_SETUP_TIMEOUT, self.connect_without_deadline()).await.unwrap_or_else(|_| {
+        let session = async {
+            match self.connect_without_deadline(false).await {
+                Err(Refusal::Token(why)) => {
+                    tracing::info!(error = why, "the SMTP server refused the access token: refreshing it once");
+                    self.connect_without_deadline(true).await.map_err(Refusal::into_text)
+                }
+                other => other.map_err(Refusal::into_text),
+            }
+        };
+        tokio::time::timeout(SESSION_SETUP_TIMEOUT, session).await.unwrap_or_else(|_| {
             Err(format!(
                 "the SMTP server {}:{} did not finish greeting, TLS and login within {} s (is smtp.tls right for this port?)",
                 smtp.host,
@@ -112,7 +151,7 @@ impl SmtpSender {
         })
     }
 
-    async fn connect_without_deadline(&self) -> Result<AsyncSmtpConnection, String> {
+    async fn connect_without_deadline(&self, fresh_token: bool) -> Result<AsyncSmtpConnection, Refusal> {
         let smtp = &self.config;
         let timeout = Duration::from_secs(30);
         let text = |err: lettre::transport::smtp::Error| {
@@ -147,9 +186,25 @@ impl SmtpSender {
         if smtp.tls == TlsMode::StartTls {
             connection.starttls(tls_parameters(smtp)?, &self.hello).await.map_err(text)?;
         }
-        if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
-            let credentials = Credentials::new(username.clone(), password.expose_secret().to_string());
-            connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(text)?;
+        match &smtp.login {
+            None => {}
+            Some((username, MailLogin::Password(password))) => {
+                let credentials = Credentials::new(username.clone(), password.expose_secret().to_string());
+                connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(text)?;
+            }
+            Some((username, MailLogin::OAuth2)) => {
+                let tokens = self.tokens.as_ref().ok_or("smtp.auth = \"oauth2\" needs the desk's [oauth2] grant")?;
+                let now = chrono::Utc::now();
+                let token =
+                    if fresh_token { tokens.bearer_after_rejection(now).await } else { tokens.bearer(now).await };
+                let token = token.map_err(|err| err.to_string())?;
+                // lettre sends the XOAUTH2 string inline on the AUTH line.
+                let credentials = Credentials::new(username.clone(), token.expose_secret().to_string());
+                if let Err(err) = connection.auth(&[Mechanism::Xoauth2], &credentials).await {
+                    let why = format!("SMTP XOAUTH2 login as {username} refused: {err}");
+                    return Err(if fresh_token { Refusal::Other(why) } else { Refusal::Token(why) });
+                }
+            }
         }
         Ok(connection)
     }

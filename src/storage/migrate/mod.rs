@@ -54,6 +54,7 @@ const TABLES: &[Table] = &[
     table("intake_attempts", "mail_key"),
     table("burned_agent_ids", "message_id"),
     table("settings", "key"),
+    table("oauth2_grants", "name"),
 ];
 
 /// The desks' own running state, which a moved desk starts without: who holds the mailbox
