@@ -80,6 +80,12 @@ pub async fn run(desk: &Desk, once: bool, clock: Clock, shutdown: watch::Receive
             }
         }
         report.add(pass?);
+        if once {
+            // Queued mail waits in the outbox; a single pass says why it did not go.
+            if let Some(waiting) = transport.waits_for_login().await {
+                return Err(anyhow::Error::new(waiting).context("outgoing mail waits in the outbox"));
+            }
+        }
         if !lost || once || *shutdown.borrow() {
             return Ok(report);
         }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use chrono::Utc;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::SecretString;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -195,7 +195,7 @@ async fn store(db: &Db, config: &OAuth2Config, mailbox: &str, granted: Granted) 
 /// The code, from whichever comes first with this login's state: a request to the listener
 /// or a line on standard input. Anything else is answered and waited past.
 async fn wait_for_code(listener: &TcpListener, state: &str) -> anyhow::Result<String> {
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut pasted = pasted_lines();
     let mut stdin_open = true;
     loop {
         let redirect = tokio::select! {
@@ -203,10 +203,10 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> anyhow::Result<St
                 Ok((stream, _)) => answer_browser(stream, state).await,
                 Err(err) => { tracing::debug!(error = %err, "accepting the redirect failed"); continue }
             },
-            line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(line)) if line.trim().is_empty() => continue,
-                Ok(Some(line)) => read_redirect(&line, state),
-                _ => { stdin_open = false; continue }
+            line = pasted.recv(), if stdin_open => match line {
+                Some(line) if line.trim().is_empty() => continue,
+                Some(line) => read_redirect(&line, state),
+                None => { stdin_open = false; continue }
             },
         };
         match redirect {
@@ -215,6 +215,21 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> anyhow::Result<St
             Redirect::NotOurs(why) => println!("That address is not this sign-in's ({why}); still waiting."),
         }
     }
+}
+
+/// Lines typed or pasted on standard input. Read on a thread of their own: a read of the
+/// terminal cannot be cancelled, and on the runtime's blocking pool it would keep the
+/// process from exiting after the browser brought the code.
+fn pasted_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if sender.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// Reads one request from the browser and answers it with a short page.

@@ -16,6 +16,10 @@ use super::lab::{MailLab, PASSWORD};
 
 pub const AGENT: &str = "travis@example.test";
 pub const SUPPORT: &str = "support@example.test";
+/// The token key every test desk's environment holds (`HELPDESK_OAUTH2_KEY`).
+pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdefghijklmnop";
+/// The OAuth2 client secret of the tests' token server, in `TEST_OAUTH2_CLIENT_SECRET`.
+pub const CLIENT_SECRET: &str = "client-secret-of-the-test-app";
 
 pub struct TestDesk {
     pub dir: tempfile::TempDir,
@@ -57,6 +61,19 @@ impl TestDesk {
     /// `desk` reading support@example.test on the lab and sending through the lab's Postfix.
     pub fn with_sample(lab: &MailLab, desk: SampleDesk) -> TestDesk {
         TestDesk::write(on_the_lab(lab, desk).toml())
+    }
+
+    /// The sample desk with both edges logging in with OAuth2 as support@; `oauth2` is the
+    /// body of its `[oauth2]` section.
+    pub fn with_oauth2(lab: &MailLab, oauth2: &str) -> TestDesk {
+        let password = "password_env = \"TEST_DESK_IMAP_PASSWORD\"";
+        let imap = imap_keys(lab, SUPPORT).replace(password, "auth = \"oauth2\"");
+        let smtp = format!("{}\nauth = \"oauth2\"\nusername = {SUPPORT:?}", smtp_keys(lab));
+        let desk = on_the_lab(lab, sample_desk())
+            .source(Source::Imap(imap))
+            .delivery(Delivery::Smtp(smtp))
+            .section(&format!("[oauth2]\n{oauth2}\n"));
+        TestDesk::write(desk.toml())
     }
 
     /// A desk other than the sample one: it reads `mailbox` on the lab and sends as `from`
@@ -102,6 +119,8 @@ impl TestDesk {
             .arg(&self.config_path)
             .args(args)
             .env("TEST_DESK_IMAP_PASSWORD", PASSWORD)
+            .env("HELPDESK_OAUTH2_KEY", TOKEN_KEY)
+            .env("TEST_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
             .env("RUST_LOG", "helpdesk=debug,warn");
         command
     }

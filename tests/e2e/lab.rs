@@ -2,16 +2,21 @@
 //! delivering to Dovecot over LMTP), from the Debian packages, configured and started in a
 //! temporary directory, stopped on drop. Any address at the lab's domains is a mailbox with
 //! the password `secret`. Needs root (Dovecot switches to `nobody`, Postfix to `postfix`).
+//! `start_with_tls` adds TLS, `start_with_oauth2` SASL XOAUTH2 and OAUTHBEARER with bearer
+//! tokens that Dovecot checks itself (see `LabOAuth2`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_imap::Session;
+use base64::Engine as _;
 use futures::TryStreamExt;
+use hmac::{Hmac, KeyInit, Mac};
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use sha2::Sha256;
 use tokio::net::TcpStream;
 
 pub const LAB_DOMAINS: &[&str] = &["example.test", "acme.test", "globex.test", "initech.test", "stranger.test"];
@@ -25,6 +30,8 @@ pub struct MailLab {
     pub imap_port: u16,
     /// Set by `start_with_tls`.
     pub tls: Option<LabTls>,
+    /// Set by `start_with_oauth2`.
+    pub oauth2: Option<LabOAuth2>,
     _temp: tempfile::TempDir,
 }
 
@@ -38,6 +45,85 @@ pub struct LabTls {
     pub ca_file: PathBuf,
     /// Another CA's certificate, which did not sign the servers' certificate.
     pub other_ca_file: PathBuf,
+}
+
+/// A lab started with `start_with_oauth2`: besides passwords (PLAIN, LOGIN), Dovecot takes SASL
+/// XOAUTH2 and OAUTHBEARER on IMAP with bearer tokens that are HS256 JWTs signed with `key`,
+/// which it validates itself (no introspection endpoint), and Postfix offers SMTP AUTH (PLAIN
+/// LOGIN XOAUTH2 OAUTHBEARER) through Dovecot's auth service. Mail from 127.0.0.1 is still
+/// taken without AUTH.
+pub struct LabOAuth2 {
+    /// The HS256 key Dovecot checks tokens with: 32 random bytes, new for each lab.
+    pub key: Vec<u8>,
+}
+
+impl LabOAuth2 {
+    /// An access token for `user` that Dovecot takes from now until `lifetime` has passed.
+    pub fn token(&self, user: &str, lifetime: Duration) -> String {
+        let now = SystemTime::now();
+        access_token(&self.key, user, now, now + lifetime)
+    }
+
+    /// An access token for `user`, rightly signed, that expired a minute ago.
+    pub fn expired_token(&self, user: &str) -> String {
+        let now = SystemTime::now();
+        access_token(&self.key, user, now - Duration::from_secs(120), now - Duration::from_secs(60))
+    }
+}
+
+/// An access token as the lab's Dovecot validates it: an HS256 JWT signed with `key`, valid
+/// from `issued_at` until `expires_at`, whose `email` claim (Dovecot's `username_attribute`)
+/// must equal the user logging in. Dovecot refuses a token without `sub`; `iat` and `nbf` are
+/// optional, but one issued in the future is refused.
+pub fn access_token(key: &[u8], user: &str, issued_at: SystemTime, expires_at: SystemTime) -> String {
+    let claims = serde_json::json!({
+        "sub": user,
+        "email": user,
+        "iat": unix_seconds(issued_at),
+        "exp": unix_seconds(expires_at),
+    });
+    signed_jwt(key, &claims)
+}
+
+/// `claims` as a JWT (RFC 7519) signed with HMAC-SHA256 and `key`: base64url (no padding) of
+/// the header, of the claims, and of the MAC of the two joined by a dot. Without `kid` and
+/// `azp` claims, Dovecot looks the key up as `default/HS256/default` in its key dict.
+pub fn signed_jwt(key: &[u8], claims: &serde_json::Value) -> String {
+    let base64url = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = base64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let signed = format!("{header}.{}", base64url(claims.to_string().as_bytes()));
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(signed.as_bytes());
+    format!("{signed}.{}", base64url(&mac.finalize().into_bytes()))
+}
+
+/// Seconds since 1970, as JWT times are (0 for a time before).
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0)
+}
+
+/// Makes the lab's HS256 key and Dovecot's oauth2 passdb settings under `dir`: the key,
+/// base64-encoded, in the file `keys/default/HS256/default` of the key dict, readable by the
+/// auth process (group `dovecot`), and `oauth2.conf.ext`.
+fn make_oauth2_key(dir: &Path) -> LabOAuth2 {
+    let mut key = vec![0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut key).unwrap();
+    let key_dir = dir.join("keys/default/HS256");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    write(&key_dir.join("default"), &base64::engine::general_purpose::STANDARD.encode(&key));
+    let keys = dir.join("keys");
+    for (program, args) in [("chgrp", ["-R", "dovecot"]), ("chmod", ["-R", "u=rwX,g=rX,o="])] {
+        assert!(Command::new(program).args(args).arg(&keys).status().unwrap().success(), "{program} {args:?}");
+    }
+    write(
+        &dir.join("oauth2.conf.ext"),
+        &format!(
+            "introspection_mode = local\nlocal_validation_key_dict = fs:posix:prefix={}/\n\
+             username_attribute = email\n",
+            keys.display()
+        ),
+    );
+    LabOAuth2 { key }
 }
 
 /// Makes a CA and a server certificate for 127.0.0.1 and localhost under `dir` with the
@@ -93,6 +179,70 @@ fn make_certificates(dir: &Path) {
     }
 }
 
+/// What a lab has besides plain IMAP, LMTP and SMTP.
+#[derive(Clone, Copy, Default)]
+struct LabFeatures {
+    tls: bool,
+    oauth2: bool,
+}
+
+/// The parts of the servers' configuration that `start_with_oauth2` changes.
+struct LabAuthSettings {
+    /// Dovecot's `auth_mechanisms`.
+    mechanisms: &'static str,
+    /// Restricts the password passdb to the password mechanisms (a line, or nothing).
+    password_mechanisms: &'static str,
+    /// The passdb that validates bearer tokens.
+    oauth2_passdb: String,
+    /// More Dovecot settings: auth logging, the auth socket Postfix asks, no auth penalty.
+    auth_extras: &'static str,
+    /// Postfix's SMTP AUTH through Dovecot.
+    postfix_sasl: String,
+}
+
+impl LabAuthSettings {
+    fn new(dir: &Path, oauth2: bool) -> LabAuthSettings {
+        let d = dir.display();
+        if !oauth2 {
+            return LabAuthSettings {
+                mechanisms: "plain login",
+                password_mechanisms: "",
+                oauth2_passdb: String::new(),
+                auth_extras: "",
+                postfix_sasl: String::new(),
+            };
+        }
+        LabAuthSettings {
+            mechanisms: "plain login xoauth2 oauthbearer",
+            password_mechanisms: "\n  mechanisms = plain login",
+            oauth2_passdb: format!(
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {d}/oauth2.conf.ext\n}}\n"
+            ),
+            // Without the anvil-auth-penalty socket the auth process keeps no penalty per
+            // client IP: else each refused token delays the next login from 127.0.0.1 by 2,
+            // 4, 8 then 15 s, a valid one included (auth_failure_delay is another delay).
+            // auth_verbose logs why a token was refused ("Token has expired").
+            auth_extras: "auth_verbose = yes
+service auth {
+  unix_listener auth-postfix {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+",
+            postfix_sasl: format!(
+                "smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {d}/run/auth-postfix\n"
+            ),
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -103,15 +253,20 @@ fn write(path: &Path, text: &str) {
 
 impl MailLab {
     pub fn start() -> MailLab {
-        MailLab::start_lab(false)
+        MailLab::start_lab(LabFeatures::default())
     }
 
     /// A lab whose servers also speak TLS (see `LabTls`).
     pub fn start_with_tls() -> MailLab {
-        MailLab::start_lab(true)
+        MailLab::start_lab(LabFeatures { tls: true, ..LabFeatures::default() })
     }
 
-    fn start_lab(with_tls: bool) -> MailLab {
+    /// A lab whose servers also take OAuth2 bearer tokens (see `LabOAuth2`).
+    pub fn start_with_oauth2() -> MailLab {
+        MailLab::start_lab(LabFeatures { oauth2: true, ..LabFeatures::default() })
+    }
+
+    fn start_lab(features: LabFeatures) -> MailLab {
         // Short and outside /root: unix socket paths are limited to 107 bytes, and the
         // dovecot, postfix and nobody users must be able to traverse it.
         let temp = tempfile::Builder::new().prefix("hdlab.").tempdir_in("/tmp").unwrap();
@@ -128,7 +283,7 @@ impl MailLab {
         chmod(&dir, "755");
         chmod(&dir.join("mail"), "777");
         assert!(Command::new("chown").arg("postfix").arg(dir.join("pf/data")).status().unwrap().success());
-        let tls = with_tls.then(|| {
+        let tls = features.tls.then(|| {
             make_certificates(&dir.join("tls"));
             LabTls {
                 imaps_port: free_port(),
@@ -156,6 +311,9 @@ impl MailLab {
             None => String::new(),
             Some(tls) => format!("127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n", tls.smtps_port),
         };
+        let oauth2 = features.oauth2.then(|| make_oauth2_key(&dir));
+        let auth = LabAuthSettings::new(&dir, oauth2.is_some());
+        let LabAuthSettings { mechanisms, password_mechanisms, oauth2_passdb, auth_extras, postfix_sasl } = auth;
 
         write(
             &dir.join("dovecot.conf"),
@@ -167,7 +325,7 @@ listen = 127.0.0.1
 protocols = imap lmtp
 {dovecot_ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{d}/mail/%d/%n/Maildir
 first_valid_uid = 1
@@ -176,9 +334,9 @@ recipient_delimiter = +
 lmtp_save_to_detail_mailbox = no
 passdb {{
   driver = static
-  args = password={PASSWORD}
+  args = password={PASSWORD}{password_mechanisms}
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={d}/mail/%d/%n allow_all_users=yes
 }}
@@ -196,7 +354,7 @@ service lmtp {{
     mode = 0666
   }}
 }}
-"#
+{auth_extras}"#
             ),
         );
         write(
@@ -230,7 +388,7 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 message_size_limit = 52428800
-{postfix_tls}"#,
+{postfix_tls}{postfix_sasl}"#,
                 domains = LAB_DOMAINS.join(", ")
             ),
         );
@@ -272,7 +430,7 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
                 .unwrap()
                 .success());
         }
-        let lab = MailLab { dir, smtp_port, imap_port, tls, _temp: temp };
+        let lab = MailLab { dir, smtp_port, imap_port, tls, oauth2, _temp: temp };
         lab.start_dovecot();
         lab.start_postfix();
         lab.wait_until_listening(lab.imap_port);
@@ -282,6 +440,13 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
             lab.wait_until_listening(tls.smtps_port);
         }
         lab
+    }
+
+    /// The whole of one server log under the lab's `log/` ("dovecot.log", "postfix.log"), empty
+    /// while not written yet. Both servers write through a log process: a line may appear a
+    /// few milliseconds after what it tells of.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join("log").join(name)).unwrap_or_default()
     }
 
     fn log_file(&self, name: &str) -> std::fs::File {

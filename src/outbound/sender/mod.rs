@@ -15,7 +15,7 @@ use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use super::outbox::{self, PendingMail};
 use crate::config::{Config, DeliveryConfig, HaConfig};
 use crate::lease::DeskId;
-use crate::oauth2::TokenSource;
+use crate::oauth2::{AuthError, TokenSource};
 use crate::storage::Db;
 
 mod smtp;
@@ -73,20 +73,16 @@ impl Transport {
         }
     }
 
-    /// Whether mail cannot go out until someone signs in again (`smtp.auth = "oauth2"` with
-    /// a refused grant): then nothing is tried, so no mail uses up its attempts meanwhile.
-    async fn waits_for_login(&self, now: DateTime<Utc>) -> bool {
-        let Delivery::Smtp(sender) = &self.delivery else { return false };
+    /// Why mail cannot go out until someone signs in again (`smtp.auth = "oauth2"` with a
+    /// refused grant); then `send_step` tries nothing, so no mail uses up its attempts.
+    pub async fn waits_for_login(&self) -> Option<AuthError> {
+        let Delivery::Smtp(sender) = &self.delivery else { return None };
         let (Some(tokens), Some((_, crate::config::MailLogin::OAuth2))) = (&sender.tokens, &sender.config.login) else {
-            return false;
+            return None;
         };
-        match tokens.waiting_for_login().await {
-            Some(err) => {
-                tokens.report("smtp", &err, now);
-                true
-            }
-            None => false,
-        }
+        let waiting = tokens.waiting_for_login().await?;
+        tokens.report("smtp", &waiting, Utc::now());
+        Some(waiting)
     }
 
     fn accepted_unrecorded(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
@@ -200,7 +196,7 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
         tracing::info!(outbox = id, "sent (recorded late)");
         report.sent += 1;
     }
-    if transport.waits_for_login(Utc::now()).await {
+    if transport.waits_for_login().await.is_some() {
         return Ok(report);
     }
     loop {
