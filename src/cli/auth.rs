@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 
 use super::args::AuthCommand;
 use super::format::print_json;
-use crate::config::{DeliveryConfig, OAuth2Config, SourceConfig};
+use crate::config::{DeliveryConfig, MailLogin, OAuth2Config, SmtpConfig, SourceConfig};
 use crate::desk::Desk;
 use crate::oauth2::status::GrantState;
 use crate::oauth2::{grant, login};
+use crate::text::one_line;
 
 pub async fn auth(desk: &Desk, command: AuthCommand, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
     let config = desk.config.oauth2.as_ref().context(
@@ -24,11 +25,12 @@ pub async fn auth(desk: &Desk, command: AuthCommand, now: DateTime<Utc>) -> anyh
     }
 }
 
-/// The address the person signs in for: the IMAP mailbox, else the SMTP login.
+/// The address the person signs in for: the IMAP mailbox when IMAP logs in with OAuth2,
+/// else the SMTP login user.
 fn mailbox(desk: &Desk) -> String {
     match (&desk.config.source, &desk.config.delivery) {
-        (SourceConfig::Imap(imap), _) => imap.username.clone(),
-        (_, DeliveryConfig::Smtp(smtp)) => smtp.login.as_ref().map(|(user, _)| user.clone()).unwrap_or_default(),
+        (SourceConfig::Imap(imap), _) if matches!(imap.login, MailLogin::OAuth2) => imap.username.clone(),
+        (_, DeliveryConfig::Smtp(SmtpConfig { login: Some((user, MailLogin::OAuth2)), .. })) => user.clone(),
         _ => desk.config.support_address().as_str().to_string(),
     }
 }
@@ -64,7 +66,7 @@ async fn status(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Result<E
         println!("signed in:       {}", time(status.signed_in_at));
         println!("token expires:   {}", time(status.access_token_expires_at));
         println!("last refresh:    {}", time(status.last_refresh_at));
-        println!("last error:      {}", status.last_error.as_deref().unwrap_or("-"));
+        println!("last error:      {}", status.last_error.as_deref().map(one_line).unwrap_or("-".into()));
         println!("state:           {}", serde_json::to_value(status.state)?.as_str().unwrap_or("?"));
         if let Some(problem) = &status.problem {
             println!("{problem}");

@@ -49,7 +49,10 @@ pub fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("helpdesk=info,warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("helpdesk=info,warn"))
+        // async-imap traces every line it sends, the LOGIN password and the XOAUTH2 token
+        // among them: never below info, whatever RUST_LOG says.
+        .add_directive("async_imap=info".parse().expect("a valid directive"));
     // Colours only on a terminal: a log file or journal gets plain `key=value` lines.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();

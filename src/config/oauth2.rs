@@ -177,7 +177,7 @@ pub(super) fn read(reader: &mut Reader, root: &Table, used_by: &[&str]) -> Optio
     }
     let client_secret =
         read_secret(reader, "oauth2.client_secret", section.client_secret, section.client_secret_env, false);
-    let token_key = token_key(reader, section.token_key, section.token_key_env);
+    let token_key = token_key(reader, section.token_key, section.token_key_env, !used_by.is_empty());
     Some(OAuth2Config {
         provider: section.provider,
         client_id: section.client_id,
@@ -218,11 +218,20 @@ fn endpoint(reader: &mut Reader, key: &str, raw: Option<String>) -> Option<Url> 
 
 /// The sealing key's secret: `token_key`, or the variable `token_key_env` names (by default
 /// HELPDESK_OAUTH2_KEY).
-fn token_key(reader: &mut Reader, given: Option<SecretString>, variable: Option<String>) -> Option<SecretString> {
+fn token_key(
+    reader: &mut Reader,
+    given: Option<SecretString>,
+    variable: Option<String>,
+    used: bool,
+) -> Option<SecretString> {
     let variable = match (&given, variable) {
         (None, None) => Some(DEFAULT_TOKEN_KEY_ENV.to_string()),
         (_, variable) => variable,
     };
+    if !used && given.is_none() && variable.as_ref().is_none_or(|name| !reader.env.contains_key(name)) {
+        // An [oauth2] no edge uses (kept for later) needs no key.
+        return Some(SecretString::from(String::new()));
+    }
     let key = read_secret(reader, "oauth2.token_key", given, variable, true)?;
     let length = key.expose_secret().chars().count();
     // Loaded offline, an unset variable stands in as an empty key: no problem then.

@@ -181,7 +181,7 @@ fn every_flood_limit_is_at_least_one() {
 #[test]
 fn every_key_the_example_documents_reads() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/helpdesk.toml")).unwrap();
-    let key = regex::Regex::new(r"^# ?(\[\[?[a-z_.]+\]\]?|[A-Za-z0-9_]+ = )").unwrap();
+    let key = regex::Regex::new(r"^# ?(\[\[?[a-z0-9_.]+\]\]?|[A-Za-z0-9_]+ = )").unwrap();
     let mut skipped_section = false;
     let mut lines = Vec::new();
     for line in text.lines() {
@@ -195,13 +195,19 @@ fn every_key_the_example_documents_reads() {
     }
     let all_keys = lines.join("\n");
     assert!(all_keys.contains("\npause_while_waiting = false"), "{all_keys}");
-    let secrets = env(&[("HELPDESK_IMAP_PASSWORD", "x"), ("HELPDESK_SMTP_PASSWORD", "y")]);
+    let secrets = env(&[
+        ("HELPDESK_IMAP_PASSWORD", "x"),
+        ("HELPDESK_SMTP_PASSWORD", "y"),
+        ("HELPDESK_OAUTH2_CLIENT_SECRET", "z"),
+        KEY,
+    ]);
     let config = Config::from_toml(&all_keys, &secrets, Path::new("."));
     let config = config.unwrap_or_else(|err| panic!("{err}\n{all_keys}"));
     assert_eq!(config.clients[0].period_anchor_day, 15);
     assert!(config.clients[0].contract.as_ref().is_some_and(|contract| contract.annual));
     assert_eq!(config.business_hours.holidays.len(), 2);
     assert_eq!(config.triage.rules[0].name, "payments down");
+    assert_eq!(config.oauth2.as_ref().map(|oauth2| oauth2.redirect_port), Some(8765));
 }
 
 #[test]

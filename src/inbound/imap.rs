@@ -145,12 +145,16 @@ async fn bearer_login(
     let token = tokens.bearer(chrono::Utc::now()).await?;
     let refused = match client.authenticate(mechanism.name(), ImapBearer::new(mechanism, username, &token)).await {
         Ok(session) => return Ok(session),
-        Err((err, client)) => {
+        // Only the server's NO is a refusal of the token; a broken connection is not.
+        Err((err @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)), client)) => {
             tracing::info!(error = %err, mechanism = mechanism.name(), "the IMAP server refused the access token: refreshing it once");
             client
         }
+        Err((err, _)) => {
+            return Err(anyhow::Error::new(err).context(format!("IMAP {} login as {username} failed", mechanism.name())))
+        }
     };
-    let token = tokens.bearer_after_rejection(chrono::Utc::now()).await?;
+    let token = tokens.bearer_after_rejection(&token, chrono::Utc::now()).await?;
     let exchange = ImapBearer::new(mechanism, username, &token);
     let challenge = exchange.error_challenge.clone();
     refused.authenticate(mechanism.name(), exchange).await.map_err(|(err, _)| {
@@ -169,7 +173,8 @@ async fn capabilities_before_login(client: &mut async_imap::Client<Box<dyn ImapI
     let (sender, receiver) = async_channel::bounded(16);
     client.run_command_and_check_ok("CAPABILITY", Some(sender)).await.context("CAPABILITY failed")?;
     let mut mechanisms = Vec::new();
-    while let Ok(UnsolicitedResponse::Other(response)) = receiver.try_recv() {
+    while let Ok(response) = receiver.try_recv() {
+        let UnsolicitedResponse::Other(response) = response else { continue };
         if let Response::Capabilities(capabilities) = response.parsed() {
             mechanisms.extend(capabilities.iter().filter_map(|capability| match capability {
                 Capability::Auth(name) => Some(name.to_string()),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::config::OAuth2Config;
+use crate::config::{OAuth2Config, Provider};
+use crate::text::one_line;
 
 /// How long one request to the provider may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,6 +75,22 @@ pub enum TokenError {
     Unreachable(String),
 }
 
+impl TokenError {
+    /// The provider's words: `invalid_grant: why` (or the error as a sentence).
+    pub fn reason(&self) -> String {
+        match self {
+            TokenError::InvalidGrant(description) => format!("invalid_grant{}", describe(description)),
+            TokenError::Refused { error, description } => format!("{error}{}", describe(description)),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the provider answered with this OAuth error code.
+    pub fn is_error(&self, code: &str) -> bool {
+        matches!(self, TokenError::Refused { error, .. } if error == code)
+    }
+}
+
 fn describe(description: &str) -> String {
     if description.is_empty() {
         String::new()
@@ -132,7 +149,12 @@ impl TokenEndpoint {
 
     /// A new access token for the refresh token (and, with rotation, a new refresh token).
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<Granted, TokenError> {
-        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())];
+        let scope = self.config.scopes.join(" ");
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())];
+        // Microsoft's v2 endpoint wants the scopes again on a refresh.
+        if self.config.provider == Provider::Microsoft {
+            form.push(("scope", &scope));
+        }
         self.token_request(&form).await
     }
 
@@ -177,7 +199,7 @@ impl TokenEndpoint {
             access_token: token.access_token,
             expires_in: token.expires_in.as_ref().and_then(seconds),
             refresh_token: token.refresh_token.filter(|token| !token.expose_secret().is_empty()),
-            scope: token.scope,
+            scope: token.scope.map(|scope| one_line(&scope).chars().take(1000).collect()),
             account: token.id_token.as_ref().and_then(account_in_id_token),
         })
     }
@@ -205,12 +227,13 @@ impl TokenEndpoint {
 }
 
 fn oauth_error(answer: ErrorAnswer) -> TokenError {
-    let description: String = answer.error_description.unwrap_or_default().chars().take(300).collect();
+    // Text from outside: one line, control characters escaped, bounded.
+    let description: String = one_line(&answer.error_description.unwrap_or_default()).chars().take(300).collect();
     match answer.error.as_str() {
         "invalid_grant" => TokenError::InvalidGrant(description),
         "authorization_pending" => TokenError::Pending,
         "slow_down" => TokenError::SlowDown,
-        _ => TokenError::Refused { error: answer.error.chars().take(100).collect(), description },
+        _ => TokenError::Refused { error: one_line(&answer.error).chars().take(100).collect(), description },
     }
 }
 

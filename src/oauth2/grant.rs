@@ -90,7 +90,7 @@ pub async fn store_login(db: &Db, login: &SignedIn, now: DateTime<Utc>) -> anyho
     sqlx::query(
         "INSERT INTO oauth2_grants (name, provider, client_id, account, scopes, refresh_token, access_token,
              access_obtained_at, access_expires_at, signed_in_at, refreshed_at, generation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, NULL, 1)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, NULL, $10)
          ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, client_id = excluded.client_id,
              account = excluded.account, scopes = excluded.scopes, refresh_token = excluded.refresh_token,
              access_token = excluded.access_token, access_obtained_at = excluded.access_obtained_at,
@@ -107,6 +107,9 @@ pub async fn store_login(db: &Db, login: &SignedIn, now: DateTime<Utc>) -> anyho
     .bind(&login.tokens.access_token)
     .bind(time_to_db(now))
     .bind(time_to_db(login.tokens.expires_at))
+    // A new row starts past any generation an earlier grant (since forgotten) could have
+    // reached, so a refresh of that one can never be stored over this one.
+    .bind(now.timestamp_millis())
     .execute(&mut *tx)
     .await
     .context("storing the OAuth2 grant")?;

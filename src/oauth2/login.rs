@@ -117,14 +117,14 @@ pub async fn login_with_browser(db: &Db, config: &OAuth2Config, mailbox: &str) -
         )
     })?;
     println!(
-        "Open this address in a browser and sign in as {mailbox}:\n\n{}\n",
+        "Open this address in a browser and sign in with the account that may open {mailbox}:\n\n{}\n",
         authorization_url(config, &state, &pkce.challenge)
     );
     println!(
         "Waiting for the browser to come back to {}. On a machine without a browser, open the address elsewhere, then paste here the address the browser ends on (it may fail to load: that is expected).",
         config.redirect_uri()
     );
-    let code = tokio::time::timeout(LOGIN_TIMEOUT, wait_for_code(&listener, &state))
+    let code = tokio::time::timeout(LOGIN_TIMEOUT, wait_for_code(listener, &state))
         .await
         .map_err(|_| anyhow::anyhow!("no sign-in within {} minutes", LOGIN_TIMEOUT.as_secs() / 60))??;
     let endpoint = TokenEndpoint::new(config)?;
@@ -138,7 +138,7 @@ pub async fn login_with_device(db: &Db, config: &OAuth2Config, mailbox: &str) ->
     let start = endpoint.start_device().await.map_err(login_refused)?;
     let code: String = start.user_code.chars().filter(|c| !c.is_control()).take(64).collect();
     let uri: String = start.verification_uri.chars().filter(|c| !c.is_control()).take(500).collect();
-    println!("On any device, open {uri} and enter the code {code} (sign in as {mailbox}).");
+    println!("On any device, open {uri} and enter the code {code} (sign in with the account that may open {mailbox}).");
     if let Some(complete) = &start.verification_uri_complete {
         println!("Or open {}", complete.chars().filter(|c| !c.is_control()).take(500).collect::<String>());
     }
@@ -194,15 +194,13 @@ async fn store(db: &Db, config: &OAuth2Config, mailbox: &str, granted: Granted) 
 
 /// The code, from whichever comes first with this login's state: a request to the listener
 /// or a line on standard input. Anything else is answered and waited past.
-async fn wait_for_code(listener: &TcpListener, state: &str) -> anyhow::Result<String> {
+async fn wait_for_code(listener: TcpListener, state: &str) -> anyhow::Result<String> {
     let mut pasted = pasted_lines();
+    let mut browsed = browser_redirects(listener, state.to_string());
     let mut stdin_open = true;
     loop {
         let redirect = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => answer_browser(stream, state).await,
-                Err(err) => { tracing::debug!(error = %err, "accepting the redirect failed"); continue }
-            },
+            Some(redirect) = browsed.recv() => redirect,
             line = pasted.recv(), if stdin_open => match line {
                 Some(line) if line.trim().is_empty() => continue,
                 Some(line) => read_redirect(&line, state),
@@ -216,6 +214,32 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> anyhow::Result<St
         }
     }
 }
+
+/// What the browser brings to the listener, each connection answered on a task of its own
+/// (a silent connection holds up no other). Only requests with a code or an error are passed
+/// on; favicons and probes are answered and dropped.
+fn browser_redirects(listener: TcpListener, state: String) -> tokio::sync::mpsc::Receiver<Redirect> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let (sender, state) = (sender.clone(), state.clone());
+            tokio::spawn(async move {
+                let redirect = answer_browser(stream, &state).await;
+                if !matches!(&redirect, Redirect::NotOurs(why) if why == NO_REQUEST) {
+                    let _ = sender.send(redirect).await;
+                }
+            });
+        }
+    });
+    receiver
+}
+
+/// Why a connection that sent no request within the time limit is dropped.
+const NO_REQUEST: &str = "no request";
 
 /// Lines typed or pasted on standard input. Read on a thread of their own: a read of the
 /// terminal cannot be cancelled, and on the runtime's blocking pool it would keep the
@@ -247,7 +271,11 @@ async fn answer_browser(mut stream: tokio::net::TcpStream, state: &str) -> Redir
     .await;
     let text = String::from_utf8_lossy(&head[..length]);
     let target = text.lines().next().and_then(|line| line.split(' ').nth(1)).unwrap_or("");
-    let redirect = if read.is_err() { Redirect::NotOurs("no request".into()) } else { read_redirect(target, state) };
+    let redirect = if read.is_err() || target.is_empty() {
+        Redirect::NotOurs(NO_REQUEST.into())
+    } else {
+        read_redirect(target, state)
+    };
     let (status, message) = match &redirect {
         Redirect::Code(_) => ("200 OK", "Signed in: the desk has the sign-in. You can close this tab."),
         Redirect::Refused(_) => ("200 OK", "The sign-in was refused; see the terminal."),

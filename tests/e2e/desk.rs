@@ -66,8 +66,14 @@ impl TestDesk {
     /// The sample desk with both edges logging in with OAuth2 as support@; `oauth2` is the
     /// body of its `[oauth2]` section.
     pub fn with_oauth2(lab: &MailLab, oauth2: &str) -> TestDesk {
+        TestDesk::with_oauth2_smtp(lab, oauth2, true)
+    }
+
+    /// `with_oauth2`, with IMAP on OAuth2 too or on the password.
+    pub fn with_oauth2_smtp(lab: &MailLab, oauth2: &str, imap_too: bool) -> TestDesk {
         let password = "password_env = \"TEST_DESK_IMAP_PASSWORD\"";
-        let imap = imap_keys(lab, SUPPORT).replace(password, "auth = \"oauth2\"");
+        let imap_auth = if imap_too { "auth = \"oauth2\"" } else { password };
+        let imap = imap_keys(lab, SUPPORT).replace(password, imap_auth);
         let smtp = format!("{}\nauth = \"oauth2\"\nusername = {SUPPORT:?}", smtp_keys(lab));
         let desk = on_the_lab(lab, sample_desk())
             .source(Source::Imap(imap))

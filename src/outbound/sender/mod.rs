@@ -23,6 +23,9 @@ mod smtp;
 pub use smtp::SmtpSender;
 pub use smtp::SMTP_LANES;
 
+/// How long queued mail waits, untried, while no OAuth2 token can be had.
+pub const WAIT_FOR_LOGIN: chrono::Duration = chrono::Duration::seconds(60);
+
 /// After this many attempts a transiently failing mail is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 12;
 
@@ -52,6 +55,9 @@ pub enum SendError {
     /// It will never be taken as it is (5xx, an address that cannot be written).
     #[error("permanent: {0:#}")]
     Permanent(anyhow::Error),
+    /// It was not tried: no OAuth2 token to log in with. It waits without using up an attempt.
+    #[error("not tried: {0}")]
+    NoToken(AuthError),
 }
 
 impl SendError {
@@ -59,6 +65,7 @@ impl SendError {
     fn reason(&self) -> String {
         match self {
             SendError::Transient(error) | SendError::Permanent(error) => format!("{error:#}"),
+            SendError::NoToken(error) => error.to_string(),
         }
     }
 }
@@ -95,7 +102,7 @@ impl Transport {
         match &self.delivery {
             Delivery::Folder(_) => Ok("delivery to a folder: nothing to connect to".into()),
             Delivery::Smtp(sender) => {
-                let mut connection = sender.connect().await.map_err(|err| anyhow::anyhow!(err))?;
+                let mut connection = sender.connect().await.map_err(|err| anyhow::anyhow!("{err}"))?;
                 let _ = connection.quit().await;
                 let smtp = &sender.config;
                 let login = match &smtp.login {
@@ -197,6 +204,11 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
         report.sent += 1;
     }
     if transport.waits_for_login().await.is_some() {
+        // Not tried, and not due again before a minute: no attempt is used up meanwhile.
+        for waiting in outbox::due_ids(db, &transport.claimant, now, Utc::now()).await? {
+            outbox::mark_retry_without_attempt(db, waiting, now + WAIT_FOR_LOGIN).await?;
+            report.retry_later += 1;
+        }
         return Ok(report);
     }
     loop {
@@ -284,6 +296,13 @@ async fn send_lane(
                 outbox::mark_failed(db, mail.id, &format!("gave up after {MAX_ATTEMPTS} attempts: {error}")).await?;
                 tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
                 report.failed += 1;
+            }
+            Err(SendError::NoToken(error)) => {
+                let next = now + WAIT_FOR_LOGIN;
+                outbox::mark_retry_without_attempt(db, mail.id, next).await?;
+                tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, next_attempt = %next, "not sent: no OAuth2 token; it waits without using up an attempt");
+                report.retry_later += 1;
+                return Ok((report, Some(next)));
             }
             Err(failure @ SendError::Transient(_)) => {
                 let error = failure.reason();

@@ -9,11 +9,11 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::SendError;
 use crate::config::{MailLogin, SmtpConfig, TlsMode};
-use crate::oauth2::TokenSource;
+use crate::oauth2::{AuthError, TokenSource};
 use crate::tls::{self, TlsPeer};
 
 /// One SMTP connection, opened on first use, reused for every mail, reopened after an error.
@@ -83,17 +83,23 @@ impl tokio::io::AsyncWrite for ImplicitTls {
     }
 }
 
-/// Why a session could not be opened: the server refused the access token (worth one more
-/// try with a refreshed one), or anything else.
-pub(super) enum Refusal {
-    Token(String),
+/// Why a session could not be opened.
+pub enum Refusal {
+    /// The server refused this access token: worth one more try with a refreshed one.
+    Token {
+        rejected: SecretString,
+        why: String,
+    },
+    /// No token to log in with: a grant that needs a login, or a provider out of reach.
+    NoToken(AuthError),
     Other(String),
 }
 
-impl Refusal {
-    fn into_text(self) -> String {
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Token(text) | Refusal::Other(text) => text,
+            Refusal::Token { why, .. } | Refusal::Other(why) => f.write_str(why),
+            Refusal::NoToken(err) => write!(f, "{err}"),
         }
     }
 }
@@ -101,12 +107,6 @@ impl Refusal {
 impl From<String> for Refusal {
     fn from(text: String) -> Refusal {
         Refusal::Other(text)
-    }
-}
-
-impl From<&str> for Refusal {
-    fn from(text: &str) -> Refusal {
-        Refusal::Other(text.to_string())
     }
 }
 
@@ -130,28 +130,32 @@ pub(super) fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, String>
 pub(super) const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SmtpSender {
-    pub(super) async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+    pub(super) async fn connect(&self) -> Result<AsyncSmtpConnection, Refusal> {
         let smtp = &self.config;
         let session = async {
-            match self.connect_without_deadline(false).await {
-                Err(Refusal::Token(why)) => {
+            match self.connect_without_deadline(None).await {
+                Err(Refusal::Token { rejected, why }) => {
                     tracing::info!(error = why, "the SMTP server refused the access token: refreshing it once");
-                    self.connect_without_deadline(true).await.map_err(Refusal::into_text)
+                    match self.connect_without_deadline(Some(&rejected)).await {
+                        Err(Refusal::Token { why, .. }) => Err(Refusal::Other(why)),
+                        other => other,
+                    }
                 }
-                other => other.map_err(Refusal::into_text),
+                other => other,
             }
         };
         tokio::time::timeout(SESSION_SETUP_TIMEOUT, session).await.unwrap_or_else(|_| {
-            Err(format!(
+            Err(Refusal::Other(format!(
                 "the SMTP server {}:{} did not finish greeting, TLS and login within {} s (is smtp.tls right for this port?)",
                 smtp.host,
                 smtp.port,
                 SESSION_SETUP_TIMEOUT.as_secs()
-            ))
+            )))
         })
     }
 
-    async fn connect_without_deadline(&self, fresh_token: bool) -> Result<AsyncSmtpConnection, Refusal> {
+    /// One session; `rejected` is the token the server refused on the try before, if any.
+    async fn connect_without_deadline(&self, rejected: Option<&SecretString>) -> Result<AsyncSmtpConnection, Refusal> {
         let smtp = &self.config;
         let timeout = Duration::from_secs(30);
         let text = |err: lettre::transport::smtp::Error| {
@@ -193,16 +197,26 @@ impl SmtpSender {
                 connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(text)?;
             }
             Some((username, MailLogin::OAuth2)) => {
-                let tokens = self.tokens.as_ref().ok_or("smtp.auth = \"oauth2\" needs the desk's [oauth2] grant")?;
+                let tokens = self
+                    .tokens
+                    .as_ref()
+                    .ok_or_else(|| "smtp.auth = \"oauth2\" needs the [oauth2] grant".to_string())?;
                 let now = chrono::Utc::now();
-                let token =
-                    if fresh_token { tokens.bearer_after_rejection(now).await } else { tokens.bearer(now).await };
-                let token = token.map_err(|err| err.to_string())?;
+                let token = match rejected {
+                    Some(rejected) => tokens.bearer_after_rejection(rejected, now).await,
+                    None => tokens.bearer(now).await,
+                };
+                let token = token.map_err(Refusal::NoToken)?;
                 // lettre sends the XOAUTH2 string inline on the AUTH line.
                 let credentials = Credentials::new(username.clone(), token.expose_secret().to_string());
                 if let Err(err) = connection.auth(&[Mechanism::Xoauth2], &credentials).await {
                     let why = format!("SMTP XOAUTH2 login as {username} refused: {err}");
-                    return Err(if fresh_token { Refusal::Other(why) } else { Refusal::Token(why) });
+                    // A 5xx, or the server's error challenge (which lettre cannot answer); a
+                    // cut connection is not a refusal of the token.
+                    return Err(match err.is_permanent() || err.is_client() {
+                        true => Refusal::Token { rejected: token, why },
+                        false => Refusal::Other(why),
+                    });
                 }
             }
         }
@@ -226,8 +240,10 @@ impl SmtpSender {
         };
         if !usable {
             *slot = None;
-            let connection =
-                self.connect().await.map_err(|err| SendError::Transient(anyhow::anyhow!("cannot connect: {err}")))?;
+            let connection = self.connect().await.map_err(|refusal| match refusal {
+                Refusal::NoToken(err) => SendError::NoToken(err),
+                other => SendError::Transient(anyhow::anyhow!("cannot connect: {other}")),
+            })?;
             *slot = Some(KeptConnection { connection, last_used: std::time::Instant::now() });
         }
         let kept = slot.as_mut().expect("connected above");
