@@ -67,7 +67,7 @@ async fn status(desk: &Desk, json: bool, now: DateTime<Utc>) -> anyhow::Result<E
         println!("token expires:   {}", time(status.access_token_expires_at));
         println!("last refresh:    {}", time(status.last_refresh_at));
         println!("last error:      {}", status.last_error.as_deref().map(one_line).unwrap_or("-".into()));
-        println!("state:           {}", serde_json::to_value(status.state)?.as_str().unwrap_or("?"));
+        println!("state:           {}", status.state.as_str());
         if let Some(problem) = &status.problem {
             println!("{problem}");
         }

@@ -99,6 +99,9 @@ async fn client_report(
 /// What `--send` queued goes out now, not on the desk's next pass.
 async fn send_queued(desk: &Desk, now: DateTime<Utc>) -> anyhow::Result<()> {
     let transport = crate::outbound::sender::Transport::from_config(&desk.config, desk.tokens.clone())?;
+    if let Some(waiting) = transport.waits_for_login().await {
+        return Err(anyhow::Error::new(waiting).context("the mail is queued, not sent"));
+    }
     crate::outbound::sender::send_step(&desk.db, &transport, now).await?;
     Ok(())
 }

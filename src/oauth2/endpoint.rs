@@ -2,6 +2,10 @@
 //! desk speaks. Each call is one form POST with the client's id (and secret, in the body);
 //! the answer is a token or an OAuth error, told apart so that callers can branch: a refused
 //! grant needs a new login, a pending device code waits, anything else is tried again later.
+//!
+//! Written on reqwest rather than the `oauth2` crate: four form POSTs, and the desk needs what
+//! that crate's typed client hides or makes awkward (the id_token's account, `expires_in` as a
+//! string, error codes beyond the standard ones, a bounded answer, no URL in an error).
 
 use std::time::Duration;
 

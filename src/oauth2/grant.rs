@@ -6,6 +6,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
+use super::endpoint::Granted;
+use super::seal::TokenKey;
+use super::timing;
 use crate::storage::{begin_write, optional_time_from_db, time_from_db, time_to_db, Db};
 
 /// The desk's one grant; both edges use it.
@@ -49,6 +52,20 @@ pub struct SignedIn {
     pub account: String,
     pub scopes: String,
     pub tokens: SealedTokens,
+}
+
+impl SealedTokens {
+    /// What the token endpoint granted at `now`, sealed with `key` for storing.
+    pub fn seal(key: &TokenKey, granted: &Granted, now: DateTime<Utc>) -> anyhow::Result<SealedTokens> {
+        Ok(SealedTokens {
+            access_token: key.seal(ACCESS_TOKEN_CONTEXT, &granted.access_token)?,
+            expires_at: timing::expiry(now, granted.expires_in),
+            refresh_token: match &granted.refresh_token {
+                Some(token) => Some(key.seal(REFRESH_TOKEN_CONTEXT, token)?),
+                None => None,
+            },
+        })
+    }
 }
 
 pub async fn load(db: &Db) -> anyhow::Result<Option<StoredGrant>> {

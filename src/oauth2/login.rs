@@ -14,10 +14,11 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use super::endpoint::{DeviceStart, Granted, TokenEndpoint, TokenError};
-use super::grant::{self, SignedIn};
-use super::TokenSource;
+use super::grant::{self, SealedTokens, SignedIn};
+use super::seal::TokenKey;
 use crate::config::{OAuth2Config, Provider};
 use crate::storage::Db;
+use crate::text::one_line;
 
 /// How long a login waits for the person.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -68,6 +69,12 @@ pub fn authorization_url(config: &OAuth2Config, state: &str, challenge: &str) ->
     url
 }
 
+/// Text from the provider or a browser, as shown: one line, control characters escaped,
+/// at most `max` characters.
+fn outside(text: &str, max: usize) -> String {
+    one_line(text).chars().take(max).collect()
+}
+
 /// What a redirect carried.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Redirect {
@@ -92,8 +99,7 @@ pub fn read_redirect(address: &str, state: &str) -> Redirect {
         (Some(code), None) if !code.is_empty() => Redirect::Code(code),
         (_, Some(error)) => {
             let description = value("error_description").unwrap_or_default();
-            let text: String = format!("{error} {description}").chars().filter(|c| !c.is_control()).take(300).collect();
-            Redirect::Refused(text.trim().to_string())
+            Redirect::Refused(outside(format!("{error} {description}").trim(), 300))
         }
         _ => Redirect::NotOurs("it carries no code".into()),
     }
@@ -136,11 +142,10 @@ pub async fn login_with_browser(db: &Db, config: &OAuth2Config, mailbox: &str) -
 pub async fn login_with_device(db: &Db, config: &OAuth2Config, mailbox: &str) -> anyhow::Result<LoggedIn> {
     let endpoint = TokenEndpoint::new(config)?;
     let start = endpoint.start_device().await.map_err(login_refused)?;
-    let code: String = start.user_code.chars().filter(|c| !c.is_control()).take(64).collect();
-    let uri: String = start.verification_uri.chars().filter(|c| !c.is_control()).take(500).collect();
+    let (code, uri) = (outside(&start.user_code, 64), outside(&start.verification_uri, 500));
     println!("On any device, open {uri} and enter the code {code} (sign in with the account that may open {mailbox}).");
     if let Some(complete) = &start.verification_uri_complete {
-        println!("Or open {}", complete.chars().filter(|c| !c.is_control()).take(500).collect::<String>());
+        println!("Or open {}", outside(complete, 500));
     }
     let granted = poll_device(&endpoint, &start).await?;
     store(db, config, mailbox, granted).await
@@ -177,8 +182,7 @@ async fn store(db: &Db, config: &OAuth2Config, mailbox: &str, granted: Granted) 
         tracing::warn!("the provider issued no refresh token: the desk must sign in again when the access token expires (Microsoft: add the offline_access scope)");
     }
     let now = Utc::now();
-    let source = TokenSource::new(db.clone(), config)?;
-    let tokens = source.seal(&granted, now)?;
+    let tokens = SealedTokens::seal(&TokenKey::from_secret(&config.token_key), &granted, now)?;
     let account = granted.account.clone().unwrap_or_else(|| mailbox.to_string());
     let scopes = granted.scope.clone().unwrap_or_else(|| config.scopes.join(" "));
     let login = SignedIn {
@@ -344,6 +348,7 @@ mod tests {
         assert!(matches!(read_redirect("/favicon.ico", "abc"), Redirect::NotOurs(_)));
         let denied =
             "http://127.0.0.1:8765/?error=access_denied&error_description=The+user+said+no%0A%1b[31m&state=abc";
-        assert_eq!(read_redirect(denied, "abc"), Redirect::Refused("access_denied The user said no[31m".into()));
+        let escaped = Redirect::Refused("access_denied The user said no\\n\\u{1b}[31m".into());
+        assert_eq!(read_redirect(denied, "abc"), escaped, "control characters shown escaped");
     }
 }

@@ -15,6 +15,16 @@ pub enum GrantState {
     Error,
 }
 
+impl GrantState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Ok => "ok",
+            GrantState::NeedsLogin => "needs_login",
+            GrantState::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct GrantStatus {
     pub state: GrantState,

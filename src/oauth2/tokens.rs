@@ -139,11 +139,6 @@ impl TokenSource {
             tracing::debug!(edge, error = %error, "no OAuth2 access token");
         }
     }
-
-    /// The tokens of a grant, sealed for storing.
-    pub fn seal(&self, granted: &Granted, now: DateTime<Utc>) -> anyhow::Result<SealedTokens> {
-        self.inner.seal(granted, now)
-    }
 }
 
 impl Inner {
@@ -296,13 +291,6 @@ impl Inner {
     }
 
     fn seal(&self, granted: &Granted, now: DateTime<Utc>) -> anyhow::Result<SealedTokens> {
-        Ok(SealedTokens {
-            access_token: self.key.seal(ACCESS_TOKEN_CONTEXT, &granted.access_token)?,
-            expires_at: timing::expiry(now, granted.expires_in),
-            refresh_token: match &granted.refresh_token {
-                Some(token) => Some(self.key.seal(REFRESH_TOKEN_CONTEXT, token)?),
-                None => None,
-            },
-        })
+        SealedTokens::seal(&self.key, granted, now)
     }
 }
