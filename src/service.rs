@@ -319,8 +319,12 @@ async fn run_imap(
             Err(err) if once => return Err(explain_database_problem(err)),
             Err(err) => {
                 failures += 1;
-                let delay = reconnect_delay(failures);
                 let waits_for_login = err.downcast_ref::<AuthError>().filter(|auth| auth.needs_login());
+                // A new grant is only a database read away: looked for often, never the provider.
+                let delay = match waits_for_login {
+                    Some(_) => reconnect_delay(failures).min(LOGIN_POLL),
+                    None => reconnect_delay(failures),
+                };
                 match database_problem(&err) {
                     None if waits_for_login.is_some() => {
                         if let (Some(tokens), Some(auth)) = (&desk.tokens, waits_for_login) {
@@ -389,7 +393,7 @@ async fn imap_session(
             connection.session.logout().await.ok();
             return Ok(());
         }
-        let wait = next_wait(desk, config, clock.now()).await?;
+        let wait = next_wait(desk, config, transport, clock.now()).await?;
         if connection.supports_idle && config.idle {
             connection = imap::wait_for_mail(connection, wait, shutdown.clone()).await?;
         } else {
@@ -403,12 +407,24 @@ async fn imap_session(
     }
 }
 
-/// How long to wait for mail: the poll interval, or less when an outbox retry falls due sooner.
-async fn next_wait(desk: &Desk, config: &ImapConfig, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Duration> {
+/// How often a desk whose mail waits for an OAuth2 login looks for a new grant.
+pub const LOGIN_POLL: Duration = Duration::from_secs(10);
+
+/// How long to wait for mail: the poll interval, or less when an outbox retry falls due sooner
+/// (and `LOGIN_POLL` while queued mail waits for a new OAuth2 login).
+async fn next_wait(
+    desk: &Desk,
+    config: &ImapConfig,
+    transport: &Transport,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Duration> {
     let poll = Duration::from_secs(config.poll_interval_secs);
     let Some(next_due) = outbox::next_due_at(&desk.db).await? else {
         return Ok(poll);
     };
+    if transport.waits_for_login().await.is_some() {
+        return Ok(poll.min(LOGIN_POLL));
+    }
     let until_due = (next_due - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
     Ok(poll.min(until_due))
 }

@@ -43,11 +43,17 @@ async fn sign_in(desk: &Desk, config: &OAuth2Config, device: bool) -> anyhow::Re
     } else {
         login::login_with_browser(&desk.db, config, &mailbox).await?
     };
+    let for_mailbox = if logged_in.account.eq_ignore_ascii_case(&mailbox) {
+        String::new()
+    } else {
+        format!(" for the mailbox {mailbox}")
+    };
     println!(
-        "Signed in as {} ({}; scopes {}). The grant is stored in the database; a running desk uses it at its next login.",
+        "Signed in as {}{for_mailbox} ({}; scopes {}). The grant is stored in the database; a running desk uses it within {} s.",
         logged_in.account,
         config.provider.as_str(),
-        logged_in.scopes
+        logged_in.scopes,
+        crate::service::LOGIN_POLL.as_secs()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -53,8 +53,9 @@ async fn connect_to_servers(config: &Config) -> bool {
         SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap, tokens.as_deref()).await {
             Ok(mut connection) => {
                 let _ = connection.session.logout().await;
+                let how = if matches!(imap.login, crate::config::MailLogin::OAuth2) { " with OAuth2" } else { "" };
                 println!(
-                    "IMAP {}:{}: logged in as {}, selected {} (UIDVALIDITY {})",
+                    "IMAP {}:{}: logged in as {}{how}, selected {} (UIDVALIDITY {})",
                     imap.host, imap.port, imap.username, imap.mailbox, connection.uid_validity
                 );
             }

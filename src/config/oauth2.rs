@@ -120,7 +120,8 @@ fn provider_defaults(provider: Provider, tenant: &str) -> ProviderDefaults {
             auth_url: Some("https://accounts.google.com/o/oauth2/v2/auth".into()),
             token_url: Some("https://oauth2.googleapis.com/token".into()),
             device_auth_url: Some("https://oauth2.googleapis.com/device/code".into()),
-            scopes: vec!["https://mail.google.com/"],
+            // openid and email: the id_token says who signed in (shown by `auth login`).
+            scopes: vec!["https://mail.google.com/", "openid", "email"],
         },
         Provider::Microsoft => {
             let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
@@ -132,6 +133,8 @@ fn provider_defaults(provider: Provider, tenant: &str) -> ProviderDefaults {
                     "https://outlook.office.com/IMAP.AccessAsUser.All",
                     "https://outlook.office.com/SMTP.Send",
                     "offline_access",
+                    "openid",
+                    "email",
                 ],
             }
         }

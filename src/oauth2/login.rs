@@ -88,12 +88,17 @@ pub enum Redirect {
 /// Reads a redirected address (as the listener got it, or as pasted: with or without the
 /// scheme and host) for the code of the login whose state is `state`.
 pub fn read_redirect(address: &str, state: &str) -> Redirect {
-    let address = address.trim();
+    // As copied from an address bar or a mail: maybe quoted or in angle brackets.
+    let address = address.trim().trim_matches(|c: char| "\"'<>‹›«»".contains(c) || c.is_whitespace());
     let url = Url::parse(address).or_else(|_| Url::parse("http://127.0.0.1/").and_then(|base| base.join(address))).ok();
     let Some(url) = url else { return Redirect::NotOurs("not an address".into()) };
     let value = |name: &str| url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned());
-    if value("state").as_deref() != Some(state) {
-        return Redirect::NotOurs("its state is not this login's (an old or foreign link)".into());
+    match value("state") {
+        None => return Redirect::NotOurs("it has no state: paste the whole address the browser ended on".into()),
+        Some(given) if given != state => {
+            return Redirect::NotOurs("its state is not this login's (an old or foreign link)".into())
+        }
+        Some(_) => {}
     }
     match (value("code"), value("error")) {
         (Some(code), None) if !code.is_empty() => Redirect::Code(code),
@@ -344,7 +349,12 @@ mod tests {
         assert_eq!(read_redirect("/?state=abc&code=c1", "abc"), Redirect::Code("c1".into()), "the listener's target");
         assert_eq!(read_redirect("  127.0.0.1:8765/?state=abc&code=c2 ", "abc"), Redirect::Code("c2".into()));
         assert!(matches!(read_redirect("http://127.0.0.1:8765/?code=c&state=other", "abc"), Redirect::NotOurs(_)));
-        assert!(matches!(read_redirect("http://127.0.0.1:8765/?code=c", "abc"), Redirect::NotOurs(_)));
+        assert!(
+            matches!(read_redirect("http://127.0.0.1:8765/?code=c", "abc"), Redirect::NotOurs(why) if why.contains("paste the whole address"))
+        );
+        assert_eq!(read_redirect("\"http://127.0.0.1:8765/?code=c3&state=abc\"", "abc"), Redirect::Code("c3".into()));
+        assert_eq!(read_redirect("<http://127.0.0.1:8765/?code=c4&state=abc>", "abc"), Redirect::Code("c4".into()));
+        assert_eq!(read_redirect("?code=c5&state=abc", "abc"), Redirect::Code("c5".into()), "the query alone");
         assert!(matches!(read_redirect("/favicon.ico", "abc"), Redirect::NotOurs(_)));
         let denied =
             "http://127.0.0.1:8765/?error=access_denied&error_description=The+user+said+no%0A%1b[31m&state=abc";

@@ -45,9 +45,10 @@ impl ErrorPace {
         due
     }
 
-    /// After a good login: the next problem is logged at once.
-    pub fn reset(&mut self) {
-        self.last_logged = None;
+    /// After a good login: the next problem is logged at once. Whether a problem had been
+    /// logged (so that the recovery is worth a line too).
+    pub fn reset(&mut self) -> bool {
+        self.last_logged.take().is_some()
     }
 }
 
@@ -94,7 +95,8 @@ mod tests {
         assert!(!pace.should_log(at(3599)));
         assert!(pace.should_log(at(3600)));
         assert!(!pace.should_log(at(3700)));
-        pace.reset();
+        assert!(pace.reset(), "it had logged");
+        assert!(!pace.reset());
         assert!(pace.should_log(at(3701)));
     }
 }

@@ -141,6 +141,11 @@ impl TokenSource {
     }
 }
 
+/// The signed-in account, for a log line.
+async fn grant_account(db: &Db) -> String {
+    grant::load(db).await.ok().flatten().map(|grant| grant.account).unwrap_or_default()
+}
+
 impl Inner {
     async fn token(&self, now: DateTime<Utc>, rejected: Option<&SecretString>) -> Result<SecretString, AuthError> {
         let _one_at_a_time = self.refreshing.lock().await;
@@ -155,8 +160,10 @@ impl Inner {
             Some(token) => Ok(token),
             None => self.refresh_or_fall_back(grant, now, rejected.is_some()).await,
         };
-        if outcome.is_ok() {
-            self.pace.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reset();
+        let recovered = outcome.is_ok() && self.pace.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reset();
+        if recovered {
+            let account = grant_account(&self.db).await;
+            tracing::info!(account, "the OAuth2 grant works again");
         }
         outcome
     }

@@ -63,14 +63,9 @@ impl TestDesk {
         TestDesk::write(on_the_lab(lab, desk).toml())
     }
 
-    /// The sample desk with both edges logging in with OAuth2 as support@; `oauth2` is the
-    /// body of its `[oauth2]` section.
-    pub fn with_oauth2(lab: &MailLab, oauth2: &str) -> TestDesk {
-        TestDesk::with_oauth2_smtp(lab, oauth2, true)
-    }
-
-    /// `with_oauth2`, with IMAP on OAuth2 too or on the password.
-    pub fn with_oauth2_smtp(lab: &MailLab, oauth2: &str, imap_too: bool) -> TestDesk {
+    /// The sample desk sending with OAuth2 as support@, and reading with it too when
+    /// `imap_too` (else with the lab's password); `oauth2` is the body of its `[oauth2]`.
+    pub fn with_oauth2(lab: &MailLab, oauth2: &str, imap_too: bool) -> TestDesk {
         let password = "password_env = \"TEST_DESK_IMAP_PASSWORD\"";
         let imap_auth = if imap_too { "auth = \"oauth2\"" } else { password };
         let imap = imap_keys(lab, SUPPORT).replace(password, imap_auth);

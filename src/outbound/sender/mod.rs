@@ -23,7 +23,7 @@ mod smtp;
 pub use smtp::SmtpSender;
 pub use smtp::SMTP_LANES;
 
-/// How long queued mail waits, untried, while no OAuth2 token can be had.
+/// How long queued mail waits, untried, while the OAuth2 provider cannot be reached.
 pub const WAIT_FOR_LOGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 /// After this many attempts a transiently failing mail is given up as failed.
@@ -204,11 +204,7 @@ pub async fn send_step(db: &Db, transport: &Transport, now: DateTime<Utc>) -> an
         report.sent += 1;
     }
     if transport.waits_for_login().await.is_some() {
-        // Not tried, and not due again before a minute: no attempt is used up meanwhile.
-        for waiting in outbox::due_ids(db, &transport.claimant, now, Utc::now()).await? {
-            outbox::mark_retry_without_attempt(db, waiting, now + WAIT_FOR_LOGIN).await?;
-            report.retry_later += 1;
-        }
+        // Not tried, so no attempt is used up; due as soon as someone signs in again.
         return Ok(report);
     }
     loop {
@@ -297,6 +293,14 @@ async fn send_lane(
                 tracing::error!(outbox = mail.id, kind = %mail.kind, %error, "delivery failed {MAX_ATTEMPTS} times; giving up");
                 report.failed += 1;
             }
+            // The grant was refused just now: this step ends (the rest due as they are, no
+            // attempt used up), and the next one finds the desk waiting for a login.
+            Err(SendError::NoToken(error)) if error.needs_login() => {
+                tracing::warn!(outbox = mail.id, kind = %mail.kind, %error, "not sent: the OAuth2 grant needs a new login; it waits without using up an attempt");
+                outbox::mark_retry_without_attempt(db, mail.id, now).await?;
+                return Ok((report, Some(now)));
+            }
+            // The provider is out of reach: a minute before the next try, none used up.
             Err(SendError::NoToken(error)) => {
                 let next = now + WAIT_FOR_LOGIN;
                 outbox::mark_retry_without_attempt(db, mail.id, next).await?;
