@@ -2,8 +2,6 @@
 //! config, the database, the templates, and the two HMAC signers (reply addresses, and the
 //! Message-IDs of mail to the agent). Their key is generated once per database.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 
 use crate::agent::authenticity::AgentMessageIds;
@@ -22,7 +20,7 @@ pub struct Desk {
     pub reply_addresses: ReplyAddressSigner,
     pub agent_message_ids: AgentMessageIds,
     /// The OAuth2 access tokens, when an edge logs in with `auth = "oauth2"`.
-    pub tokens: Option<Arc<TokenSource>>,
+    pub tokens: Option<TokenSource>,
 }
 
 impl Desk {
@@ -40,7 +38,7 @@ impl Desk {
         let reply_addresses = ReplyAddressSigner::new(key.as_bytes(), config.support_address());
         let agent_message_ids = AgentMessageIds::new(key.as_bytes());
         let tokens = match &config.oauth2 {
-            Some(oauth2) => Some(Arc::new(TokenSource::new(db.clone(), oauth2)?)),
+            Some(oauth2) => Some(TokenSource::new(db.clone(), oauth2)?),
             None => None,
         };
         Ok(Desk { config, db, templates, reply_addresses, agent_message_ids, tokens })

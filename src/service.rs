@@ -374,7 +374,7 @@ async fn imap_session(
     report: &mut PassReport,
     failures: &mut u32,
 ) -> anyhow::Result<()> {
-    let mut connection = imap::connect(config, desk.tokens.as_deref()).await?;
+    let mut connection = imap::connect(config, desk.tokens.as_ref()).await?;
     let stop_flag = shutdown.clone();
     let stop = move || *stop_flag.borrow();
     loop {

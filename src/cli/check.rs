@@ -50,7 +50,7 @@ async fn connect_to_servers(config: &Config) -> bool {
     };
     let mut failed = false;
     match &config.source {
-        SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap, tokens.as_deref()).await {
+        SourceConfig::Imap(imap) => match crate::inbound::imap::connect(imap, tokens.as_ref()).await {
             Ok(mut connection) => {
                 let _ = connection.session.logout().await;
                 let how = if matches!(imap.login, crate::config::MailLogin::OAuth2) { " with OAuth2" } else { "" };
@@ -81,7 +81,7 @@ async fn connect_to_servers(config: &Config) -> bool {
 }
 
 /// The desk's OAuth2 tokens (from its database) when an edge logs in with OAuth2.
-async fn oauth2_tokens(config: &Config) -> anyhow::Result<Option<std::sync::Arc<crate::oauth2::TokenSource>>> {
+async fn oauth2_tokens(config: &Config) -> anyhow::Result<Option<crate::oauth2::TokenSource>> {
     if config.oauth2.is_none() {
         return Ok(None);
     }

@@ -141,11 +141,6 @@ impl TokenSource {
     }
 }
 
-/// The signed-in account, for a log line.
-async fn grant_account(db: &Db) -> String {
-    grant::load(db).await.ok().flatten().map(|grant| grant.account).unwrap_or_default()
-}
-
 impl Inner {
     async fn token(&self, now: DateTime<Utc>, rejected: Option<&SecretString>) -> Result<SecretString, AuthError> {
         let _one_at_a_time = self.refreshing.lock().await;
@@ -156,13 +151,12 @@ impl Inner {
             Some(rejected) => stored.filter(|token| token.expose_secret() != rejected.expose_secret()),
             None => self.fresh_access_token(&grant, now)?,
         };
+        let account = grant.account.clone();
         let outcome = match usable {
             Some(token) => Ok(token),
             None => self.refresh_or_fall_back(grant, now, rejected.is_some()).await,
         };
-        let recovered = outcome.is_ok() && self.pace.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reset();
-        if recovered {
-            let account = grant_account(&self.db).await;
+        if outcome.is_ok() && self.pace.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reset() {
             tracing::info!(account, "the OAuth2 grant works again");
         }
         outcome
@@ -270,7 +264,7 @@ impl Inner {
         granted: Granted,
         now: DateTime<Utc>,
     ) -> Result<SecretString, AuthError> {
-        let tokens = self.seal(&granted, now).map_err(AuthError::Unavailable)?;
+        let tokens = SealedTokens::seal(&self.key, &granted, now).map_err(AuthError::Unavailable)?;
         for attempt in 1..=STORE_ATTEMPTS {
             match grant::store_refresh(&self.db, grant.generation, &tokens, now).await {
                 Ok(true) => {
@@ -295,9 +289,5 @@ impl Inner {
             }
         }
         Ok(granted.access_token)
-    }
-
-    fn seal(&self, granted: &Granted, now: DateTime<Utc>) -> anyhow::Result<SealedTokens> {
-        SealedTokens::seal(&self.key, granted, now)
     }
 }

@@ -4,8 +4,6 @@
 //! after the server accepted it, retries transient failures with exponential backoff, and
 //! records permanent ones (5xx) as `failed` without retrying.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -118,7 +116,7 @@ impl Transport {
     }
 
     /// The transport of `config`; `tokens` are the desk's OAuth2 tokens (see `Desk::tokens`).
-    pub fn from_config(config: &Config, tokens: Option<Arc<TokenSource>>) -> anyhow::Result<Transport> {
+    pub fn from_config(config: &Config, tokens: Option<TokenSource>) -> anyhow::Result<Transport> {
         config.require_secrets()?;
         match &config.delivery {
             DeliveryConfig::OutboxDir { path } => {

@@ -24,7 +24,7 @@ pub struct SmtpSender {
     pub(super) config: SmtpConfig,
     pub(super) hello: ClientId,
     /// The access tokens, when `smtp.auth = "oauth2"`.
-    pub(super) tokens: Option<std::sync::Arc<TokenSource>>,
+    pub(super) tokens: Option<TokenSource>,
     /// One kept connection per lane; lanes send at the same time.
     pub(super) connections: Vec<tokio::sync::Mutex<Option<KeptConnection>>>,
 }
